@@ -1,0 +1,128 @@
+"""Stochastic settings: each arm's emitted count drawn i.i.d. per round (Assumption D.4).
+
+``law="empirical"``: arm ``(d, K)`` on prompt ``p`` emits ``y`` with the empirical law of
+``min(K, L_d(t)) + 1`` over the prompt's positions.  ``law="tgd"``: a truncated geometric
+law (BanditSpec Prop. 4.5) whose acceptance rate is fitted per (prompt, drafter) by
+matching the mean accepted length at ``k_max``.  The output length stays the recorded one.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.optimize import brentq
+
+from traces import Arm, Trace
+
+from .. import rng as crng
+from .base import ArmTable, Env
+
+
+def tgd_pmf(p: np.ndarray, K: np.ndarray, L: int) -> np.ndarray:
+    """Truncated geometric law on {1..K+1}, padded to {1..L+1} (Prop. 4.5).
+
+    ``P(x) = p^(x-1) (1-p)`` for ``x <= K`` and ``P(K+1) = p^K``.
+
+    >>> tgd_pmf(np.array([0.5]), np.array([2]), 3).round(3).tolist()
+    [[0.5, 0.25, 0.25, 0.0]]
+    """
+    p = np.asarray(p, float)[..., None]
+    K = np.asarray(K)[..., None]
+    x = np.arange(1, L + 2)
+    pmf = np.where(x <= K, p ** (x - 1) * (1 - p), 0.0)
+    return np.where(x == K + 1, p ** K, pmf)
+
+
+def fit_tgd_rate(mean_accepted: float, k: int) -> float:
+    """``p`` with ``E[min(G, k)] = sum_{i<=k} p^i = mean_accepted`` (G geometric)."""
+    m = float(mean_accepted)
+    if m <= 0:
+        return 0.0
+    if m >= k - 1e-9:
+        return 1.0 - 1e-9
+    return float(brentq(lambda p: sum(p ** i for i in range(1, k + 1)) - m, 0.0, 1.0 - 1e-12))
+
+
+def renewal_expected_rounds(pmf: np.ndarray, n: np.ndarray) -> np.ndarray:
+    """``E[ST]`` of a fixed arm with i.i.d. round law ``pmf`` over {1..L+1}.
+
+    ``f(0) = 0``, ``f(r) = 1 + sum_x P(x) f(max(r - x, 0))``; returns ``f(n)``.
+    ``pmf`` has shape (..., L+1) and ``n`` broadcasts against its leading axes.
+
+    >>> float(renewal_expected_rounds(np.array([0.0, 1.0]), np.array(5)))
+    3.0
+    """
+    pmf = np.asarray(pmf, float)
+    n = np.asarray(n)
+    N = int(n.max())
+    L1 = pmf.shape[-1]
+    f = np.zeros((N + 1,) + pmf.shape[:-1])
+    for r in range(1, N + 1):
+        prev = f[np.maximum(r - np.arange(1, L1 + 1), 0)]  # (L1, ...)
+        f[r] = 1.0 + np.einsum("x...,...x->...", prev, pmf)
+    idx = np.broadcast_to(n, pmf.shape[:-1])
+    return np.take_along_axis(f, idx[None], axis=0)[0]
+
+
+class StochasticEnv(Env):
+    name = "stochastic"
+
+    def __init__(self, trace: Trace, arms: list[Arm], *, law: str = "empirical", seed: int = 0):
+        if law not in ("empirical", "tgd"):
+            raise ValueError(f"law: expected 'empirical' or 'tgd', got {law!r}")
+        self.law = law
+        self.table = ArmTable.build(trace, arms)
+        self.prompt_ids = trace.prompt_ids
+        self.categories = trace.categories
+        self.lengths = trace.output_lens
+        self.key = crng.stream_key(seed, f"env:stochastic:{law}")
+        L = max(self.table.L, 1)
+        P, A = trace.n_prompts, len(arms)
+        pmf = np.zeros((P, A, L + 1))
+        self.fitted_p = None
+        if law == "empirical":
+            for p in range(P):
+                n = int(self.lengths[p])
+                acc = trace.accept[p][self.table.drafter_idx, :n].astype(np.int64)  # (A, n)
+                y = np.minimum(acc, self.table.k[:, None])  # accepted, 0..K
+                for a in range(A):
+                    pmf[p, a] = np.bincount(y[a], minlength=L + 1)[: L + 1] / n
+        else:
+            k_max = trace.k_max
+            rates = np.zeros((P, len(trace.drafter_names)))
+            for p in range(P):
+                n = int(self.lengths[p])
+                means = trace.accept[p, :, :n].astype(float).mean(axis=1)
+                rates[p] = [fit_tgd_rate(m, k_max) for m in means]
+            self.fitted_p = rates
+            pr = rates[:, self.table.drafter_idx]  # (P, A)
+            pmf = tgd_pmf(pr, np.broadcast_to(self.table.k, (P, A)), L)
+            pmf[:, self.table.k == 0] = np.eye(L + 1)[0]
+        self.pmf = pmf
+        self.cdf = np.cumsum(pmf, axis=2)
+        self.cdf[..., -1] = 1.0
+
+    @property
+    def means(self) -> np.ndarray:
+        """``mu_i`` per prompt and arm: expected tokens per round, bonus included."""
+        return (self.pmf * np.arange(1, self.pmf.shape[2] + 1)).sum(axis=2)
+
+    def _draw(self, prompt, run, rnd, arms):
+        u = crng.uniform(self.key, prompt, run, rnd, arms)
+        cdf = self.cdf[prompt, arms]  # (..., L+1)
+        return 1 + (cdf[..., :-1] <= u[..., None]).sum(axis=-1)
+
+    def emit_all(self, prompt, run, rnd, pos):
+        A = self.n_arms
+        arms = np.broadcast_to(np.arange(A), (len(prompt), A))
+        y = self._draw(prompt[:, None], run[:, None], rnd[:, None], arms)
+        return np.minimum(y, (self.lengths[prompt] - pos)[:, None]).astype(np.int64)
+
+    def emit(self, prompt, run, rnd, pos, arms):
+        y = self._draw(prompt, run, rnd, arms)
+        return np.minimum(y, self.lengths[prompt] - pos).astype(np.int64)
+
+    def expected_fixed_st(self) -> np.ndarray:
+        return renewal_expected_rounds(self.pmf, self.lengths[:, None])
+
+    def describe(self) -> dict:
+        return {"name": self.name, "law": self.law}

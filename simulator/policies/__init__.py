@@ -1,0 +1,9 @@
+"""Arm-selection policies.  ``REGISTRY`` maps names to classes; ``make_policy`` parses
+``NAME[:key=value,...]``."""
+
+from __future__ import annotations
+
+from . import baselines, exp3spec, ucbspec  # noqa: F401  (registration)
+from .base import REGISTRY, Policy, PolicyContext, PolicyError, make_policy
+
+__all__ = ["REGISTRY", "Policy", "PolicyContext", "PolicyError", "make_policy"]

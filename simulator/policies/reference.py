@@ -1,0 +1,76 @@
+"""Slow reference twins, written line by line from the papers' algorithm boxes.
+
+One object per run, plain Python scalars, no vectorisation.  Tests feed them the same
+rewards and the same uniforms as the vectorised policies and require equal decisions.
+"""
+
+from __future__ import annotations
+
+import math
+
+
+class UCBSpecReference:
+    """BanditSpec Algorithm 8 (UCBSpec) for rewards ``Y in [1, L+1]``."""
+
+    def __init__(self, K: int, L: float, delta: float = 0.5):
+        self.K, self.L, self.delta = K, L, delta
+        self.t = 0                      # rounds completed
+        self.n = [0] * K                # n_{i,t}
+        self.total = [0.0] * K          # sum of Y_{i,s} 1{I_s = i}
+
+    def ucb(self, i: int) -> float:
+        """UCB_{i,t} = mu_hat_{i,t} + cr_{i,t} with the current t and n_{i,t}."""
+        n, t = self.n[i], self.t
+        mu_hat = self.total[i] / n
+        cr = (self.L / 2) * math.sqrt(
+            (1 + n) / n**2 * (1 + 2 * math.log(self.K * t**2 * math.sqrt(1 + n) / self.delta))
+        )
+        return mu_hat + cr
+
+    def select(self, u: float | None = None) -> int:
+        t = self.t + 1                  # the round being played
+        if t <= self.K:
+            return t - 1                # I_t = t (0-based)
+        best, best_val = 0, -math.inf
+        for i in range(self.K):         # argmax_i UCB_{i,t-1}; first index wins ties
+            v = self.ucb(i)
+            if v > best_val:
+                best, best_val = i, v
+        return best
+
+    def update(self, arm: int, y: float) -> None:
+        self.t += 1
+        self.n[arm] += 1
+        self.total[arm] += y
+
+
+class EXP3SpecReference:
+    """BanditSpec Algorithm 9 (EXP3Spec) for rewards ``y in [1, L+1]``."""
+
+    def __init__(self, K: int, L: float):
+        self.K, self.L = K, L
+        self.t = 0
+        self.Z = [0.0] * K              # sum_{s<t} Zhat_{i,s}
+        self.p = [1.0 / K] * K
+
+    def probabilities(self) -> list[float]:
+        t = self.t + 1
+        eta = math.sqrt(math.log(self.K) / (t * self.K))
+        m = min(self.Z)                 # shift for stability; cancels in the ratio
+        w = [math.exp(-eta * (z - m)) for z in self.Z]
+        s = sum(w)
+        return [x / s for x in w]
+
+    def select(self, u: float) -> int:
+        self.p = self.probabilities()
+        c = 0.0
+        for i, pi in enumerate(self.p):  # I_t ~ p_t by inversion
+            c += pi
+            if u < c:
+                return i
+        return self.K - 1
+
+    def update(self, arm: int, y: float) -> None:
+        z_hat = (self.L + 1 - y) / (self.L * self.p[arm])
+        self.Z[arm] += z_hat
+        self.t += 1

@@ -1,0 +1,62 @@
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pandas as pd
+
+from simulator.cli import main as sim_main
+from simulator.policies import REGISTRY
+from traces.cli import main as traces_main
+
+
+def test_simulator_cli_end_to_end(tmp_path, capsys):
+    out = tmp_path / "res"
+    rc = sim_main(["run", "--trace", "builtin:synthetic-demo", "--setting", "replay",
+                   "--policy", "ucbspec", "--policy", "exp3spec", "--policy", "oracle",
+                   "--runs", "3", "--seed", "1", "--arms", "plain@0,*@2", "--out", str(out),
+                   "--quiet"])
+    assert rc == 0
+    df = pd.read_parquet(out / "results.parquet")
+    for col in ("setting", "policy", "prompt_id", "run", "stopping_time", "tokens", "regret"):
+        assert col in df.columns
+    assert len(df) == 3 * 40 * 3
+    assert sim_main(["summary", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "ucbspec" in text and "oracle" in text and "SYNTHETIC" in text
+    assert sim_main(["plot", str(out)]) == 0
+    assert (out / "figures" / "regret_by_policy.png").stat().st_size > 1000
+
+
+def test_policies_listing(capsys):
+    assert sim_main(["policies"]) == 0
+    names = capsys.readouterr().out.split()
+    assert names == sorted(REGISTRY) and {"ucbspec", "exp3spec", "oracle", "uniform", "fixed"} <= set(names)
+
+
+def test_cli_errors_are_one_line(tmp_path, capsys):
+    rc = sim_main(["run", "--trace", "builtin:nope", "--out", str(tmp_path / "x"), "--quiet"])
+    err = capsys.readouterr().err
+    assert rc == 2 and err.startswith("error:") and "no bundled trace named 'nope'" in err
+    rc = sim_main(["run", "--trace", "builtin:synthetic-demo", "--policy", "ucb2",
+                   "--out", str(tmp_path / "x"), "--quiet"])
+    assert rc == 2 and "unknown policy 'ucb2'" in capsys.readouterr().err
+    assert sim_main(["summary", str(tmp_path / "missing")]) == 2
+
+
+def test_traces_cli(tmp_path, tiny_trace_dir, capsys):
+    assert traces_main(["info", "builtin:synthetic-demo"]) == 0
+    out = capsys.readouterr().out
+    assert "SYNTHETIC" in out and "strong" in out
+    assert traces_main(["validate", str(tiny_trace_dir)]) == 0
+    (tiny_trace_dir / "accept.parquet").write_bytes(b"garbage")
+    assert traces_main(["validate", str(tiny_trace_dir)]) == 1
+    assert "cannot read as parquet" in capsys.readouterr().out
+
+
+def test_module_entry_points_run():
+    r = subprocess.run([sys.executable, "-m", "simulator", "policies"], capture_output=True, text=True)
+    assert r.returncode == 0 and "ucbspec" in r.stdout
+    r = subprocess.run([sys.executable, "-m", "traces", "validate", "builtin:synthetic-demo"],
+                       capture_output=True, text=True)
+    assert r.returncode == 0

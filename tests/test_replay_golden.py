@@ -1,0 +1,43 @@
+"""Hand-worked replay on a 3-arm, 10-position trace (see conftest.L_A / L_B).
+
+Arms plain@0, a@2, b@1.  Worked by hand:
+  plain@0: 10 rounds.
+  a@2: t=0 L=2 -> 3 tokens; t=3 L=3 -> 3; t=6 L=0 -> 1; t=7 L=0 -> 1; t=8 L=1 -> 2: 5 rounds.
+  b@1: t=0 ->1, t=1 ->1, t=2 L=1 ->2, t=4 ->1, t=5 L=2 ->2, t=7 ->1, t=8 ->1, t=9 ->1: 8 rounds.
+UCBSpec (L=2, K=3, delta=1/2): round robin plain@t0 (1 tok), a@t1 (L=1: 2), b@t3 (1);
+round 4 all n=1, a has the best mean -> a@t4 (L=2: 3 tok); round 5: UCB plain = b = 5.652 >
+a = 5.402, tie -> plain@t7 (1); round 6: b has n=1 -> b@t8 (1); round 7: all n=2, a best
+-> a@t9 (capped at 1).  ST = 7, pulls (2, 3, 2), regret 7 - 5 = 2.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from simulator.envs import ReplayEnv
+from simulator.runner import RunConfig, run_experiment
+from traces import Arm
+
+
+def test_fixed_arm_stopping_times(tiny_trace):
+    arms = [Arm("plain", 0), Arm("a", 2), Arm("b", 1)]
+    env = ReplayEnv(tiny_trace, arms)
+    assert env.expected_fixed_st().tolist() == [[10.0, 5.0, 8.0]]
+    assert tiny_trace.fixed_arm_rounds(Arm("a", 2), 0).tolist() == [3, 3, 1, 1, 2]
+    assert tiny_trace.fixed_arm_rounds(Arm("b", 1), 0).tolist() == [1, 1, 2, 1, 2, 1, 1, 1]
+
+
+def test_ucbspec_by_hand(tiny_trace_dir):
+    cfg = RunConfig(trace=str(tiny_trace_dir), setting="replay",
+                    policies=("ucbspec", "fixed:b@1", "oracle"), runs=2, arms="plain@0,a@2,b@1")
+    df, conf = run_experiment(cfg, progress=False)
+    assert conf["arms"] == ["plain@0", "a@2", "b@1"]
+    u = df[df.policy == "ucbspec"]
+    assert u.stopping_time.tolist() == [7, 7]
+    assert [list(p) for p in u.pulls] == [[2, 3, 2], [2, 3, 2]]
+    assert u.regret.tolist() == [2.0, 2.0]
+    f = df[df.policy == "fixed:b@1"]
+    assert f.stopping_time.tolist() == [8, 8] and f.regret.tolist() == [3.0, 3.0]
+    o = df[df.policy == "oracle"]
+    assert o.regret.tolist() == [0.0, 0.0] and (o.best_fixed_arm == "a@2").all()
+    assert np.allclose(u.mean_accepted, 10 / 7)

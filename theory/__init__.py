@@ -1,0 +1,18 @@
+"""specregret theory: BanditSpec / HedgeSpec bounds as vectorised functions.  No torch."""
+
+from __future__ import annotations
+
+from .identities import regret_from_pulls, stopping_time_range, wald_expected_length
+from .instance import gaps, hardness, tgd_mean
+from .upper import (
+    exp3spec_regret_bound,
+    exp3spec_regret_bound_sampling,
+    ucbspec_pull_bound,
+    ucbspec_regret_bound,
+)
+
+__all__ = [
+    "exp3spec_regret_bound", "exp3spec_regret_bound_sampling", "gaps", "hardness",
+    "regret_from_pulls", "stopping_time_range", "tgd_mean", "ucbspec_pull_bound",
+    "ucbspec_regret_bound", "wald_expected_length",
+]

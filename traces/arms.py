@@ -1,0 +1,104 @@
+"""Arms: a drafter paired with a draft length, named ``DRAFTER@K``.
+
+``plain@0`` is plain (non-speculative) decoding; ``d@0`` for any drafter ``d`` names the
+same arm and is canonicalised to ``plain@0``.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from dataclasses import dataclass
+
+PLAIN = "plain"
+
+
+class ArmError(ValueError):
+    """An arm name or arm selection that does not fit the trace."""
+
+
+@dataclass(frozen=True, order=True)
+class Arm:
+    """One arm: drafter ``drafter`` proposing ``k`` tokens per round."""
+
+    drafter: str
+    k: int
+
+    def __post_init__(self) -> None:
+        if self.k < 0:
+            raise ArmError(f"arm {self.drafter}@{self.k}: K must be >= 0")
+        if self.k == 0 and self.drafter != PLAIN:
+            object.__setattr__(self, "drafter", PLAIN)
+        if self.drafter == PLAIN and self.k != 0:
+            raise ArmError(f"arm plain@{self.k}: plain decoding only has K = 0")
+
+    @property
+    def name(self) -> str:
+        return f"{self.drafter}@{self.k}"
+
+    def __str__(self) -> str:
+        return self.name
+
+
+def parse_arm(name: str, drafters: tuple[str, ...] | list[str], k_max: int) -> Arm:
+    """Parse ``DRAFTER@K`` and check it against the trace's drafters and ``k_max``."""
+    if "@" not in name:
+        raise ArmError(f"arm {name!r}: expected DRAFTER@K, e.g. {drafters[0]}@2 or plain@0")
+    d, _, k = name.rpartition("@")
+    try:
+        kk = int(k)
+    except ValueError:
+        raise ArmError(f"arm {name!r}: K must be an integer, got {k!r}") from None
+    if d != PLAIN and d not in drafters:
+        raise ArmError(f"arm {name!r}: unknown drafter {d!r}; expected one of {sorted(drafters)}")
+    if not 0 <= kk <= k_max:
+        raise ArmError(f"arm {name!r}: K must be in 0..{k_max} (the trace's k_max)")
+    return Arm(d, kk)
+
+
+def all_arms(drafters: tuple[str, ...] | list[str], k_max: int) -> list[Arm]:
+    """``plain@0`` then every ``d@K`` for K = 1..k_max, drafters in trace order."""
+    return [Arm(PLAIN, 0)] + [Arm(d, k) for d in drafters for k in range(1, k_max + 1)]
+
+
+def resolve_arms(spec: str | None, drafters: tuple[str, ...] | list[str], k_max: int) -> list[Arm]:
+    """Resolve an arm selection into a de-duplicated, ordered list of arms.
+
+    ``spec`` is ``None``/``"all"`` or a comma-separated list of items, each an arm name,
+    a glob over drafter names with a K or a K range (``"ngram*@1-4"``, ``"*@2"``).
+    """
+    if spec is None or spec.strip() in ("", "all"):
+        return all_arms(drafters, k_max)
+    out: list[Arm] = []
+    for item in (s.strip() for s in spec.split(",")):
+        if not item:
+            continue
+        if "@" not in item:
+            raise ArmError(f"arm selection {item!r}: expected DRAFTER@K or GLOB@K1-K2")
+        pat, _, ks = item.rpartition("@")
+        if "-" in ks:
+            lo_s, _, hi_s = ks.partition("-")
+            try:
+                k_range = range(int(lo_s), int(hi_s) + 1)
+            except ValueError:
+                raise ArmError(f"arm selection {item!r}: bad K range {ks!r}") from None
+        else:
+            try:
+                k_range = range(int(ks), int(ks) + 1)
+            except ValueError:
+                raise ArmError(f"arm selection {item!r}: K must be an integer") from None
+        names = [PLAIN, *drafters] if any(c in pat for c in "*?[") else [pat]
+        matched = [d for d in names if fnmatch.fnmatchcase(d, pat)]
+        if not matched:
+            raise ArmError(
+                f"arm selection {item!r}: no drafter matches {pat!r}; drafters: {list(drafters)}"
+            )
+        for d in matched:
+            for k in k_range:
+                if d == PLAIN and k != 0:
+                    continue
+                arm = parse_arm(f"{d}@{k}", drafters, k_max)
+                if arm not in out:
+                    out.append(arm)
+    if not out:
+        raise ArmError(f"arm selection {spec!r} selects no arm")
+    return out

@@ -1,0 +1,1 @@
+"""Bundled traces, one directory each (``builtin:NAME``)."""

@@ -1,0 +1,370 @@
+"""Reading, validating and writing trace directories.
+
+Every problem found is reported as one line ``FILE: field: expected ..., got ...``;
+``load`` raises :class:`TraceError` with all of them, ``validate`` returns them.
+Nothing here unpickles or evaluates anything from the files.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from . import schema as S
+from .arms import PLAIN
+from .trace import Trace, TraceError
+
+_KIND_CHECK = {
+    "str": lambda s: pd.api.types.is_string_dtype(s) or pd.api.types.is_object_dtype(s),
+    "int": pd.api.types.is_integer_dtype,
+    "float": lambda s: pd.api.types.is_float_dtype(s) or pd.api.types.is_integer_dtype(s),
+    "bool": pd.api.types.is_bool_dtype,
+    "list": pd.api.types.is_object_dtype,
+}
+
+
+def _read_parquet(path: Path, problems: list[str]) -> pd.DataFrame | None:
+    if not path.is_file():
+        problems.append(f"{path}: file missing")
+        return None
+    try:
+        return pq.read_table(path).to_pandas()
+    except Exception as exc:  # pyarrow raises many types on corrupt files
+        msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        problems.append(f"{path}: cannot read as parquet ({msg})")
+        return None
+
+
+def _check_columns(
+    df: pd.DataFrame, path: Path, required: dict[str, str], optional: dict[str, str],
+    problems: list[str],
+) -> bool:
+    ok = True
+    for col, kind in required.items():
+        if col not in df.columns:
+            problems.append(f"{path}: column {col!r} missing (expected {kind})")
+            ok = False
+        elif len(df) and not _KIND_CHECK[kind](df[col]):
+            problems.append(f"{path}: column {col!r}: expected {kind}, got {df[col].dtype}")
+            ok = False
+        elif df[col].isna().any():
+            problems.append(f"{path}: column {col!r}: {int(df[col].isna().sum())} null values")
+            ok = False
+    known = set(required) | set(optional)
+    extra = [c for c in df.columns if c not in known]
+    if extra:
+        problems.append(f"{path}: unexpected columns {extra}; expected only {sorted(known)}")
+        ok = False
+    for col, kind in optional.items():
+        if col in df.columns and len(df) and not _KIND_CHECK[kind](df[col]):
+            problems.append(f"{path}: column {col!r}: expected {kind}, got {df[col].dtype}")
+            ok = False
+    return ok
+
+
+def _check_manifest(m: Any, path: Path, problems: list[str]) -> bool:
+    if not isinstance(m, dict):
+        problems.append(f"{path}: expected a JSON object, got {type(m).__name__}")
+        return False
+    missing = [k for k in S.MANIFEST_REQUIRED if k not in m]
+    if missing:
+        problems.append(f"{path}: missing fields {missing}")
+        return False
+    ok = True
+    if m["schema_version"] not in S.SUPPORTED_SCHEMA_VERSIONS:
+        problems.append(
+            f"{path}: schema_version: expected one of {list(S.SUPPORTED_SCHEMA_VERSIONS)}, "
+            f"got {m['schema_version']!r}"
+        )
+        ok = False
+    if m["kind"] not in S.TRACE_KINDS:
+        problems.append(f"{path}: kind: expected one of {list(S.TRACE_KINDS)}, got {m['kind']!r}")
+        ok = False
+    k = m["k_max"]
+    if not isinstance(k, int) or isinstance(k, bool) or not 1 <= k <= 127:
+        problems.append(f"{path}: k_max: expected an integer in 1..127, got {k!r}")
+        ok = False
+    ds = m["drafters"]
+    if not isinstance(ds, list) or not ds:
+        problems.append(f"{path}: drafters: expected a non-empty list, got {ds!r}")
+        return False
+    names = []
+    for i, d in enumerate(ds):
+        if not isinstance(d, dict) or not isinstance(d.get("name"), str) or "kind" not in d:
+            problems.append(f"{path}: drafters[{i}]: expected an object with name and kind")
+            ok = False
+            continue
+        name = d["name"]
+        if not name or "@" in name or "," in name or name == PLAIN:
+            problems.append(
+                f"{path}: drafters[{i}].name: expected a name without '@' or ',' and not "
+                f"{PLAIN!r}, got {name!r}"
+            )
+            ok = False
+        names.append(name)
+    if len(set(names)) != len(names):
+        problems.append(f"{path}: drafters: duplicate names {sorted(names)}")
+        ok = False
+    return ok
+
+
+def validate(path: str | os.PathLike[str]) -> list[str]:
+    """Return every problem with the trace at ``path`` (empty list: valid)."""
+    return _read(Path(path))[1]
+
+
+def load(path: str | os.PathLike[str]) -> Trace:
+    """Read and validate a trace directory (or ``builtin:NAME``).
+
+    Raises
+    ------
+    TraceError
+        With one line per problem, each naming the file and field.
+    """
+    from .builtin import resolve_path
+
+    p = resolve_path(path)
+    trace, problems = _read(p)
+    if problems:
+        raise TraceError("\n".join(problems))
+    assert trace is not None
+    return trace
+
+
+def _read(path: Path) -> tuple[Trace | None, list[str]]:
+    problems: list[str] = []
+    if not path.is_dir():
+        return None, [f"{path}: expected a trace directory (manifest.json + parquet tables)"]
+    mpath = path / S.MANIFEST_FILE
+    try:
+        manifest = json.loads(mpath.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None, [f"{mpath}: file missing"]
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        return None, [f"{mpath}: not valid JSON ({exc})"]
+    if not _check_manifest(manifest, mpath, problems):
+        return None, problems
+    k_max = int(manifest["k_max"])
+    drafters = [d["name"] for d in manifest["drafters"]]
+
+    ppath = path / S.PROMPTS_FILE
+    prompts = _read_parquet(ppath, problems)
+    apath = path / S.ACCEPT_FILE
+    acc = _read_parquet(apath, problems)
+    if prompts is None or acc is None:
+        return None, problems
+    p_ok = _check_columns(prompts, ppath, S.PROMPT_COLUMNS, S.PROMPT_OPTIONAL, problems)
+    a_ok = _check_columns(acc, apath, S.ACCEPT_COLUMNS, S.ACCEPT_OPTIONAL, problems)
+    if not (p_ok and a_ok):
+        return None, problems
+
+    prompts = prompts.reset_index(drop=True)
+    prompts["prompt_id"] = prompts["prompt_id"].astype(str)
+    if len(prompts) == 0:
+        problems.append(f"{ppath}: no prompts")
+        return None, problems
+    dup = prompts["prompt_id"][prompts["prompt_id"].duplicated()].unique().tolist()
+    if dup:
+        problems.append(f"{ppath}: prompt_id: expected unique ids, duplicates {dup[:5]}")
+    bad_fr = sorted(set(prompts["finish_reason"]) - set(S.FINISH_REASONS))
+    if bad_fr:
+        problems.append(f"{ppath}: finish_reason: expected one of {list(S.FINISH_REASONS)}, got {bad_fr}")
+    lens = prompts["output_len"].to_numpy(np.int64)
+    for i in np.flatnonzero(lens < 1)[:5]:
+        problems.append(
+            f"{ppath}: output_len: expected >= 1 (zero-length outputs cannot be replayed), "
+            f"got {lens[i]} for prompt {prompts['prompt_id'][i]!r}"
+        )
+    for i in np.flatnonzero(prompts["prompt_len"].to_numpy(np.int64) < 1)[:5]:
+        problems.append(f"{ppath}: prompt_len: expected >= 1, got 0 for prompt {prompts['prompt_id'][i]!r}")
+    id_lens = prompts["output_ids"].map(lambda x: -1 if x is None else len(x)).to_numpy()
+    for i in np.flatnonzero(id_lens != lens)[:5]:
+        problems.append(
+            f"{ppath}: output_ids: expected {lens[i]} ids (output_len) for prompt "
+            f"{prompts['prompt_id'][i]!r}, got {id_lens[i]}"
+        )
+    if problems:
+        return None, problems
+
+    # accept table: ids known, positions 0..N-1 in order, 0 <= accept <= min(k_max, N - pos)
+    pid_index = {p: i for i, p in enumerate(prompts["prompt_id"])}
+    acc_pid = acc["prompt_id"].astype(str)
+    unknown_p = sorted(set(acc_pid) - set(pid_index))
+    if unknown_p:
+        problems.append(f"{apath}: prompt_id: ids not in prompts.parquet {unknown_p[:5]}")
+    unknown_d = sorted(set(acc["drafter"].astype(str)) - set(drafters))
+    if unknown_d:
+        problems.append(f"{apath}: drafter: expected one of {drafters}, got {unknown_d[:5]}")
+    if problems:
+        return None, problems
+    pi = acc_pid.map(pid_index).to_numpy(np.int64)
+    di = acc["drafter"].astype(str).map({d: i for i, d in enumerate(drafters)}).to_numpy(np.int64)
+    pos = acc["pos"].to_numpy(np.int64)
+    val = acc["accept"].to_numpy(np.int64)
+    n_of_row = lens[pi]
+    P, D, T = len(prompts), len(drafters), int(lens.max())
+
+    counts = np.zeros((P, D), dtype=np.int64)
+    np.add.at(counts, (pi, di), 1)
+    wrong = np.argwhere(counts != lens[:, None])
+    for p_i, d_i in wrong[:5]:
+        problems.append(
+            f"{apath}: rows for prompt {prompts['prompt_id'][p_i]!r}, drafter {drafters[d_i]!r}: "
+            f"expected {lens[p_i]} (one per output position), got {counts[p_i, d_i]}"
+        )
+    if len(wrong):
+        return None, problems
+    # within each (prompt, drafter) block the file must list pos = 0, 1, ..., N-1
+    key = pi * D + di
+    order_ok = np.ones(len(acc), dtype=bool)
+    same_block = np.r_[False, key[1:] == key[:-1]]
+    order_ok &= np.where(same_block, pos == np.r_[-1, pos[:-1]] + 1, pos == 0)
+    if not order_ok.all():
+        r = int(np.flatnonzero(~order_ok)[0])
+        problems.append(
+            f"{apath}: pos: expected 0..N-1 in order within each (prompt_id, drafter) block, "
+            f"row {r} has pos {pos[r]} for prompt {acc_pid.iloc[r]!r}, drafter {acc['drafter'].iloc[r]!r}"
+        )
+        return None, problems
+    cap = np.minimum(k_max, n_of_row - pos)
+    bad = np.flatnonzero((val < 0) | (val > cap))
+    for r in bad[:5]:
+        problems.append(
+            f"{apath}: accept: expected 0..{cap[r]} (min(k_max, output_len - pos)), got {val[r]} "
+            f"at prompt {acc_pid.iloc[r]!r}, drafter {acc['drafter'].iloc[r]!r}, pos {pos[r]}"
+        )
+    if len(bad) > 5:
+        problems.append(f"{apath}: accept: {len(bad) - 5} more out-of-range values")
+    alpha = beta = None
+    sampling = manifest["kind"] == "sampling"
+    for col in ("alpha", "beta"):
+        if sampling and col not in acc.columns:
+            problems.append(f"{apath}: column {col!r} missing (required for kind 'sampling')")
+        if col in acc.columns:
+            v = acc[col].to_numpy(np.float64)
+            if not np.all((v >= 0) & (v <= 1)):
+                problems.append(f"{apath}: {col}: expected probabilities in [0, 1] (no NaN)")
+    costs = None
+    cpath = path / S.COSTS_FILE
+    if cpath.exists():
+        costs = _read_parquet(cpath, problems)
+        if costs is not None and _check_columns(costs, cpath, S.COST_COLUMNS, {}, problems):
+            ms = costs["ms"].to_numpy(np.float64)
+            if not np.all(np.isfinite(ms) & (ms > 0)):
+                problems.append(f"{cpath}: ms: expected finite positive milliseconds (no NaN)")
+            bad_kind = sorted(set(costs["kind"]) - {"verify", "draft"})
+            if bad_kind:
+                problems.append(f"{cpath}: kind: expected 'verify' or 'draft', got {bad_kind}")
+            dr = set(costs.loc[costs["kind"] == "draft", "drafter"]) - set(drafters)
+            if dr:
+                problems.append(f"{cpath}: drafter: draft rows for unknown drafters {sorted(dr)}")
+            if (costs["k"] < 0).any() or (costs["batch_size"] < 1).any():
+                problems.append(f"{cpath}: k >= 0 and batch_size >= 1 expected")
+    if problems:
+        return None, problems
+
+    accept = np.full((P, D, T), -1, dtype=np.int16)
+    accept[pi, di, pos] = val
+    if "alpha" in acc.columns:
+        alpha = np.full((P, D, T), np.nan, dtype=np.float32)
+        alpha[pi, di, pos] = acc["alpha"].to_numpy(np.float32)
+    if "beta" in acc.columns:
+        beta = np.full((P, D, T), np.nan, dtype=np.float32)
+        beta[pi, di, pos] = acc["beta"].to_numpy(np.float32)
+    trace = Trace(manifest, prompts, accept, alpha, beta, costs, path)
+    return trace, []
+
+
+# -- writing ------------------------------------------------------------------------------
+def accept_table(trace: Trace) -> pd.DataFrame:
+    """The long ``accept.parquet`` table of a trace, sorted by prompt, drafter, position."""
+    P, D, _ = trace.accept.shape
+    lens = trace.output_lens
+    rows_pid, rows_d, rows_pos = [], [], []
+    for p in range(P):
+        n = int(lens[p])
+        rows_pid.append(np.full(D * n, p))
+        rows_d.append(np.repeat(np.arange(D), n))
+        rows_pos.append(np.tile(np.arange(n), D))
+    pi, di, pos = (np.concatenate(x) for x in (rows_pid, rows_d, rows_pos))
+    names = np.asarray(trace.drafter_names, dtype=object)
+    ids = np.asarray(trace.prompt_ids, dtype=object)
+    df = pd.DataFrame(
+        {
+            "prompt_id": ids[pi],
+            "drafter": names[di],
+            "pos": pos.astype(np.int32),
+            "accept": trace.accept[pi, di, pos].astype(np.int8),
+        }
+    )
+    if trace.alpha is not None:
+        df["alpha"] = trace.alpha[pi, di, pos].astype(np.float32)
+    if trace.beta is not None:
+        df["beta"] = trace.beta[pi, di, pos].astype(np.float32)
+    return df
+
+
+def _write_parquet(df: pd.DataFrame, path: Path, list_int_cols: tuple[str, ...] = ()) -> None:
+    table = pa.Table.from_pandas(df, preserve_index=False)
+    for col in list_int_cols:
+        i = table.schema.get_field_index(col)
+        table = table.set_column(i, col, table.column(col).cast(pa.list_(pa.int32())))
+    pq.write_table(table, path, compression="zstd", compression_level=9)
+
+
+def write(trace: Trace, out_dir: str | os.PathLike[str], *, overwrite: bool = False) -> Path:
+    """Write ``trace`` to ``out_dir`` atomically (temp directory, then rename).
+
+    The written directory is re-read and validated before it replaces anything, so a
+    failed write never leaves a half-written trace where a good one was.
+    """
+    out = Path(out_dir)
+    if out.exists() and not overwrite:
+        raise FileExistsError(f"{out}: already exists (pass overwrite=True to replace it)")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        (tmp / S.MANIFEST_FILE).write_text(
+            json.dumps(trace.manifest, indent=2, sort_keys=True, default=_json_default) + "\n",
+            encoding="utf-8",
+        )
+        prompts = trace.prompts.copy()
+        prompts["output_ids"] = prompts["output_ids"].map(lambda x: [int(v) for v in x])
+        _write_parquet(prompts, tmp / S.PROMPTS_FILE, ("output_ids",))
+        _write_parquet(accept_table(trace), tmp / S.ACCEPT_FILE)
+        if trace.costs is not None:
+            _write_parquet(trace.costs, tmp / S.COSTS_FILE)
+        problems = validate(tmp)
+        if problems:
+            raise TraceError("refusing to write an invalid trace:\n" + "\n".join(problems))
+        if out.exists():
+            old = out.with_name(f".{out.name}.old")
+            shutil.rmtree(old, ignore_errors=True)
+            out.rename(old)
+            tmp.rename(out)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            tmp.rename(out)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+    return out
+
+
+def _json_default(o: Any) -> Any:
+    if isinstance(o, np.integer):
+        return int(o)
+    if isinstance(o, np.floating):
+        return float(o)
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    raise TypeError(f"not JSON serialisable: {type(o).__name__}")

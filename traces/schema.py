@@ -1,0 +1,79 @@
+"""Trace schema: file names, columns, and the written conventions.
+
+A trace is a directory::
+
+    manifest.json      provenance and settings (see ``MANIFEST_REQUIRED``)
+    prompts.parquet    one row per prompt (``PROMPT_COLUMNS``)
+    accept.parquet     one row per (prompt, drafter, position) (``ACCEPT_COLUMNS``)
+    costs.parquet      optional measured costs (``COST_COLUMNS``)
+
+Conventions (also in ``docs/trace_format.md``):
+
+* ``accept`` at position ``t`` is ``L_d(t)``: the number of consecutive draft tokens of
+  drafter ``d``, drafted greedily from the prefix ``y_<t``, that equal ``y_t, y_{t+1}, ...``.
+  It excludes the bonus token and is capped at ``min(k_max, output_len - t)``.
+* An arm ``d@K`` played at position ``t`` emits ``y = min(K, L_d(t)) + 1`` tokens (the
+  ``+1`` is the target's bonus token), never more than ``output_len - t``.  ``@0`` is
+  plain decoding: one token per round whatever the drafter.
+* Stopping time = number of rounds (target forward passes) until the whole recorded output
+  has been emitted.
+"""
+
+from __future__ import annotations
+
+SCHEMA_VERSION = "1.0"
+SUPPORTED_SCHEMA_VERSIONS = ("1.0",)
+
+MANIFEST_FILE = "manifest.json"
+PROMPTS_FILE = "prompts.parquet"
+ACCEPT_FILE = "accept.parquet"
+COSTS_FILE = "costs.parquet"
+
+#: column -> pandas dtype kind expected ("i" int, "f" float, "O"/"U" string, "b" bool)
+PROMPT_COLUMNS: dict[str, str] = {
+    "prompt_id": "str",
+    "category": "str",
+    "turn": "int",
+    "prompt_len": "int",
+    "output_len": "int",
+    "finish_reason": "str",
+    "output_ids": "list",
+}
+#: optional prompt columns written by the collector
+PROMPT_OPTIONAL = {"degenerate": "bool", "prompt_sha256": "str", "tf_mismatches": "int"}
+
+ACCEPT_COLUMNS: dict[str, str] = {"prompt_id": "str", "drafter": "str", "pos": "int", "accept": "int"}
+#: sampling-mode columns (issue 2): alpha = sum_v min(p, q); beta = min(1, q(y)/p(y))
+ACCEPT_OPTIONAL = {"alpha": "float", "beta": "float"}
+
+#: cost rows: kind "verify" (target pass over k+1 tokens, drafter empty) or "draft"
+#: (one drafted token of ``drafter``), in milliseconds, with the device that measured it
+COST_COLUMNS: dict[str, str] = {
+    "device": "str",
+    "kind": "str",
+    "drafter": "str",
+    "k": "int",
+    "batch_size": "int",
+    "context_len": "int",
+    "ms": "float",
+}
+
+FINISH_REASONS = ("eos", "length")
+TRACE_KINDS = ("greedy", "sampling")
+DRAFTER_KINDS = ("model", "ngram", "early_exit", "skip", "quant", "hf", "synthetic")
+
+MANIFEST_REQUIRED = (
+    "schema_version",
+    "kind",
+    "synthetic",
+    "target",
+    "drafters",
+    "k_max",
+    "decoding",
+    "prompt_set",
+    "hardware",
+    "software",
+    "seed",
+    "created_utc",
+    "toolkit_version",
+)

@@ -1,0 +1,126 @@
+"""The in-memory ``Trace``: one object per trace directory, dense arrays for replay."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .arms import PLAIN, Arm
+
+
+class TraceError(ValueError):
+    """A trace that cannot be read or does not satisfy the schema (one problem per line)."""
+
+
+@dataclass(frozen=True)
+class Trace:
+    """A validated trace.
+
+    Attributes
+    ----------
+    manifest : dict
+        Provenance and settings (``traces.schema.MANIFEST_REQUIRED``).
+    prompts : pandas.DataFrame
+        One row per prompt, in trace order (``traces.schema.PROMPT_COLUMNS``).
+    accept : numpy.ndarray, shape (n_prompts, n_drafters, max_output_len), int16
+        ``L_d(t)`` per prompt, drafter and position; ``-1`` past the prompt's output.
+    alpha, beta : numpy.ndarray or None, same shape, float32
+        Sampling-mode acceptance probabilities (NaN past the output), ``None`` for greedy.
+    costs : pandas.DataFrame or None
+        Measured costs (``traces.schema.COST_COLUMNS``).
+    path : Path or None
+        Directory the trace was read from.
+    """
+
+    manifest: dict[str, Any]
+    prompts: pd.DataFrame
+    accept: np.ndarray
+    alpha: np.ndarray | None = None
+    beta: np.ndarray | None = None
+    costs: pd.DataFrame | None = None
+    path: Path | None = field(default=None, compare=False)
+
+    # -- shape helpers -------------------------------------------------------------------
+    @property
+    def drafter_names(self) -> tuple[str, ...]:
+        return tuple(d["name"] for d in self.manifest["drafters"])
+
+    @property
+    def k_max(self) -> int:
+        return int(self.manifest["k_max"])
+
+    @property
+    def n_prompts(self) -> int:
+        return len(self.prompts)
+
+    @property
+    def output_lens(self) -> np.ndarray:
+        return self.prompts["output_len"].to_numpy(dtype=np.int64)
+
+    @property
+    def prompt_ids(self) -> list[str]:
+        return self.prompts["prompt_id"].astype(str).tolist()
+
+    @property
+    def categories(self) -> list[str]:
+        return self.prompts["category"].astype(str).tolist()
+
+    @property
+    def is_synthetic(self) -> bool:
+        return bool(self.manifest.get("synthetic", False))
+
+    @property
+    def label(self) -> str:
+        """Name for tables and figures; synthetic traces always say so."""
+        name = self.manifest.get("name") or (self.path.name if self.path else "trace")
+        return f"{name} (SYNTHETIC)" if self.is_synthetic else str(name)
+
+    def drafter_index(self, name: str) -> int:
+        return self.drafter_names.index(name)
+
+    # -- arm outcomes ----------------------------------------------------------------------
+    def accepted(self, arm: Arm, prompt: int) -> np.ndarray:
+        """Draft tokens accepted, ``min(K, L_d(t))``, at every position of one prompt."""
+        n = int(self.output_lens[prompt])
+        if arm.drafter == PLAIN or arm.k == 0:
+            return np.zeros(n, dtype=np.int64)
+        a = self.accept[prompt, self.drafter_index(arm.drafter), :n].astype(np.int64)
+        return np.minimum(a, arm.k)
+
+    def emitted(self, arm: Arm, prompt: int) -> np.ndarray:
+        """Tokens one round of ``arm`` emits at each position, capped at what remains."""
+        n = int(self.output_lens[prompt])
+        return np.minimum(self.accepted(arm, prompt) + 1, n - np.arange(n))
+
+    def fixed_arm_rounds(self, arm: Arm, prompt: int) -> np.ndarray:
+        """Emitted counts of the rounds played when ``arm`` is used throughout (greedy replay)."""
+        e = self.emitted(arm, prompt)
+        out, t = [], 0
+        while t < len(e):
+            out.append(int(e[t]))
+            t += int(e[t])
+        return np.asarray(out, dtype=np.int64)
+
+    def summary(self) -> dict[str, Any]:
+        """Counts for ``python -m traces info``."""
+        lens = self.output_lens
+        mean_acc = {}
+        for d_i, d in enumerate(self.drafter_names):
+            vals = np.concatenate([self.accept[p, d_i, : lens[p]] for p in range(self.n_prompts)])
+            mean_acc[d] = float(vals.mean()) if len(vals) else float("nan")
+        return {
+            "label": self.label,
+            "kind": self.manifest["kind"],
+            "prompts": self.n_prompts,
+            "categories": dict(pd.Series(self.categories).value_counts().sort_index()),
+            "drafters": list(self.drafter_names),
+            "k_max": self.k_max,
+            "output_tokens": int(lens.sum()),
+            "mean_output_len": float(lens.mean()) if len(lens) else 0.0,
+            "mean_accept": mean_acc,
+            "has_costs": self.costs is not None,
+        }
