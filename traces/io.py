@@ -347,11 +347,13 @@ def write(trace: Trace, out_dir: str | os.PathLike[str], *, overwrite: bool = Fa
         if problems:
             raise TraceError("refusing to write an invalid trace:\n" + "\n".join(problems))
         if out.exists():
-            old = out.with_name(f".{out.name}.old")
-            shutil.rmtree(old, ignore_errors=True)
-            out.rename(old)
-            tmp.rename(out)
-            shutil.rmtree(old, ignore_errors=True)
+            # replace the trace files one by one (each os.replace is atomic); anything else
+            # in the directory, such as a collector's shards, is left alone
+            for name in (S.PROMPTS_FILE, S.ACCEPT_FILE, S.COSTS_FILE, S.MANIFEST_FILE):
+                if (tmp / name).exists():
+                    os.replace(tmp / name, out / name)
+                elif (out / name).exists():
+                    (out / name).unlink()
         else:
             tmp.rename(out)
     finally:

@@ -1,0 +1,5 @@
+import sys
+
+from .collect_traces import main
+
+sys.exit(main())

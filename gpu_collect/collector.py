@@ -1,0 +1,356 @@
+"""The collection loop: target output per prompt, every drafter scored at every position.
+
+Per prompt it writes one shard atomically under ``OUT/shards/``, so an interrupted run
+loses at most the prompt in flight and ``resume`` skips what is there.  At the end the
+shards are merged into one trace in ``OUT`` (written and validated through ``traces``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import torch
+from tqdm.auto import tqdm
+
+import traces
+from traces.manifest import make_manifest, software_versions
+from traces.synthetic import run_lengths
+
+from . import prompts as P
+from .drafters import Drafter, Seq, make_drafter
+from .models import CollectError, Loaded, load_model, resolve_device, resolve_dtype
+
+SHARDS = "shards"
+
+
+@dataclass(frozen=True)
+class CollectConfig:
+    target: str
+    drafters: tuple[str, ...]
+    prompts: str
+    max_new_tokens: int
+    k_max: int
+    out: str
+    temperature: float = 0.0
+    seed: int = 0
+    limit: int | None = None
+    batch_size: int = 8
+    device: str = "auto"
+    dtype: str = "auto"
+    resume: bool = False
+    all_turns: bool = False
+    costs: bool = True
+    cost_contexts: tuple[int, ...] = (256,)
+    cost_batch_sizes: tuple[int, ...] = (1, 4)
+    name: str | None = None
+    threads: int | None = None
+
+    def __post_init__(self) -> None:
+        if not self.drafters:
+            raise CollectError("at least one --drafter is needed")
+        if not 1 <= self.k_max <= 127:
+            raise CollectError(f"--k-max: expected 1..127, got {self.k_max}")
+        if self.max_new_tokens < 1:
+            raise CollectError(f"--max-new-tokens: expected >= 1, got {self.max_new_tokens}")
+        if self.temperature < 0:
+            raise CollectError(f"--temperature: expected >= 0, got {self.temperature}")
+        if self.batch_size < 1:
+            raise CollectError(f"--batch-size: expected >= 1, got {self.batch_size}")
+        if self.limit is not None and self.limit < 1:
+            raise CollectError(f"--limit: expected >= 1, got {self.limit}")
+
+    def fingerprint(self) -> dict[str, Any]:
+        """The settings a resumed run must share with the run it continues."""
+        keep = ("target", "drafters", "prompts", "max_new_tokens", "k_max", "temperature", "seed",
+                "all_turns", "dtype")
+        return {k: v for k, v in asdict(self).items() if k in keep}
+
+
+def prompt_seed(seed: int, prompt_id: str) -> int:
+    return int(hashlib.sha256(f"{seed}:{prompt_id}".encode()).hexdigest()[:15], 16)
+
+
+def repetition_fraction(ids: list[int], n: int = 4) -> float:
+    """Share of positions whose preceding n-gram already occurred earlier in the output."""
+    if len(ids) <= n:
+        return 0.0
+    seen, rep = set(), 0
+    for t in range(n, len(ids) + 1):
+        g = tuple(ids[t - n : t])
+        rep += g in seen
+        seen.add(g)
+    return rep / (len(ids) - n + 1)
+
+
+# -- generation -------------------------------------------------------------------------
+@torch.no_grad()
+def generate_greedy(target: Loaded, batch: list[list[int]], max_new: int) -> list[list[int]]:
+    """Batched greedy generation with left padding; each output cut after its first EOS."""
+    from transformers import GenerationConfig
+
+    tok = target.tokenizer
+    eos = tok.eos_token_id
+    pad = tok.pad_token_id if tok.pad_token_id is not None else (eos if eos is not None else 0)
+    width = max(len(b) for b in batch)
+    ids = torch.full((len(batch), width), pad, dtype=torch.long)
+    mask = torch.zeros_like(ids)
+    for i, b in enumerate(batch):
+        ids[i, width - len(b):] = torch.tensor(b)
+        mask[i, width - len(b):] = 1
+    gc = GenerationConfig(do_sample=False, max_new_tokens=max_new, eos_token_id=eos, pad_token_id=pad,
+                          num_beams=1)
+    out = target.model.generate(input_ids=ids.to(target.device), attention_mask=mask.to(target.device),
+                                generation_config=gc)
+    res = []
+    for row in out[:, width:].tolist():
+        if eos is not None and eos in row:
+            row = row[: row.index(eos) + 1]
+        res.append(row)
+    return res
+
+
+@torch.no_grad()
+def generate_sample(target: Loaded, prompt: list[int], max_new: int, temperature: float,
+                    seed: int) -> list[int]:
+    """Seeded temperature sampling from the target (no top-k / top-p), with a KV cache."""
+    gen = torch.Generator().manual_seed(seed)
+    eos = target.tokenizer.eos_token_id
+    cur = torch.tensor([prompt], device=target.device)
+    past, out = None, []
+    for _ in range(max_new):
+        o = target.model(input_ids=cur, past_key_values=past, use_cache=True)
+        past = o.past_key_values
+        p = torch.softmax(o.logits[0, -1].float() / temperature, -1).cpu()
+        x = int(torch.multinomial(p, 1, generator=gen).item())
+        out.append(x)
+        if x == eos:
+            break
+        cur = torch.tensor([[x]], device=target.device)
+    return out
+
+
+# -- scoring --------------------------------------------------------------------------------
+def score(seq: Seq, drafters: list[Drafter], k_max: int, temperature: float,
+          seed: int) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """Acceptance (and sampling probabilities) of every drafter at every position."""
+    cols: dict[str, list[np.ndarray]] = {"accept": [], "alpha": [], "beta": []}
+    extra: dict[str, Any] = {}
+    if temperature == 0:
+        pred = seq.target_logits().argmax(-1).cpu().numpy()
+        extra["tf_mismatches"] = int((pred != np.asarray(seq.output_ids)).sum())
+    rng = np.random.default_rng(seed)
+    for d in drafters:
+        if temperature == 0:
+            cols["accept"].append(d.greedy_accept(seq, k_max))
+            continue
+        a, b = d.sampling_probs(seq, temperature)
+        cols["alpha"].append(np.asarray(a, np.float32))
+        cols["beta"].append(np.asarray(b, np.float32))
+        if d.stochastic:  # one realisation of the acceptance bits given the output
+            bits = rng.random(len(b)) < b
+            cols["accept"].append(run_lengths(bits, k_max))
+        else:             # deterministic proposals: acceptance is fixed by the output
+            cols["accept"].append(d.greedy_accept(seq, k_max))
+    seq._target_out = None  # free the hidden states
+    return {k: np.stack(v) for k, v in cols.items() if v}, extra
+
+
+# -- shards ---------------------------------------------------------------------------------
+def _write_shard(path: Path, meta: dict[str, Any], arrays: dict[str, np.ndarray],
+                 drafters: list[str]) -> None:
+    D, N = arrays["accept"].shape
+    data = {"drafter": np.repeat(np.asarray(drafters, dtype=object), N),
+            "pos": np.tile(np.arange(N, dtype=np.int32), D),
+            "accept": arrays["accept"].reshape(-1).astype(np.int8)}
+    for k in ("alpha", "beta"):
+        if k in arrays:
+            data[k] = arrays[k].reshape(-1).astype(np.float32)
+    table = pa.Table.from_pydict(data).replace_schema_metadata({"prompt": json.dumps(meta)})
+    tmp = path.with_suffix(".tmp")
+    pq.write_table(table, tmp, compression="zstd")
+    os.replace(tmp, path)
+
+
+def _read_shard(path: Path) -> tuple[dict[str, Any], pd.DataFrame]:
+    t = pq.read_table(path)
+    meta = json.loads(t.schema.metadata[b"prompt"])
+    return meta, t.to_pandas()
+
+
+def _check_resume(cfg: CollectConfig, out: Path) -> Path:
+    shards = out / SHARDS
+    fp_path = shards / "config.json"
+    if shards.exists() and any(shards.glob("*.parquet")) and not cfg.resume:
+        raise CollectError(f"{out}: holds shards of an unfinished run; pass --resume to continue it "
+                           "or choose another --out")
+    if (out / "manifest.json").exists() and not cfg.resume and not shards.exists():
+        raise CollectError(f"{out}: a trace is already there; choose another --out")
+    if fp_path.exists():
+        old = json.loads(fp_path.read_text())
+        if old != cfg.fingerprint():
+            diff = sorted(k for k in old if old.get(k) != cfg.fingerprint().get(k))
+            raise CollectError(f"{fp_path}: --resume with different settings ({', '.join(diff)}); "
+                               "use the original settings or another --out")
+    try:
+        shards.mkdir(parents=True, exist_ok=True)
+        if not fp_path.exists():
+            fp_path.write_text(json.dumps(cfg.fingerprint(), indent=2))
+    except OSError as exc:
+        raise CollectError(f"{shards}: cannot write ({exc.strerror})") from None
+    return shards
+
+
+# -- main --------------------------------------------------------------------------------
+def collect(cfg: CollectConfig, *, progress: bool = True) -> Path:
+    out = Path(cfg.out)
+    drafters = [make_drafter(s) for s in cfg.drafters]
+    names = [d.name for d in drafters]
+    if len(set(names)) != len(names):
+        raise CollectError(f"drafter names must be unique, got {names}; use NAME=SPEC to rename")
+    questions, pset = P.load_questions(cfg.prompts)
+    if cfg.limit:
+        questions = questions[: cfg.limit]
+    if (out / "manifest.json").exists() and cfg.resume and not (out / SHARDS).exists():
+        print(f"{out}: complete trace already there; nothing to resume", file=sys.stderr)
+        return out
+    shards = _check_resume(cfg, out)
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    device = resolve_device(cfg.device)
+    dtype = resolve_dtype(cfg.dtype, device)
+    target = load_model(cfg.target, device, dtype)
+    for d in drafters:
+        d.prepare(target)
+    max_pos = getattr(target.model.config, "max_position_embeddings", None)
+
+    turns = max(len(q.turns) for q in questions) if cfg.all_turns else 1
+    t_start = time.perf_counter()
+    bar = tqdm(total=sum(min(len(q.turns), turns) for q in questions), desc="prompts",
+               unit="prompt", disable=not progress)
+    index = 0
+    for turn in range(turns):
+        todo = []
+        for qi, q in enumerate(questions):
+            if turn >= len(q.turns):
+                continue
+            pid = q.question_id if turn == 0 else f"{q.question_id}#t{turn}"
+            path = shards / f"{turn:02d}-{qi:05d}.parquet"
+            if path.exists():
+                bar.update()
+                continue
+            msgs = []
+            for j in range(turn):
+                prev, _ = _read_shard(shards / f"{j:02d}-{qi:05d}.parquet")
+                msgs += [{"role": "user", "content": q.turns[j]},
+                         {"role": "assistant", "content": prev["answer"]}]
+            msgs.append({"role": "user", "content": q.turns[turn]})
+            ids = P.chat_ids(target.tokenizer, msgs)
+            if max_pos and len(ids) + cfg.max_new_tokens > max_pos:
+                raise CollectError(f"{cfg.prompts}: question {q.question_id} turn {turn}: prompt of "
+                                   f"{len(ids)} tokens + {cfg.max_new_tokens} new tokens exceeds the "
+                                   f"model's context of {max_pos}")
+            todo.append((qi, q, pid, ids, path))
+        bs = cfg.batch_size if cfg.temperature == 0 else 1
+        for b0 in range(0, len(todo), bs):
+            chunk = todo[b0 : b0 + bs]
+            if cfg.temperature == 0:
+                outs = generate_greedy(target, [c[3] for c in chunk], cfg.max_new_tokens)
+            else:
+                outs = [generate_sample(target, c[3], cfg.max_new_tokens, cfg.temperature,
+                                        prompt_seed(cfg.seed, c[2])) for c in chunk]
+            for (qi, q, pid, ids, path), y in zip(chunk, outs, strict=True):
+                if not y:
+                    raise CollectError(f"question {q.question_id}: the target produced no tokens")
+                seq = Seq(ids, y, target)
+                arrays, extra = score(seq, drafters, cfg.k_max, cfg.temperature,
+                                      prompt_seed(cfg.seed + 1, pid))
+                eos = target.tokenizer.eos_token_id
+                meta = {
+                    "prompt_id": pid, "category": q.category, "turn": turn, "prompt_len": len(ids),
+                    "output_len": len(y), "output_ids": y,
+                    "finish_reason": "eos" if eos is not None and y[-1] == eos else "length",
+                    "prompt_sha256": hashlib.sha256(json.dumps(ids).encode()).hexdigest(),
+                    "degenerate": bool(repetition_fraction(y) > 0.5),
+                    "tf_mismatches": int(extra.get("tf_mismatches", 0)),
+                    "answer": target.tokenizer.decode(y, skip_special_tokens=True),
+                }
+                try:
+                    _write_shard(path, meta, arrays, names)
+                except OSError as exc:
+                    raise CollectError(f"{path}: cannot write shard ({exc.strerror}); earlier shards "
+                                       "are intact, rerun with --resume") from None
+                bar.update()
+                index += 1
+    bar.close()
+    elapsed = time.perf_counter() - t_start
+
+    costs = None
+    if cfg.costs:
+        from .timing import measure_costs, nominal_costs
+
+        costs = pd.concat([measure_costs(target, drafters, cfg.k_max, cfg.cost_contexts,
+                                         cfg.cost_batch_sizes, progress=progress),
+                           nominal_costs(target, drafters, cfg.k_max)], ignore_index=True)
+    trace = merge(cfg, shards, questions, drafters, target, pset, costs, elapsed)
+    traces.write(trace, out, overwrite=True)
+    for f in shards.iterdir():
+        f.unlink()
+    shards.rmdir()
+    return out
+
+
+def merge(cfg: CollectConfig, shards: Path, questions, drafters: list[Drafter], target: Loaded,
+          pset: dict, costs: pd.DataFrame | None, elapsed: float) -> traces.Trace:
+    files = sorted(shards.glob("*.parquet"))
+    metas, tables = zip(*(_read_shard(f) for f in files), strict=True)
+    D = len(drafters)
+    lens = [m["output_len"] for m in metas]
+    T = max(lens)
+    acc = np.full((len(files), D, T), -1, dtype=np.int16)
+    sampling = cfg.temperature > 0
+    alpha = np.full((len(files), D, T), np.nan, np.float32) if sampling else None
+    beta = np.full((len(files), D, T), np.nan, np.float32) if sampling else None
+    for i, (m, t) in enumerate(zip(metas, tables, strict=True)):
+        n = m["output_len"]
+        acc[i, :, :n] = t["accept"].to_numpy().reshape(D, n)
+        if sampling:
+            alpha[i, :, :n] = t["alpha"].to_numpy().reshape(D, n)
+            beta[i, :, :n] = t["beta"].to_numpy().reshape(D, n)
+    cols = ["prompt_id", "category", "turn", "prompt_len", "output_len", "finish_reason", "output_ids",
+            "degenerate", "prompt_sha256", "tf_mismatches"]
+    prompts = pd.DataFrame([{k: m[k] for k in cols} for m in metas])
+    device = target.device
+    hw: dict[str, Any] = {"device": str(device), "threads": torch.get_num_threads()}
+    if device.type == "cuda":
+        hw["gpu"] = torch.cuda.get_device_name(device)
+        hw["cuda"] = torch.version.cuda
+    else:
+        import platform
+
+        hw["cpu"] = platform.processor() or platform.machine()
+    manifest = make_manifest(
+        kind="sampling" if sampling else "greedy", synthetic=False, target=target.info,
+        drafters=[d.info() for d in drafters], k_max=cfg.k_max,
+        decoding={"temperature": cfg.temperature, "max_new_tokens": cfg.max_new_tokens,
+                  "chat_template": bool(getattr(target.tokenizer, "chat_template", None)),
+                  "top_k": None, "top_p": None, "all_turns": cfg.all_turns},
+        prompt_set=pset, seed=cfg.seed, hardware=hw,
+        software=software_versions(("torch", "transformers", "accelerate", "gguf")),
+        name=cfg.name or Path(cfg.out).name,
+        description=f"collected by gpu_collect/collect_traces.py from {cfg.target}",
+        collection={"wall_s": round(elapsed, 2), "batch_size": cfg.batch_size,
+                    "tf_mismatch_positions": int(prompts["tf_mismatches"].sum()),
+                    "degenerate_prompts": int(prompts["degenerate"].sum())},
+    )
+    return traces.Trace(manifest, prompts, acc, alpha, beta, costs)

@@ -1,0 +1,350 @@
+"""Drafter kinds.  Adding a kind is one small class registered in ``KINDS``.
+
+Every drafter answers three questions about a fixed target output ``y`` (prompt ``x``):
+
+* ``greedy_accept``: ``L_d(t)`` for every position, capped at ``k_max``.  Model drafters
+  draft greedily one token at a time, so ``L_d(t)`` is the run of correct one-step
+  predictions under teacher forcing (one forward pass); n-gram drafters draft from the
+  context ``x + y_<t`` directly.
+* ``sampling_probs``: per position ``alpha = sum_v min(p, q)`` and
+  ``beta = min(1, q(y_t) / p(y_t))`` at temperature ``T``.
+* ``draft``: ``k`` draft tokens (and their proposal distributions) for the live loop.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+from numpy.lib.stride_tricks import sliding_window_view
+
+from traces.synthetic import run_lengths
+
+from .models import CollectError, Loaded, int8_copy, layer_submodel, load_model, rtn_copy, same_tokenizer
+
+
+@dataclass
+class Seq:
+    """One prompt and its target output, with lazily computed teacher-forced passes."""
+
+    prompt_ids: list[int]
+    output_ids: list[int]
+    target: Loaded
+    _target_out: Any = field(default=None, repr=False)
+
+    @property
+    def ids(self) -> torch.Tensor:
+        return torch.tensor([self.prompt_ids + self.output_ids], device=self.target.device)
+
+    def positions(self) -> slice:
+        """Logit rows predicting ``y_0 .. y_{N-1}``."""
+        P = len(self.prompt_ids)
+        return slice(P - 1, P - 1 + len(self.output_ids))
+
+    def target_out(self):
+        if self._target_out is None:
+            with torch.no_grad():
+                self._target_out = self.target.model(self.ids, output_hidden_states=True, use_cache=False)
+        return self._target_out
+
+    def target_logits(self) -> torch.Tensor:
+        return self.target_out().logits[0, self.positions()].float()
+
+
+def _bits_to_accept(correct: np.ndarray, k_max: int) -> np.ndarray:
+    return run_lengths(correct.astype(bool), k_max).astype(np.int64)
+
+
+def alpha_beta(p_logits: torch.Tensor, q_logits: torch.Tensor, y: list[int], temperature: float):
+    """``alpha_t = sum_v min(p_t, q_t)`` and ``beta_t = min(1, q_t(y_t) / p_t(y_t))``."""
+    p = torch.softmax(p_logits / temperature, dim=-1)
+    q = torch.softmax(q_logits / temperature, dim=-1)
+    alpha = torch.minimum(p, q).sum(-1)
+    yy = torch.tensor(y, device=p.device)[:, None]
+    py, qy = p.gather(1, yy)[:, 0], q.gather(1, yy)[:, 0]
+    beta = torch.clamp(qy / py.clamp_min(1e-30), max=1.0)
+    return alpha.clamp(0, 1).cpu().numpy(), beta.cpu().numpy()
+
+
+@dataclass
+class Drafter:
+    """Base class; ``spec`` is the command-line spec, ``name`` the trace's drafter name."""
+
+    spec: str
+    name: str
+    arg: str = ""
+    kind: ClassVar[str] = ""
+    trace_kind: ClassVar[str] = "model"
+    stochastic: ClassVar[bool] = True  # has a draft distribution q (model drafters)
+
+    def params(self) -> dict[str, Any]:
+        return {"spec": self.spec}
+
+    def prepare(self, target: Loaded) -> None:
+        self.target_ = target
+
+    def greedy_accept(self, seq: Seq, k_max: int) -> np.ndarray:
+        raise NotImplementedError
+
+    def sampling_probs(self, seq: Seq, temperature: float) -> tuple[np.ndarray, np.ndarray]:
+        raise NotImplementedError
+
+    def draft(self, ids: list[int], k: int, temperature: float,
+              gen: torch.Generator | None) -> tuple[list[int], list[torch.Tensor] | None]:
+        raise NotImplementedError
+
+    def info(self) -> dict[str, Any]:
+        return {"name": self.name, "kind": self.trace_kind, "params": self.params(),
+                "stochastic": self.stochastic}
+
+
+class ModelDrafter(Drafter):
+    """A drafter that is a causal LM sharing the target's tokenizer."""
+
+    model_: Any = None
+
+    def logits(self, seq: Seq) -> torch.Tensor:
+        with torch.no_grad():
+            out = self.model_(seq.ids, use_cache=False)
+        return out.logits[0, seq.positions()].float()
+
+    def greedy_accept(self, seq: Seq, k_max: int) -> np.ndarray:
+        pred = self.logits(seq).argmax(-1).cpu().numpy()
+        return _bits_to_accept(pred == np.asarray(seq.output_ids), k_max)
+
+    def sampling_probs(self, seq: Seq, temperature: float):
+        return alpha_beta(seq.target_logits(), self.logits(seq), seq.output_ids, temperature)
+
+    @torch.no_grad()
+    def draft(self, ids, k, temperature, gen):
+        device = self.target_.device
+        cur = torch.tensor([ids], device=device)
+        past, out_tokens, qs = None, [], []
+        for _ in range(k):
+            o = self.model_(input_ids=cur, past_key_values=past, use_cache=True)
+            past = o.past_key_values
+            logits = o.logits[0, -1].float()
+            if temperature > 0:
+                q = torch.softmax(logits / temperature, -1)
+                x = int(torch.multinomial(q.cpu(), 1, generator=gen).item())
+                qs.append(q)
+            else:
+                x = int(logits.argmax())
+            out_tokens.append(x)
+            cur = torch.tensor([[x]], device=device)
+        return out_tokens, (qs if temperature > 0 else None)
+
+
+class HFDrafter(ModelDrafter):
+    """``hf:ID_OR_DIR``: an independent model; refused if its tokenizer differs."""
+
+    kind = "hf"
+    trace_kind = "hf"
+
+    def prepare(self, target):
+        super().prepare(target)
+        dtype = next(target.model.parameters()).dtype
+        loaded = load_model(self.arg, target.device, dtype)
+        if not same_tokenizer(loaded.tokenizer, target.tokenizer):
+            raise CollectError(
+                f"drafter {self.spec}: its tokenizer differs from the target's (vocabulary or EOS); "
+                "draft tokens could not be verified token for token"
+            )
+        self.model_ = loaded.model
+        self.loaded_info_ = loaded.info
+
+    def params(self):
+        return {"spec": self.spec, "model": getattr(self, "loaded_info_", {"id": self.arg})}
+
+
+class SkipDrafter(ModelDrafter):
+    """``skip:5,24``: the target without the listed layers."""
+
+    kind = "skip"
+    trace_kind = "skip"
+
+    def layers(self) -> list[int]:
+        try:
+            return sorted({int(s) for s in self.arg.split(",") if s.strip()})
+        except ValueError:
+            raise CollectError(f"drafter {self.spec}: expected skip:I,J,... layer indices") from None
+
+    def prepare(self, target):
+        super().prepare(target)
+        n = target.model.config.num_hidden_layers
+        skip = self.layers()
+        self.model_ = layer_submodel(target.model, [i for i in range(n) if i not in skip])
+
+    def params(self):
+        return {"spec": self.spec, "skipped_layers": self.layers()}
+
+
+class EarlyDrafter(ModelDrafter):
+    """``early:L``: exit after layer L through the final norm and head (untrained exit)."""
+
+    kind = "early"
+    trace_kind = "early_exit"
+
+    def exit_layer(self) -> int:
+        try:
+            return int(self.arg)
+        except ValueError:
+            raise CollectError(f"drafter {self.spec}: expected early:L with an integer L") from None
+
+    def prepare(self, target):
+        super().prepare(target)
+        L = self.exit_layer()
+        n = target.model.config.num_hidden_layers
+        if not 1 <= L < n:
+            raise CollectError(f"drafter {self.spec}: L must be in 1..{n - 1}")
+        self.model_ = layer_submodel(target.model, list(range(L)))
+
+    def logits(self, seq):
+        # free: the target's own pass already holds the hidden state after layer L
+        m = self.target_.model
+        h = seq.target_out().hidden_states[self.exit_layer()][0, seq.positions()]
+        with torch.no_grad():
+            return m.lm_head(m.model.norm(h)).float()
+
+    def params(self):
+        return {"spec": self.spec, "exit_layer": self.exit_layer()}
+
+
+class QuantDrafter(ModelDrafter):
+    """``quant:rtnB`` (B-bit round-to-nearest weights, group 64) or ``quant:int8`` (int8
+    weights and per-token int8 activations); both simulated, so no speed gain in torch."""
+
+    kind = "quant"
+    trace_kind = "quant"
+
+    def prepare(self, target):
+        super().prepare(target)
+        m = re.fullmatch(r"rtn(\d+)|int8", self.arg)
+        if not m:
+            raise CollectError(f"drafter {self.spec}: expected quant:rtnB (B bits) or quant:int8")
+        if self.arg == "int8":
+            self.model_ = int8_copy(target.model)
+            self.method_ = "w8a8: int8 per-channel weights, int8 per-token activations (simulated)"
+        else:
+            self.model_ = rtn_copy(target.model, bits=int(m.group(1)), group=64)
+            self.method_ = f"rtn{m.group(1)} group 64 (simulated)"
+
+    def params(self):
+        return {"spec": self.spec, "method": getattr(self, "method_", self.arg)}
+
+
+class NgramDrafter(Drafter):
+    """``ngram:N``: prompt lookup with an N-gram (transformers' PromptLookupCandidateGenerator:
+    the earliest earlier match of the last N tokens, its continuation, cut before EOS)."""
+
+    kind = "ngram"
+    trace_kind = "ngram"
+    stochastic = False
+
+    def sizes(self) -> list[int]:
+        try:
+            n = int(self.arg)
+        except ValueError:
+            raise CollectError(f"drafter {self.spec}: expected ngram:N with an integer N >= 1") from None
+        if n < 1:
+            raise CollectError(f"drafter {self.spec}: N must be >= 1")
+        return [n]
+
+    def params(self):
+        return {"spec": self.spec, "ngram_sizes": self.sizes()}
+
+    def lookup(self, ctx: np.ndarray, k: int) -> np.ndarray:
+        L = len(ctx)
+        for n in self.sizes():
+            if n >= L:
+                continue
+            win = sliding_window_view(ctx, n)
+            hits = np.flatnonzero((win == ctx[-n:]).all(axis=1))
+            for idx in hits:
+                start = idx + n
+                end = min(start + k, L)
+                if start < end:
+                    cand = ctx[start:end]
+                    eos = np.flatnonzero(np.isin(cand, self.eos_))
+                    return cand[: eos[0]] if len(eos) else cand
+        return ctx[:0]
+
+    def prepare(self, target):
+        super().prepare(target)
+        eos = target.tokenizer.eos_token_id
+        self.eos_ = np.array([eos] if eos is not None else [], dtype=np.int64)
+
+    def greedy_accept(self, seq, k_max):
+        ctx = np.asarray(seq.prompt_ids + seq.output_ids, dtype=np.int64)
+        P, y = len(seq.prompt_ids), np.asarray(seq.output_ids)
+        out = np.zeros(len(y), dtype=np.int64)
+        for t in range(len(y)):
+            d = self.lookup(ctx[: P + t], k_max)
+            ref = y[t : t + len(d)]
+            m = d[: len(ref)] == ref
+            out[t] = len(m) if m.all() else int(np.argmin(m))
+        return out
+
+    def sampling_probs(self, seq, temperature):
+        # deterministic proposal: q = one-hot on the first draft token x_t
+        p = torch.softmax(seq.target_logits() / temperature, dim=-1).cpu().numpy()
+        ctx = np.asarray(seq.prompt_ids + seq.output_ids, dtype=np.int64)
+        P, y = len(seq.prompt_ids), seq.output_ids
+        alpha = np.zeros(len(y))
+        beta = np.zeros(len(y))
+        for t in range(len(y)):
+            d = self.lookup(ctx[: P + t], 1)
+            if len(d):
+                alpha[t] = p[t, d[0]]
+                beta[t] = float(d[0] == y[t])
+        return alpha, beta
+
+    def draft(self, ids, k, temperature, gen):
+        return self.lookup(np.asarray(ids, dtype=np.int64), k).tolist(), None
+
+
+class PLDDrafter(NgramDrafter):
+    """``pld``: prompt lookup trying N = 3, then 2, then 1 (transformers'
+    ``prompt_lookup_num_tokens`` with ``max_matching_ngram_size=3``)."""
+
+    kind = "pld"
+
+    def sizes(self) -> list[int]:
+        return [3, 2, 1]
+
+
+KINDS: dict[str, type[Drafter]] = {c.kind: c for c in
+                                   (HFDrafter, SkipDrafter, EarlyDrafter, QuantDrafter, NgramDrafter,
+                                    PLDDrafter)}
+
+
+def default_name(kind: str, arg: str) -> str:
+    if kind == "hf":
+        return "hf-" + re.sub(r"[^A-Za-z0-9_.-]+", "-", arg.rstrip("/").split("/")[-1])
+    if kind == "skip":
+        return "skip" + "-".join(s.strip() for s in arg.split(","))
+    if kind == "quant":
+        return arg
+    return kind + arg
+
+
+def make_drafter(spec: str) -> Drafter:
+    """Parse ``[NAME=]KIND[:ARG]``, e.g. ``skip:5,24``, ``early:24``, ``fast=pld``."""
+    name, eq, rest = spec.partition("=")
+    if not eq or ":" in name:
+        name, rest = "", spec
+    kind, _, arg = rest.partition(":")
+    if kind not in KINDS:
+        raise CollectError(f"drafter {spec!r}: unknown kind {kind!r}; expected one of {sorted(KINDS)}")
+    if kind in ("hf", "skip", "early", "quant", "ngram") and not arg:
+        raise CollectError(f"drafter {spec!r}: kind {kind!r} needs an argument ({kind}:...)")
+    name = name or default_name(kind, arg)
+    if not re.fullmatch(r"[A-Za-z0-9_.-]+", name) or name == "plain":
+        raise CollectError(f"drafter {spec!r}: name {name!r} must use letters, digits, '_', '.', '-'")
+    d = KINDS[kind](spec=spec, name=name, arg=arg)
+    if isinstance(d, NgramDrafter):
+        d.sizes()  # validate now, not after the target has loaded
+    return d

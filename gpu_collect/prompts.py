@@ -1,0 +1,88 @@
+"""Prompt sets: ``builtin:NAME`` or a Spec-Bench / FastChat ``question.jsonl`` file.
+
+Each line: ``{"question_id": ..., "category": ..., "turns": ["...", ...]}`` (extra keys such
+as ``reference`` are ignored).  By default only the first turn is used; ``all_turns``
+yields every turn, later turns continuing the conversation with the target's answers.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from .models import CollectError
+
+BUILTIN_DIR = Path(__file__).resolve().parent / "prompts"
+BUILTIN = {"specregret-84": BUILTIN_DIR / "specregret-84.jsonl"}
+
+
+@dataclass(frozen=True)
+class Question:
+    question_id: str
+    category: str
+    turns: tuple[str, ...]
+
+
+def resolve(spec: str) -> Path:
+    if spec.startswith("builtin:"):
+        name = spec[len("builtin:"):]
+        if name not in BUILTIN:
+            raise CollectError(f"prompts {spec}: no builtin prompt set {name!r}; have {sorted(BUILTIN)}")
+        return BUILTIN[name]
+    p = Path(spec)
+    if not p.is_file():
+        raise CollectError(f"prompts {spec}: file not found (expected builtin:NAME or a question.jsonl path)")
+    return p
+
+
+def load_questions(spec: str) -> tuple[list[Question], dict]:
+    """Parse and validate; returns the questions and ``{name, sha256, path}``."""
+    path = resolve(spec)
+    raw = path.read_bytes()
+    qs: list[Question] = []
+    seen: set[str] = set()
+    for i, line in enumerate(raw.decode("utf-8", errors="strict").splitlines(), start=1):
+        if not line.strip():
+            continue
+        where = f"{path}: line {i}"
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise CollectError(f"{where}: not valid JSON ({exc.msg})") from None
+        if not isinstance(obj, dict):
+            raise CollectError(f"{where}: expected a JSON object, got {type(obj).__name__}")
+        if "question_id" not in obj:
+            raise CollectError(f"{where}: field 'question_id' missing")
+        qid = obj["question_id"]
+        if not isinstance(qid, (int, str)) or isinstance(qid, bool):
+            raise CollectError(f"{where}: question_id: expected an integer or string, got {qid!r}")
+        qid = str(qid)
+        if qid in seen:
+            raise CollectError(f"{where}: question_id: duplicate id {qid!r}")
+        seen.add(qid)
+        turns = obj.get("turns")
+        if not isinstance(turns, list) or not turns or not all(isinstance(t, str) for t in turns):
+            raise CollectError(f"{where}: turns: expected a non-empty list of strings")
+        if any(not t.strip() for t in turns):
+            raise CollectError(f"{where}: turns: expected non-empty prompts, got an empty string")
+        cat = obj.get("category", "uncategorized")
+        if not isinstance(cat, str):
+            raise CollectError(f"{where}: category: expected a string, got {cat!r}")
+        qs.append(Question(qid, cat, tuple(turns)))
+    if not qs:
+        raise CollectError(f"{path}: no questions")
+    meta = {"name": spec if spec.startswith("builtin:") else path.name,
+            "sha256": hashlib.sha256(raw).hexdigest(), "n_questions": len(qs)}
+    return qs, meta
+
+
+def chat_ids(tokenizer, messages: list[dict[str, str]]) -> list[int]:
+    """Token ids of a conversation with the generation prompt, through the chat template
+    when the tokenizer has one (plain concatenation otherwise)."""
+    if getattr(tokenizer, "chat_template", None):
+        text = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+        return list(tokenizer(text, add_special_tokens=False)["input_ids"])
+    text = "\n".join(m["content"] for m in messages) + "\n"
+    return list(tokenizer(text)["input_ids"])
