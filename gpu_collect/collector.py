@@ -74,7 +74,8 @@ class CollectConfig:
         """The settings a resumed run must share with the run it continues."""
         keep = ("target", "drafters", "prompts", "max_new_tokens", "k_max", "temperature", "seed",
                 "all_turns", "dtype")
-        return {k: v for k, v in asdict(self).items() if k in keep}
+        # through JSON so it compares equal to the copy stored on disk (tuples -> lists)
+        return json.loads(json.dumps({k: v for k, v in asdict(self).items() if k in keep}))
 
 
 def prompt_seed(seed: int, prompt_id: str) -> int:
@@ -269,7 +270,7 @@ def collect(cfg: CollectConfig, *, progress: bool = True) -> Path:
             else:
                 outs = [generate_sample(target, c[3], cfg.max_new_tokens, cfg.temperature,
                                         prompt_seed(cfg.seed, c[2])) for c in chunk]
-            for (qi, q, pid, ids, path), y in zip(chunk, outs, strict=True):
+            for (_qi, q, pid, ids, path), y in zip(chunk, outs, strict=True):
                 if not y:
                     raise CollectError(f"question {q.question_id}: the target produced no tokens")
                 seq = Seq(ids, y, target)

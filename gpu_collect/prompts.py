@@ -14,7 +14,7 @@ from pathlib import Path
 
 from .models import CollectError
 
-BUILTIN_DIR = Path(__file__).resolve().parent / "prompts"
+BUILTIN_DIR = Path(__file__).resolve().parent / "prompt_sets"
 BUILTIN = {"specregret-84": BUILTIN_DIR / "specregret-84.jsonl"}
 
 

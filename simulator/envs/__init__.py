@@ -16,7 +16,7 @@ def make_env(setting: str, trace: Trace, arms: list[Arm], *, seed: int = 0,
              law: str = "empirical", stream: str = "recorded") -> Env:
     """Build the environment for ``setting``."""
     if setting == "replay":
-        return ReplayEnv(trace, arms)
+        return ReplayEnv(trace, arms, seed=seed)
     if setting == "stochastic":
         return StochasticEnv(trace, arms, law=law, seed=seed)
     if setting == "adversarial":

@@ -1,4 +1,16 @@
-"""Exact greedy replay on the recorded positions (the ``replay`` setting)."""
+"""Replay on the recorded positions (the ``replay`` setting).
+
+Greedy traces: exact and deterministic.  A round at position ``t`` with arm ``(d, K)``
+emits ``min(min(K, L_d(t)) + 1, N - t)``: under greedy verification the output is the
+target's greedy output whichever arm is played, so the trace fixes every counterfactual.
+
+Sampling traces: the recorded output ``y`` is a sample from the target, whatever the arm
+(speculative sampling is lossless), and given ``y`` the drafted token at position ``t``
+is accepted with probability ``beta_t = min(1, q(y_t)/p(y_t))``, independently across
+positions.  A round at ``t`` therefore accepts the leading successes of Bernoulli(beta)
+draws at ``t, t+1, ..., t+K-1``.  Drafters without a draft distribution (n-gram) are
+deterministic given ``y`` and replay their recorded ``accept``.
+"""
 
 from __future__ import annotations
 
@@ -6,19 +18,14 @@ import numpy as np
 
 from traces import Arm, Trace
 
+from .. import rng as crng
 from .base import ArmTable, Env, simulate_fixed
 
 
 class ReplayEnv(Env):
-    """Round at position ``t`` with arm ``(d, K)`` emits ``min(min(K, L_d(t)) + 1, N - t)``.
-
-    Deterministic: under greedy verification the output is the target's greedy output
-    whichever arm is played, so the trace fixes every counterfactual exactly.
-    """
-
     name = "replay"
 
-    def __init__(self, trace: Trace, arms: list[Arm]):
+    def __init__(self, trace: Trace, arms: list[Arm], *, seed: int = 0):
         self.trace = trace
         self.table = ArmTable.build(trace, arms)
         self.prompt_ids = trace.prompt_ids
@@ -26,18 +33,85 @@ class ReplayEnv(Env):
         self.lengths = trace.output_lens
         self._acc = trace.accept
         self._T = trace.accept.shape[2]
+        self.sampling = trace.manifest["kind"] == "sampling"
+        if self.sampling:
+            stoch = np.array([bool(d.get("stochastic", True)) for d in trace.manifest["drafters"]])
+            self._stoch_arm = stoch[self.table.drafter_idx] & (self.table.k > 0)
+            self._beta = np.nan_to_num(trace.beta, nan=0.0).astype(np.float64)
+            self.key = crng.stream_key(seed, "env:replay-sampling")
 
-    def emit_all(self, prompt, run, rnd, pos):
-        t = np.minimum(pos, self._T - 1)
-        L = self._acc[prompt[:, None], self.table.drafter_idx[None, :], t[:, None]]
-        y = np.minimum(L, self.table.k[None, :]) + 1
-        return np.minimum(y, (self.lengths[prompt] - pos)[:, None]).astype(np.int64)
+    # -- greedy -----------------------------------------------------------------------------
+    def _accepted_recorded(self, prompt, d_idx, k, pos):
+        L = self._acc[prompt, d_idx, np.minimum(pos, self._T - 1)]
+        return np.minimum(L, k)
+
+    # -- sampling: leading successes of Bernoulli(beta) at pos, pos+1, ... ------------------
+    def _accepted_sampled(self, prompt, run, d_idx, k, pos):
+        kmax = max(int(np.max(k, initial=0)), 1)
+        j = np.arange(kmax)
+        q = pos[..., None] + j
+        qc = np.minimum(q, self._T - 1)
+        beta = np.where(q < self._T, self._beta[prompt[..., None], d_idx[..., None], qc], 0.0)
+        u = crng.uniform(self.key, prompt[..., None], run[..., None], qc, d_idx[..., None])
+        ok = (u < beta) & (j < k[..., None])
+        return np.cumprod(ok, axis=-1).sum(axis=-1)
+
+    def _accepted(self, prompt, run, arms, pos):
+        d, k = self.table.drafter_idx[arms], self.table.k[arms]
+        acc = self._accepted_recorded(prompt, d, k, pos)
+        if self.sampling:
+            st = self._stoch_arm[arms]
+            if st.any():
+                acc = np.where(st, self._accepted_sampled(prompt, run, d, k, pos), acc)
+        return acc
 
     def emit(self, prompt, run, rnd, pos, arms):
-        t = np.minimum(pos, self._T - 1)
-        L = self._acc[prompt, self.table.drafter_idx[arms], t]
-        y = np.minimum(L, self.table.k[arms]) + 1
+        y = self._accepted(prompt, run, arms, pos) + 1
         return np.minimum(y, self.lengths[prompt] - pos).astype(np.int64)
 
+    def emit_all(self, prompt, run, rnd, pos):
+        A = self.n_arms
+        shape = (len(prompt), A)
+        arms = np.broadcast_to(np.arange(A), shape)
+        bc = [np.broadcast_to(x[:, None], shape) for x in (prompt, run, pos)]
+        y = self._accepted(bc[0], bc[1], arms, bc[2]) + 1
+        return np.minimum(y, (self.lengths[prompt] - pos)[:, None]).astype(np.int64)
+
     def expected_fixed_st(self) -> np.ndarray:
-        return simulate_fixed(self).astype(np.float64)
+        st = simulate_fixed(self).astype(np.float64)
+        if self.sampling:
+            for a in np.flatnonzero(self._stoch_arm):
+                for p in range(self.n_prompts):
+                    st[p, a] = expected_rounds_bernoulli(
+                        self._beta[p, self.table.drafter_idx[a], : self.lengths[p]], int(self.table.k[a]))
+        return st
+
+    def describe(self) -> dict:
+        return {"name": self.name, "sampling": self.sampling}
+
+
+def expected_rounds_bernoulli(beta: np.ndarray, K: int) -> float:
+    """Exact ``E[ST]`` of arm ``(d, K)`` given per-position acceptance probabilities.
+
+    ``f(N) = 0``, ``f(t) = 1 + sum_a P(a accepted at t) f(min(t + a + 1, N))`` where
+    ``P(a) = prod_{j<a} beta_{t+j} (1 - beta_{t+a})`` for ``a < K`` and
+    ``prod_{j<K} beta_{t+j}`` for ``a = K``.
+
+    >>> expected_rounds_bernoulli(np.ones(6), 2)
+    2.0
+    >>> expected_rounds_bernoulli(np.zeros(6), 2)
+    6.0
+    """
+    N = len(beta)
+    f = np.zeros(N + 1)
+    b = np.append(beta, 0.0)
+    for t in range(N - 1, -1, -1):
+        total, surv = 0.0, 1.0
+        for a in range(K + 1):
+            if a == K or t + a >= N:
+                total += surv * f[min(t + a + 1, N)]
+                break
+            total += surv * (1 - b[t + a]) * f[min(t + a + 1, N)]
+            surv *= b[t + a]
+        f[t] = 1.0 + total
+    return float(f[0])

@@ -1,6 +1,6 @@
 """Source of ``specregret-84.jsonl``: prompts written for this project (Apache-2.0).
 
-Run ``python gpu_collect/prompts/make_specregret80.py`` to regenerate the jsonl file
+Run ``python gpu_collect/prompt_sets/make_specregret80.py`` to regenerate the jsonl file
 (Spec-Bench / FastChat ``question.jsonl`` schema: question_id, category, turns).
 """
 
@@ -126,23 +126,17 @@ RAG = [
 
 
 def build():
-    rows, qid = [], 1
-    for a, b in CHAT:
-        rows.append({"question_id": qid, "category": "chat", "turns": [a, b]}); qid += 1
-    for p in CODE:
-        rows.append({"question_id": qid, "category": "code", "turns": [p]}); qid += 1
-    for p in MATH:
-        rows.append({"question_id": qid, "category": "math", "turns": [p]}); qid += 1
-    for t in SUMM_TEXTS:
-        rows.append({"question_id": qid, "category": "summarization",
-                     "turns": [f"Summarize the following text in two or three sentences.\n\n{t}"]}); qid += 1
-    for p in EXTRACT:
-        rows.append({"question_id": qid, "category": "extraction", "turns": [p]}); qid += 1
-    for p in TRANSLATE:
-        rows.append({"question_id": qid, "category": "translation", "turns": [p]}); qid += 1
-    for passage, q in RAG:
-        rows.append({"question_id": qid, "category": "rag",
-                     "turns": [f"Read the passage and answer the question.\n\nPassage: {passage}\n\nQuestion: {q}"]}); qid += 1
+    groups = [("chat", [list(t) for t in CHAT]), ("code", [[p] for p in CODE]),
+              ("math", [[p] for p in MATH]),
+              ("summarization", [[f"Summarize the following text in two or three sentences.\n\n{t}"]
+                                 for t in SUMM_TEXTS]),
+              ("extraction", [[p] for p in EXTRACT]), ("translation", [[p] for p in TRANSLATE]),
+              ("rag", [[f"Read the passage and answer the question.\n\nPassage: {a}\n\nQuestion: {q}"]
+                       for a, q in RAG])]
+    rows = []
+    for cat, items in groups:
+        for turns in items:
+            rows.append({"question_id": len(rows) + 1, "category": cat, "turns": turns})
     return rows
 
 

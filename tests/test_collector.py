@@ -1,0 +1,207 @@
+"""Collector on tiny random Llama models (CPU): exactness of the recorded acceptance."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch", reason="the collector needs the [collect] extra")
+
+import traces  # noqa: E402
+from gpu_collect import prompts as P  # noqa: E402
+from gpu_collect.collector import CollectConfig, collect  # noqa: E402
+from gpu_collect.drafters import EarlyDrafter, Seq, make_drafter  # noqa: E402
+from gpu_collect.live import speculative_decode  # noqa: E402
+from gpu_collect.models import CollectError, layer_submodel, load_model  # noqa: E402
+from gpu_collect.tiny import build_tiny  # noqa: E402
+from traces import Arm  # noqa: E402
+
+DRAFTERS = ("pld", "ngram:2", "early:2", "skip:1", "quant:rtn4", "quant:int8", "draft=hf:{noisy}")
+
+
+@pytest.fixture(scope="session")
+def tiny_models(tmp_path_factory):
+    root = tmp_path_factory.mktemp("tiny")
+    target = build_tiny(root / "target", seed=0)
+    noisy = build_tiny(root / "noisy", seed=1, base=target, noise=0.01)
+    return {"target": str(target), "noisy": str(noisy), "root": root}
+
+
+def _cfg(m, out, **kw):
+    base = dict(target=m["target"], drafters=tuple(d.format(**m) for d in DRAFTERS),
+                prompts="builtin:specregret-84", max_new_tokens=32, k_max=6, out=str(out),
+                limit=5, batch_size=3, costs=False, device="cpu")
+    base.update(kw)
+    return CollectConfig(**base)
+
+
+@pytest.fixture(scope="session")
+def tiny_trace(tiny_models, tmp_path_factory):
+    out = tmp_path_factory.mktemp("coll") / "trace"
+    collect(_cfg(tiny_models, out, costs=True, cost_contexts=(32,), cost_batch_sizes=(1,)), progress=False)
+    return out
+
+
+@pytest.fixture(scope="session")
+def target(tiny_models):
+    return load_model(tiny_models["target"], torch.device("cpu"), torch.float32)
+
+
+def _prompt_ids(target, i):
+    qs, _ = P.load_questions("builtin:specregret-84")
+    return P.chat_ids(target.tokenizer, [{"role": "user", "content": qs[i].turns[0]}])
+
+
+def test_trace_validates_with_provenance_and_costs(tiny_trace):
+    tr = traces.load(tiny_trace)
+    assert tr.manifest["kind"] == "greedy" and not tr.is_synthetic
+    assert [d["kind"] for d in tr.manifest["drafters"]] == [
+        "ngram", "ngram", "early_exit", "skip", "quant", "quant", "hf"]
+    assert tr.manifest["target"]["sha256"] and tr.manifest["prompt_set"]["sha256"]
+    assert "torch" in tr.manifest["software"] and tr.manifest["collection"]["tf_mismatch_positions"] == 0
+    assert (tr.prompts.tf_mismatches == 0).all()
+    assert set(tr.costs.kind) == {"verify", "draft"} and set(tr.costs.drafter) >= set(tr.drafter_names)
+    assert {c.split(":")[0] for c in tr.costs.device} == {"cpu", "nominal"}
+    assert tr.accept.max() > 0  # some drafter gets tokens accepted
+
+
+def test_replay_equals_live_speculative_decoding(tiny_trace, target):
+    """For every drafter, K and prompt: replayed stopping time == live rounds, and the live
+    output equals the recorded greedy output."""
+    tr = traces.load(tiny_trace)
+    for info in tr.manifest["drafters"]:
+        d = make_drafter(f"{info['name']}={info['params']['spec'].split('=')[-1]}")
+        d.prepare(target)
+        for K in (1, 3, 6):
+            for p in range(tr.n_prompts):
+                live = speculative_decode(target, d, _prompt_ids(target, p), K, 32)
+                assert live.output_ids == tr.prompts.output_ids[p].tolist()
+                replay = tr.fixed_arm_rounds(Arm(info["name"], K), p)
+                assert live.rounds == len(replay), (info["name"], K, p)
+                assert live.emitted == replay.tolist()
+
+
+def test_same_as_transformers_assisted_generation(tiny_models, tiny_trace, target):
+    from transformers import GenerationConfig
+
+    tr = traces.load(tiny_trace)
+    d = make_drafter(f"draft=hf:{tiny_models['noisy']}")
+    d.prepare(target)
+    calls = []
+    hook = target.model.register_forward_hook(lambda *a: calls.append(1))
+    try:
+        for K in (2, 4):
+            a = d.model_.generation_config
+            a.num_assistant_tokens, a.num_assistant_tokens_schedule = K, "constant"
+            a.assistant_confidence_threshold = 0.0
+            for p in range(3):
+                ids = _prompt_ids(target, p)
+                x = torch.tensor([ids])
+                calls.clear()
+                gc = GenerationConfig(do_sample=False, max_new_tokens=32, pad_token_id=1,
+                                      num_assistant_tokens=K, num_assistant_tokens_schedule="constant",
+                                      assistant_confidence_threshold=0.0)
+                out = target.model.generate(x, attention_mask=torch.ones_like(x), assistant_model=d.model_,
+                                            generation_config=gc)[0, len(ids):].tolist()
+                assert out == tr.prompts.output_ids[p].tolist()
+                assert len(calls) == len(tr.fixed_arm_rounds(Arm("draft", K), p))
+    finally:
+        hook.remove()
+
+
+def test_early_exit_shortcut_equals_truncated_model(target):
+    d = EarlyDrafter(spec="early:2", name="early2", arg="2")
+    d.prepare(target)
+    seq = Seq(_prompt_ids(target, 0), list(range(5, 25)), target)
+    short = d.logits(seq).argmax(-1)
+    with torch.no_grad():
+        full = d.model_(seq.ids).logits[0, seq.positions()].argmax(-1)
+    assert torch.equal(short, full)
+    sub = layer_submodel(target.model, [0, 2, 3])
+    assert sub.config.num_hidden_layers == 3
+
+
+def test_drafter_with_other_tokenizer_is_refused(tiny_models, target, tmp_path):
+    other = build_tiny(tmp_path / "other", seed=3, vocab_size=300, texts=["completely different text"] * 50)
+    d = make_drafter(f"hf:{other}")
+    with pytest.raises(CollectError, match="tokenizer differs from the target's"):
+        d.prepare(target)
+
+
+def test_resume_continues_and_matches_uninterrupted(tiny_models, tiny_trace, tmp_path):
+    out = tmp_path / "resumed"
+    collect(_cfg(tiny_models, out, limit=2), progress=False)  # a run that stopped after 2 prompts
+    assert traces.load(out).n_prompts == 2
+    with pytest.raises(CollectError, match="a trace is already there"):
+        collect(_cfg(tiny_models, out), progress=False)
+    # simulate an interrupted run: shards of 2 prompts, no final trace yet
+    part = tmp_path / "part"
+    cfg = _cfg(tiny_models, part)
+    import gpu_collect.collector as C
+
+    calls = {"n": 0}
+    real = C._write_shard
+
+    def dying(*a, **k):
+        if calls["n"] == 2:
+            raise KeyboardInterrupt
+        calls["n"] += 1
+        return real(*a, **k)
+
+    C._write_shard = dying
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            collect(cfg, progress=False)
+    finally:
+        C._write_shard = real
+    assert len(list((part / "shards").glob("*.parquet"))) == 2
+    with pytest.raises(CollectError, match="pass --resume"):
+        collect(cfg, progress=False)
+    collect(_cfg(tiny_models, part, resume=True), progress=False)
+    a, b = traces.load(part), traces.load(tiny_trace)
+    np.testing.assert_array_equal(a.accept, b.accept)
+    assert a.prompts.output_ids.map(list).tolist() == b.prompts.output_ids.map(list).tolist()
+    assert not (part / "shards").exists()
+
+
+def test_resume_with_other_settings_is_refused(tiny_models, tmp_path):
+    part = tmp_path / "p"
+    (part / "shards").mkdir(parents=True)
+    import json
+
+    (part / "shards" / "config.json").write_text(json.dumps({"k_max": 99}))
+    with pytest.raises(CollectError, match="--resume with different settings"):
+        collect(_cfg(tiny_models, part, resume=True), progress=False)
+
+
+@pytest.mark.parametrize("line,msg", [
+    ('{"question_id": 1, "turns": "hi"}', "turns: expected a non-empty list of strings"),
+    ('{"turns": ["hi"]}', "field 'question_id' missing"),
+    ('{"question_id": 1, "turns": [""]}', "expected non-empty prompts"),
+    ('not json', "not valid JSON"),
+])
+def test_bad_question_files(tmp_path, line, msg):
+    f = tmp_path / "question.jsonl"
+    f.write_text('{"question_id": 0, "category": "x", "turns": ["ok"]}\n' + line + "\n")
+    with pytest.raises(CollectError, match=msg) as e:
+        P.load_questions(str(f))
+    assert str(f) in str(e.value) and "line 2" in str(e.value)
+
+
+def test_specbench_question_file_loads_as_is(tmp_path):
+    f = tmp_path / "question.jsonl"
+    f.write_text('{"question_id": 81, "category": "writing", "turns": ["a", "b"], "reference": ["r"]}\n'
+                 '{"question_id": 161, "category": "translation", "turns": ["c"]}\n')
+    qs, meta = P.load_questions(str(f))
+    assert [q.question_id for q in qs] == ["81", "161"] and qs[0].turns == ("a", "b")
+    assert len(meta["sha256"]) == 64
+
+
+def test_all_turns(tiny_models, tmp_path, target):
+    f = tmp_path / "q.jsonl"
+    f.write_text('{"question_id": 7, "category": "chat", "turns": ["Hello there", "And then?"]}\n')
+    out = tmp_path / "t"
+    collect(_cfg(tiny_models, out, prompts=str(f), all_turns=True, limit=None), progress=False)
+    tr = traces.load(out)
+    assert tr.prompt_ids == ["7", "7#t1"] and tr.prompts.turn.tolist() == [0, 1]
+    assert tr.prompts.prompt_len[1] > tr.prompts.prompt_len[0] + tr.prompts.output_len[0]
