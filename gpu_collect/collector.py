@@ -45,6 +45,7 @@ class CollectConfig:
     temperature: float = 0.0
     seed: int = 0
     limit: int | None = None
+    stride: int = 1
     batch_size: int = 8
     device: str = "auto"
     dtype: str = "auto"
@@ -67,13 +68,15 @@ class CollectConfig:
             raise CollectError(f"--temperature: expected >= 0, got {self.temperature}")
         if self.batch_size < 1:
             raise CollectError(f"--batch-size: expected >= 1, got {self.batch_size}")
+        if self.stride < 1:
+            raise CollectError(f"--stride: expected >= 1, got {self.stride}")
         if self.limit is not None and self.limit < 1:
             raise CollectError(f"--limit: expected >= 1, got {self.limit}")
 
     def fingerprint(self) -> dict[str, Any]:
         """The settings a resumed run must share with the run it continues."""
         keep = ("target", "drafters", "prompts", "max_new_tokens", "k_max", "temperature", "seed",
-                "all_turns", "dtype")
+                "all_turns", "dtype", "stride")
         # through JSON so it compares equal to the copy stored on disk (tuples -> lists)
         return json.loads(json.dumps({k: v for k, v in asdict(self).items() if k in keep}))
 
@@ -220,6 +223,7 @@ def collect(cfg: CollectConfig, *, progress: bool = True) -> Path:
     if len(set(names)) != len(names):
         raise CollectError(f"drafter names must be unique, got {names}; use NAME=SPEC to rename")
     questions, pset = P.load_questions(cfg.prompts)
+    questions = questions[:: cfg.stride]
     if cfg.limit:
         questions = questions[: cfg.limit]
     if (out / "manifest.json").exists() and cfg.resume and not (out / SHARDS).exists():

@@ -23,7 +23,11 @@ def round_costs_s(costs: pd.DataFrame | None, arms: list[Arm], device: str | Non
     devices = sorted(costs["device"].unique())
     dev = device or devices[0]
     if dev not in devices:
-        raise CostError(f"cost device {dev!r} not in the trace; it has {devices}")
+        match = [d for d in devices if d.startswith(dev)]
+        if len(match) != 1:
+            raise CostError(f"cost device {dev!r} not in the trace (or not a unique prefix); "
+                            f"it has {devices}")
+        dev = match[0]
     c = costs[costs["device"] == dev]
     bs = c["batch_size"]
     c = c[bs == (batch_size if (bs == batch_size).any() else bs.min())]

@@ -95,9 +95,11 @@ def prepare(cfg: RunConfig) -> Prepared:
     else:
         lo = float(np.min(1.0 / cost_s))
         hi = float(np.max((env.table.k + 1) / cost_s))
+    # the oracle's hindsight arm: fewest rounds, or least time under a throughput reward
+    best = np.argmin(fixed * cost_s[None, :] if cfg.reward == "throughput" else fixed, axis=1)
     ctx = PolicyContext(
         n_arms=len(arms), arm_names=tuple(a.name for a in arms), L=L, reward_lo=lo,
-        reward_hi=hi, hindsight_best=np.argmin(fixed, axis=1),
+        reward_hi=hi, hindsight_best=best,
     )
     return Prepared(cfg, trace, arms, env, cost_s, fixed, ctx)
 
@@ -268,7 +270,9 @@ def _to_frame(prep: Prepared, results: dict) -> pd.DataFrame:
         plain = [i for i, a in enumerate(prep.arms) if a.k == 0]
         c_plain = prep.cost_s[plain[0]] if plain else np.nan
         plain_time = env.lengths.astype(float) * c_plain
-        fixed_time_best = (prep.fixed_st * prep.cost_s[None, :]).min(axis=1)
+        fixed_time = prep.fixed_st * prep.cost_s[None, :]
+        fixed_time_best = fixed_time.min(axis=1)
+        best_time_arm = arm_names[fixed_time.argmin(axis=1)]
     frames = []
     for spec, res in results.items():
         st = res["stopping_time"]
@@ -291,6 +295,7 @@ def _to_frame(prep: Prepared, results: dict) -> pd.DataFrame:
             d["time_s"] = t.ravel()
             d["speedup"] = (plain_time[:, None] / t).ravel()
             d["time_regret_s"] = (t - fixed_time_best[:, None]).ravel()
+            d["best_time_arm"] = np.repeat(best_time_arm, R)
         d["pulls"] = list(res["pulls"].reshape(P * R, -1))
         frames.append(pd.DataFrame(d))
     return pd.concat(frames, ignore_index=True)

@@ -32,6 +32,7 @@ def summarize(df: pd.DataFrame) -> pd.DataFrame:
         if "time_s" in g and g["time_s"].notna().all():
             plain = (g["time_s"] * g["speedup"]).sum()
             row["speedup"] = plain / g["time_s"].sum()
+            row["time_regret_ms"] = 1000 * g["time_regret_s"].mean()
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -40,7 +41,9 @@ def format_summary(s: pd.DataFrame) -> str:
     lines = []
     has_speed = "speedup" in s.columns
     head = (f"{'setting':<12} {'policy':<28} {'ST':>8} {'regret':>9} {'±95%':>7} "
-            f"{'regret%':>8} {'acc/round':>9}" + (f" {'speedup':>8}" if has_speed else ""))
+            f"{'regret%':>8} {'acc/round':>9}")
+    if has_speed:
+        head += f" {'speedup':>8} {'t-regret ms':>10}"
     lines.append(head)
     lines.append("-" * len(head))
     for _, r in s.iterrows():
@@ -50,5 +53,7 @@ def format_summary(s: pd.DataFrame) -> str:
         if has_speed:
             sp = r.get("speedup", np.nan)
             line += f" {sp:7.3f}x" if pd.notna(sp) else f" {'':>8}"
+            tr = r.get("time_regret_ms", np.nan)
+            line += f" {tr:10.1f}" if pd.notna(tr) else ""
         lines.append(line)
     return "\n".join(lines)

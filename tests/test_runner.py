@@ -108,10 +108,13 @@ def test_ucbspec_pulls_below_eq33(tgd_trace_dir):
 
 
 def test_throughput_reward_and_speedup():
-    df = _run(setting="replay", policies=("fixed:plain@0", "ucbspec"), runs=2, reward="throughput")
+    df = _run(setting="replay", policies=("fixed:plain@0", "ucbspec", "oracle"), runs=2, reward="throughput")
     plain = df[df.policy == "fixed:plain@0"]
     assert np.allclose(plain.speedup, 1.0)
     assert (df.time_s > 0).all()
+    oracle = df[df.policy == "oracle"]  # best arm by time, not by rounds, under a time reward
+    assert np.allclose(oracle.time_regret_s, 0.0) and (oracle.speedup >= 1.0 - 1e-12).all()
+    assert (df.time_regret_s >= -1e-12).all()
 
 
 def test_bad_configs_are_rejected():

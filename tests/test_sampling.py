@@ -15,8 +15,8 @@ from gpu_collect.drafters import Seq, make_drafter  # noqa: E402
 from gpu_collect.live import speculative_decode  # noqa: E402
 from gpu_collect.models import load_model  # noqa: E402
 from gpu_collect.tiny import build_tiny  # noqa: E402
-from simulator.envs.replay import ReplayEnv, expected_rounds_bernoulli  # noqa: E402
 from simulator.envs.base import simulate_fixed  # noqa: E402
+from simulator.envs.replay import ReplayEnv, expected_rounds_bernoulli  # noqa: E402
 from traces import Arm  # noqa: E402
 from traces.manifest import make_manifest  # noqa: E402
 from traces.synthetic import run_lengths  # noqa: E402

@@ -1,0 +1,220 @@
+"""GPU cost tables from random-weight models of real architectures.
+
+Latency depends on the architecture, not the weights, so a randomly initialised
+Llama-3-8B-shaped target and Llama-3.2-1B-shaped drafter (bf16) time like the trained
+ones.  Each drafter of a trace is mapped to a proxy whose cost is measured:
+
+* ``ngram`` / ``pld``: the lookup itself (Python, on the host);
+* ``early_exit`` after layer L of n: the target truncated to ``round(L/n * N)`` layers;
+* ``skip`` of s layers out of n: the target with ``round((n-s)/n * N)`` layers;
+* ``quant`` / ``hf`` / ``model``: the small drafter model (a separately trained or
+  quantised drafter is a small model in practice).
+
+    python -m gpu_collect.gpu_costs --trace traces/data/smollm2-greedy --out gpu_costs.parquet
+    python -m gpu_collect.gpu_costs --trace traces/data/smollm2-greedy --merge gpu_costs.parquet
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+import traces
+
+from .timing import COLS, _time_step
+
+ARCHS = {
+    # public config values of meta-llama/Meta-Llama-3-8B and Llama-3.2-1B
+    "llama3-8b": dict(vocab_size=128256, hidden_size=4096, intermediate_size=14336, num_hidden_layers=32,
+                      num_attention_heads=32, num_key_value_heads=8, rope_theta=500000.0,
+                      max_position_embeddings=8192, tie_word_embeddings=False),
+    "llama3.2-1b": dict(vocab_size=128256, hidden_size=2048, intermediate_size=8192, num_hidden_layers=16,
+                        num_attention_heads=32, num_key_value_heads=8, rope_theta=500000.0,
+                        max_position_embeddings=8192, tie_word_embeddings=True),
+    "tiny": dict(vocab_size=512, hidden_size=64, intermediate_size=128, num_hidden_layers=4,
+                 num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=4096),
+    "tiny-drafter": dict(vocab_size=512, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=4096),
+}
+
+
+def random_model(arch: str, layers: int | None, device: torch.device, dtype: torch.dtype):
+    from transformers import AutoModelForCausalLM, LlamaConfig
+
+    kw = dict(ARCHS[arch])
+    if layers is not None:
+        kw["num_hidden_layers"] = layers
+    with torch.device(device):
+        return AutoModelForCausalLM.from_config(LlamaConfig(**kw), dtype=dtype).eval()
+
+
+def proxy_for(d: dict, n_src: int, target_arch: str,
+              drafter_arch: str) -> tuple[str | None, int | None, str]:
+    """(architecture, layers, description) whose decode step stands in for drafter ``d``;
+    architecture ``None`` means a host-side n-gram lookup."""
+    kind, p = d["kind"], d.get("params", {})
+    N = ARCHS[target_arch]["num_hidden_layers"]
+    if kind == "ngram":
+        return None, None, "host n-gram lookup"
+    if kind == "early_exit":
+        layers = max(1, round(p["exit_layer"] / n_src * N))
+        return target_arch, layers, f"{target_arch} truncated to {layers} layers"
+    if kind == "skip":
+        layers = max(1, round((n_src - len(p["skipped_layers"])) / n_src * N))
+        return target_arch, layers, f"{target_arch} with {layers} layers"
+    return drafter_arch, ARCHS[drafter_arch]["num_hidden_layers"], f"{drafter_arch} decode step"
+
+
+def ngram_ms(d: dict, context: int, k_max: int) -> float:
+    """Host time of one prompt lookup per drafted token."""
+    from .drafters import NgramDrafter
+
+    nd = NgramDrafter(spec="x", name="x", arg="3")
+    nd.eos_ = np.array([], dtype=np.int64)
+    if "pld" in d.get("params", {}).get("spec", ""):
+        nd.sizes = lambda: [3, 2, 1]  # type: ignore[method-assign]
+    ids = np.tile(np.arange(64), context // 64 + 1)[:context]
+    ts = []
+    for _ in range(50):
+        t0 = time.perf_counter()
+        nd.lookup(ids, k_max)
+        ts.append((time.perf_counter() - t0) * 1000)
+    return float(np.median(ts)) / k_max
+
+
+def measure(trace: traces.Trace, target_arch: str, drafter_arch: str, contexts, batch_sizes,
+            device: torch.device, dtype: torch.dtype, warmup: int = 3,
+            reps: int = 10) -> tuple[pd.DataFrame, str]:
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
+    label = f"{device.type}:{name} ({target_arch} / {drafter_arch} random weights, {str(dtype)[6:]})"
+    g = torch.Generator().manual_seed(0)
+    N = ARCHS[target_arch]["num_hidden_layers"]
+    vocab = ARCHS[target_arch]["vocab_size"]
+    rows = []
+    tgt = random_model(target_arch, None, device, dtype)
+    # bring clocks up before anything is timed
+    t_end = time.perf_counter() + (5.0 if device.type == "cuda" else 0.0)
+    warm = torch.randint(3, vocab, (1, 256), generator=g).to(device)
+    while time.perf_counter() < t_end:
+        with torch.no_grad():
+            tgt(warm)
+    for c in contexts:
+        for b in batch_sizes:
+            ctx = torch.randint(3, vocab, (b, c), generator=g).to(device)
+            for k in range(trace.k_max + 1):
+                new = torch.randint(3, vocab, (b, k + 1), generator=g).to(device)
+                rows.append((label, "verify", "", k, b, c, _time_step(tgt, ctx, new, warmup, reps)))
+    c0 = contexts[0]
+    ctx1 = torch.randint(3, vocab, (1, c0), generator=g).to(device)
+    step_cache: dict[tuple[str, int | None], float] = {}
+
+    def step(arch: str, layers: int | None) -> float:
+        if (arch, layers) not in step_cache:
+            m = tgt if (arch == target_arch and layers is None) else random_model(arch, layers, device, dtype)
+            step_cache[(arch, layers)] = _time_step(m, ctx1, ctx1[:, :1], warmup, reps)
+            del m
+        return step_cache[(arch, layers)]
+
+    proxies = {}
+    n_src = int(trace.manifest["target"].get("num_hidden_layers", N))
+    for d in trace.manifest["drafters"]:
+        arch, layers, proxy = proxy_for(d, n_src, target_arch, drafter_arch)
+        ms = ngram_ms(d, c0, trace.k_max) if arch is None else step(arch, layers)
+        proxies[d["name"]] = proxy
+        rows.append((label, "draft", d["name"], 1, 1, c0, max(ms, 1e-4)))
+    note = json.dumps({"device": label, "drafter_proxies": proxies})
+    return pd.DataFrame(rows, columns=COLS), note
+
+
+def measure_graph(trace: traces.Trace, target_arch: str, drafter_arch: str, contexts, batch_sizes,
+                  device: torch.device, dtype: torch.dtype) -> tuple[pd.DataFrame, str]:
+    """Like ``measure`` but with CUDA-graph replays of a minimal Llama forward
+    (``graph_timing``): GPU time without Python launch overhead."""
+    from .graph_timing import GraphLlama, graph_ms
+
+    name = torch.cuda.get_device_name(device)
+    label = f"cuda:{name} ({target_arch} / {drafter_arch} random weights, {str(dtype)[6:]}, CUDA graph)"
+    N = ARCHS[target_arch]["num_hidden_layers"]
+    maxc, maxb = max(contexts) + trace.k_max + 2, max(batch_sizes)
+    tgt = GraphLlama(ARCHS[target_arch], N, device, dtype, maxc, maxb)
+    rows = [(label, "verify", "", k, b, c, graph_ms(tgt, b, k + 1, c))
+            for c in contexts for b in batch_sizes for k in range(trace.k_max + 1)]
+    c0 = contexts[0]
+    cache: dict[tuple[str, int], float] = {}
+
+    def step(arch: str, layers: int) -> float:
+        if (arch, layers) not in cache:
+            m = tgt if (arch, layers) == (target_arch, N) else GraphLlama(ARCHS[arch], layers, device, dtype,
+                                                                          c0 + 2, 1)
+            cache[(arch, layers)] = graph_ms(m, 1, 1, c0)
+        return cache[(arch, layers)]
+
+    proxies = {}
+    n_src = int(trace.manifest["target"].get("num_hidden_layers", N))
+    for d in trace.manifest["drafters"]:
+        arch, layers, proxy = proxy_for(d, n_src, target_arch, drafter_arch)
+        ms = ngram_ms(d, c0, trace.k_max) if arch is None else step(arch, layers)
+        proxies[d["name"]] = proxy
+        rows.append((label, "draft", d["name"], 1, 1, c0, max(ms, 1e-4)))
+    note = json.dumps({"device": label, "drafter_proxies": proxies, "method": "CUDA graph replay, "
+                       "median of 50, minimal Llama forward (gpu_collect/graph_timing.py)"})
+    return pd.DataFrame(rows, columns=COLS), note
+
+
+def merge(trace_dir: str, costs_file: str) -> None:
+    tr = traces.load(trace_dir)
+    new = pd.read_parquet(costs_file)
+    note = json.loads(Path(costs_file).with_suffix(".json").read_text())
+    old = tr.costs if tr.costs is not None else pd.DataFrame(columns=COLS)
+    old = old[~old["device"].isin(set(new["device"]))]
+    manifest = dict(tr.manifest)
+    manifest.setdefault("cost_notes", {})[note["device"]] = note
+    merged = traces.Trace(manifest, tr.prompts, tr.accept, tr.alpha, tr.beta,
+                          pd.concat([old, new], ignore_index=True))
+    traces.write(merged, trace_dir, overwrite=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m gpu_collect.gpu_costs", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--trace", required=True)
+    ap.add_argument("--out", help="write the measured table here (and a .json note beside it)")
+    ap.add_argument("--merge", help="add a measured table to --trace")
+    ap.add_argument("--target-arch", default="llama3-8b", choices=sorted(ARCHS))
+    ap.add_argument("--drafter-arch", default="llama3.2-1b", choices=sorted(ARCHS))
+    ap.add_argument("--contexts", default="512,2048")
+    ap.add_argument("--batch-sizes", default="1,4,16")
+    ap.add_argument("--device", default="cuda")
+    ap.add_argument("--dtype", default="bfloat16")
+    ap.add_argument("--graph", action="store_true", help="CUDA-graph replay timing (GPU only)")
+    ap.add_argument("--warmup", type=int, default=5)
+    ap.add_argument("--reps", type=int, default=25)
+    a = ap.parse_args(argv)
+    if a.merge:
+        merge(a.trace, a.merge)
+        print(f"merged {a.merge} into {a.trace}")
+        return 0
+    if not a.out:
+        ap.error("--out or --merge is required")
+    device = torch.device(a.device)
+    dtype = getattr(torch, a.dtype)
+    fn = measure_graph if a.graph else measure
+    extra = () if a.graph else (a.warmup, a.reps)
+    df, note = fn(traces.load(a.trace), a.target_arch, a.drafter_arch,
+                       [int(x) for x in a.contexts.split(",")], [int(x) for x in a.batch_sizes.split(",")],
+                       device, dtype, *extra)
+    df.to_parquet(a.out)
+    Path(a.out).with_suffix(".json").write_text(note)
+    print(df.to_string())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
