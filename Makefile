@@ -28,7 +28,8 @@ demo: $(STAMP)
 	$(PY) -m simulator run --trace $(DEMO_TRACE) \
 	    --setting replay --setting stochastic --setting adversarial \
 	    --policy ucbspec --policy exp3spec --policy uniform --policy oracle \
-	    --arms '$(DEMO_ARMS)' --runs $(DEMO_RUNS) --seed 0 --workers 2 --out $(DEMO_OUT)/drafters
+	    --arms '$(DEMO_ARMS)' --cost-device cuda --runs $(DEMO_RUNS) --seed 0 --workers 2 \
+	    --out $(DEMO_OUT)/drafters
 	$(PY) -m simulator plot $(DEMO_OUT)/drafters
 	$(PY) -m simulator run --trace $(DEMO_TRACE) --setting replay --carry-state \
 	    --policy ucbspec --policy exp3spec --policy uniform --policy oracle \

@@ -267,8 +267,8 @@ def _to_frame(prep: Prepared, results: dict) -> pd.DataFrame:
     arm_names = np.array([a.name for a in prep.arms], dtype=object)
     plain_time = fixed_time_best = None
     if prep.cost_s is not None:
-        plain = [i for i, a in enumerate(prep.arms) if a.k == 0]
-        c_plain = prep.cost_s[plain[0]] if plain else np.nan
+        # plain decoding costs one verification of one token per token, arm set or not
+        c_plain = round_costs_s(prep.trace.costs, [Arm("plain", 0)], cfg.cost_device)[0]
         plain_time = env.lengths.astype(float) * c_plain
         fixed_time = prep.fixed_st * prep.cost_s[None, :]
         fixed_time_best = fixed_time.min(axis=1)
@@ -293,6 +293,7 @@ def _to_frame(prep: Prepared, results: dict) -> pd.DataFrame:
         if prep.cost_s is not None:
             t = res["time_s"]
             d["time_s"] = t.ravel()
+            d["plain_time_s"] = np.repeat(plain_time, R)
             d["speedup"] = (plain_time[:, None] / t).ravel()
             d["time_regret_s"] = (t - fixed_time_best[:, None]).ravel()
             d["best_time_arm"] = np.repeat(best_time_arm, R)

@@ -115,6 +115,9 @@ def test_throughput_reward_and_speedup():
     oracle = df[df.policy == "oracle"]  # best arm by time, not by rounds, under a time reward
     assert np.allclose(oracle.time_regret_s, 0.0) and (oracle.speedup >= 1.0 - 1e-12).all()
     assert (df.time_regret_s >= -1e-12).all()
+    no_plain = _run(setting="replay", policies=("fixed:copy@2",), runs=1, arms="copy@2,strong@2")
+    assert np.allclose(no_plain.plain_time_s, no_plain.speedup * no_plain.time_s)
+    assert (no_plain.speedup > 1).all()  # copy@2 beats plain decoding on the nominal costs
 
 
 def test_bad_configs_are_rejected():
