@@ -88,7 +88,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="tokens per round (the paper's theory) or tokens/s via the cost table")
     r.add_argument("--carry-state", action="store_true",
                    help="carry policy state across the prompt stream (default: reset per prompt)")
-    r.add_argument("--law", choices=["empirical", "tgd"], default="empirical",
+    r.add_argument("--law", choices=["empirical", "tgd", "autocorrelated"], default="empirical",
                    help="stochastic setting: per-arm law")
     r.add_argument("--stream", choices=["recorded", "category-switch"], default="recorded",
                    help="adversarial setting: which oblivious stream")

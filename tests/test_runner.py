@@ -131,3 +131,16 @@ def test_bad_configs_are_rejected():
         prepare(RunConfig(trace=DEMO, arms="zzz@2"))
     with pytest.raises(ValueError, match="K must be in 0..8"):
         prepare(RunConfig(trace=DEMO, arms="strong@9"))
+
+
+def test_autocorrelated_setting_keeps_means_and_exact_comparator():
+    cfg = RunConfig(trace=DEMO, setting="stochastic", law="autocorrelated", policies=("fixed:copy@3",),
+                    runs=300, seed=1, arms="copy@3,strong@3")
+    prep = prepare(cfg)
+    emp = prepare(RunConfig(trace=DEMO, setting="stochastic", law="empirical", policies=("uniform",),
+                            arms="copy@3,strong@3"))
+    np.testing.assert_allclose(prep.env.means, emp.env.means)  # Assumption 4.1: same mu_i
+    df, _ = run_experiment(cfg, progress=False)
+    per_run = df.groupby("run").stopping_time.mean()
+    exact = prep.fixed_st[:, 0].mean()
+    assert abs(per_run.mean() - exact) < 4 * per_run.std(ddof=1) / np.sqrt(len(per_run))

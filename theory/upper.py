@@ -65,3 +65,22 @@ def exp3spec_regret_bound(output_len, min_fixed_st, L, K):
 def exp3spec_regret_bound_sampling(expected_len, min_expected_fixed_st, L, K):
     """Remark D.3 (sampling decoding): Theorem 5.3 with expectations."""
     return exp3spec_regret_bound(expected_len, min_expected_fixed_st, L, K)
+
+
+def hedgespec_rate_acceptance(T, N, K, C: float = 1.0):
+    """HedgeSpec Theorem 4 (secondary sources; constants not published, so ``C`` is a
+    parameter): average per-step regret in acceptance probability ``C sqrt(K log N / T)``
+    for ``N`` drafters, draft depth ``K``, ``T`` steps.
+
+    >>> round(float(hedgespec_rate_acceptance(100, 8, 4)), 4)
+    0.2884
+    """
+    T = np.asarray(T, float)
+    return C * np.sqrt(K * np.log(N) / T)
+
+
+def hedgespec_rate_length(T, N, K, C: float = 1.0):
+    """HedgeSpec Theorem 4, expected acceptance length: ``C sqrt((K+1)^3 log N / T)``
+    (constant unpublished; see :func:`hedgespec_rate_acceptance`)."""
+    T = np.asarray(T, float)
+    return C * np.sqrt((K + 1) ** 3 * np.log(N) / T)
