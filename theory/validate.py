@@ -27,7 +27,7 @@ from simulator.envs import AdversarialEnv
 from simulator.envs.stochastic import StochasticEnv, fit_tgd_rate, tgd_pmf
 from simulator.policies import PolicyContext, make_policy
 from simulator.runner import Prepared, RunConfig, simulate
-from traces import Arm, synthetic
+from traces import Arm
 
 from .identities import regret_from_pulls, stopping_time_range, wald_expected_length
 from .instance import tgd_mean
@@ -119,19 +119,30 @@ def check_ucb(rows, curves, name: str, p: np.ndarray, L: int, grid: Grid, seed: 
                 "ucbspec")
 
 
-def _switch_trace(p_segments: np.ndarray, n: int, L: int, seed: int) -> traces.Trace:
-    seg = max(1, n // len(p_segments))
-    return synthetic.switching(p_segments, seg, n_prompts=1, k_max=L, seed=seed)
+def phase_stream(p_phases: np.ndarray, fractions: np.ndarray, n: int, L: int, seed: int):
+    """An oblivious stream indexed by round: in phase j (the same rounds for every arm)
+    arm i emits TGD(p_phases[j, i], L) draws.  Phase ``j`` lasts ``fractions[j] * n / mu_max``
+    rounds, the last phase runs to the end.  Fixed before any policy runs (Assumption 5.1)."""
+    rng = np.random.default_rng(np.random.SeedSequence([seed, n]))
+    P_ph, A = p_phases.shape
+    S = n + 1  # a round emits >= 1 token
+    mu_max = tgd_mean(p_phases, np.full(p_phases.shape, L)).max()
+    bounds = np.r_[0, np.cumsum(np.round(np.asarray(fractions) * n / mu_max)).astype(int)]
+    phase = np.searchsorted(bounds[1:], np.arange(S), side="right").clip(0, P_ph - 1)
+    pmf = tgd_pmf(p_phases, np.full(p_phases.shape, L), L)  # (phases, arms, L+1)
+    u = rng.random((A, S))
+    cdf = np.cumsum(pmf, axis=2)[phase.clip(0, P_ph - 1)].transpose(1, 0, 2)  # (A, S, L+1)
+    Y = 1 + (cdf[..., :-1] <= u[..., None]).sum(axis=2)
+    return AdversarialEnv.from_sequences(Y[None], np.array([n]), [f"a{i}@{L}" for i in range(A)])
 
 
-def check_exp3(rows, curves, name: str, p_segments: np.ndarray, L: int, grid: Grid, seed: int,
+def check_exp3(rows, curves, name: str, p_phases: np.ndarray, fractions, L: int, grid: Grid, seed: int,
                check: str, policies=("exp3spec", "ucbspec")):
     """EXP3Spec (and UCBSpec for comparison) on an oblivious round-indexed stream."""
     for pol in policies:
         reg, ns, bounds = [], [], []
         for n in grid.lengths:
-            tr = _switch_trace(np.asarray(p_segments), n, L, seed)
-            env = AdversarialEnv(tr, [Arm(d, L) for d in tr.drafter_names])
+            env = phase_stream(np.asarray(p_phases), np.asarray(fractions), n, L, seed)
             st, pulls, fixed = _run(env, pol, grid.runs, seed)
             r = st[0] - fixed[0].min()
             ci = Z * r.std(ddof=1) / np.sqrt(len(r))
@@ -179,10 +190,12 @@ def run_validate(out: str | Path, quick: bool = False, seed: int = 0) -> pd.Data
     for L in (4, 8):
         check_ucb(rows, curves, f"tgd-large-gap-L{L}", np.array([0.45, 0.65, 0.85]), L, grid, seed, "1")
         check_ucb(rows, curves, f"tgd-small-gap-L{L}", np.array([0.75, 0.8, 0.85]), L, grid, seed, "1")
+    # three phases, each arm best in one, arm 2's phase the longest
     piecewise = np.array([[0.85, 0.5, 0.6], [0.5, 0.85, 0.6], [0.6, 0.5, 0.85]])
-    ucb_hard = np.array([[0.9, 0.55], [0.3, 0.75], [0.3, 0.75]])  # arm 0 leads, then loses
-    check_exp3(rows, curves, "piecewise-L4", piecewise, 4, grid, seed, "2")
-    check_exp3(rows, curves, "ucb-hard-L4", ucb_hard, 4, grid, seed, "2")
+    check_exp3(rows, curves, "piecewise-L4", piecewise, [0.15, 0.15, 0.7], 4, grid, seed, "2")
+    # arm 0 is clearly best while UCB commits, then worst; arm 1 is the best fixed arm
+    ucb_hard = np.array([[0.9, 0.6], [0.3, 0.85]])
+    check_exp3(rows, curves, "ucb-hard-L4", ucb_hard, [0.25, 0.75], 4, grid, seed, "2")
     real = traces.load("builtin:smollm2-greedy")
     names = ["pld", "skip5-24", "rtn4", "hf-rtn3", "early28"]
     p = real_instance(real, names, 4)

@@ -48,6 +48,26 @@ class AdversarialEnv(Env):
                 self.Y[p, a] = np.tile(s, reps)[:S]
                 self._st[p, a] = len(s)
 
+    @classmethod
+    def from_sequences(cls, Y: np.ndarray, lengths: np.ndarray, arm_names: list[str],
+                       name: str = "sequences") -> AdversarialEnv:
+        """An oblivious environment from given round-indexed values ``Y`` (streams, arms,
+        rounds) with ``Y >= 1``; stream ``p`` stops after ``lengths[p]`` tokens."""
+        env = cls.__new__(cls)
+        env.stream = name
+        Y = np.asarray(Y, dtype=np.int64)
+        P, A, S = Y.shape
+        ks = np.array([int(n.rpartition("@")[2]) for n in arm_names])
+        env.table = ArmTable([Arm(n.rpartition("@")[0], int(k)) for n, k in zip(arm_names, ks, strict=True)],
+                             np.zeros(A, dtype=np.int64), ks)
+        env.prompt_ids = [f"{name}-{i}" for i in range(P)]
+        env.categories = [name] * P
+        env.lengths = np.asarray(lengths, dtype=np.int64)
+        env.Y = Y
+        cum = np.cumsum(Y, axis=2)
+        env._st = (cum < env.lengths[:, None, None]).sum(axis=2) + 1.0
+        return env
+
     def emit_all(self, prompt, run, rnd, pos):
         s = np.minimum(rnd, self.Y.shape[2] - 1)
         y = self.Y[prompt, :, s]
