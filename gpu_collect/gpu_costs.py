@@ -89,13 +89,25 @@ def ngram_ms(d: dict, context: int, k_max: int) -> float:
     return float(np.median(ts)) / k_max
 
 
+def _draft_rows(rows: list, trace: traces.Trace, label: str, step, c0: int, target_arch: str,
+                drafter_arch: str) -> dict[str, str]:
+    """Append one draft-cost row per drafter of ``trace``; return the proxy descriptions."""
+    proxies = {}
+    n_src = int(trace.manifest["target"].get("num_hidden_layers", ARCHS[target_arch]["num_hidden_layers"]))
+    for d in trace.manifest["drafters"]:
+        arch, layers, proxy = proxy_for(d, n_src, target_arch, drafter_arch)
+        ms = ngram_ms(d, c0, trace.k_max) if arch is None else step(arch, layers)
+        proxies[d["name"]] = proxy
+        rows.append((label, "draft", d["name"], 1, 1, c0, max(ms, 1e-4)))
+    return proxies
+
+
 def measure(trace: traces.Trace, target_arch: str, drafter_arch: str, contexts, batch_sizes,
             device: torch.device, dtype: torch.dtype, warmup: int = 3,
             reps: int = 10) -> tuple[pd.DataFrame, str]:
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
     label = f"{device.type}:{name} ({target_arch} / {drafter_arch} random weights, {str(dtype)[6:]})"
     g = torch.Generator().manual_seed(0)
-    N = ARCHS[target_arch]["num_hidden_layers"]
     vocab = ARCHS[target_arch]["vocab_size"]
     rows = []
     tgt = random_model(target_arch, None, device, dtype)
@@ -122,13 +134,7 @@ def measure(trace: traces.Trace, target_arch: str, drafter_arch: str, contexts, 
             del m
         return step_cache[(arch, layers)]
 
-    proxies = {}
-    n_src = int(trace.manifest["target"].get("num_hidden_layers", N))
-    for d in trace.manifest["drafters"]:
-        arch, layers, proxy = proxy_for(d, n_src, target_arch, drafter_arch)
-        ms = ngram_ms(d, c0, trace.k_max) if arch is None else step(arch, layers)
-        proxies[d["name"]] = proxy
-        rows.append((label, "draft", d["name"], 1, 1, c0, max(ms, 1e-4)))
+    proxies = _draft_rows(rows, trace, label, step, c0, target_arch, drafter_arch)
     note = json.dumps({"device": label, "drafter_proxies": proxies})
     return pd.DataFrame(rows, columns=COLS), note
 
@@ -156,13 +162,7 @@ def measure_graph(trace: traces.Trace, target_arch: str, drafter_arch: str, cont
             cache[(arch, layers)] = graph_ms(m, 1, 1, c0)
         return cache[(arch, layers)]
 
-    proxies = {}
-    n_src = int(trace.manifest["target"].get("num_hidden_layers", N))
-    for d in trace.manifest["drafters"]:
-        arch, layers, proxy = proxy_for(d, n_src, target_arch, drafter_arch)
-        ms = ngram_ms(d, c0, trace.k_max) if arch is None else step(arch, layers)
-        proxies[d["name"]] = proxy
-        rows.append((label, "draft", d["name"], 1, 1, c0, max(ms, 1e-4)))
+    proxies = _draft_rows(rows, trace, label, step, c0, target_arch, drafter_arch)
     note = json.dumps({"device": label, "drafter_proxies": proxies, "method": "CUDA graph replay, "
                        "median of 50, minimal Llama forward (gpu_collect/graph_timing.py)"})
     return pd.DataFrame(rows, columns=COLS), note

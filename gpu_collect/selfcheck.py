@@ -15,8 +15,6 @@ import sys
 import tempfile
 from pathlib import Path
 
-import torch
-
 import traces
 from traces import Arm
 
