@@ -104,12 +104,17 @@ def prepare(cfg: RunConfig) -> Prepared:
     return Prepared(cfg, trace, arms, env, cost_s, fixed, ctx)
 
 
-def simulate(prep: Prepared, policy: Policy, prompts: np.ndarray, runs: np.ndarray) -> dict:
+def simulate(prep: Prepared, policy: Policy, prompts: np.ndarray, runs: np.ndarray,
+             record: bool = False) -> dict:
     """Simulate ``policy`` on env prompts ``prompts`` x ``runs``.
 
     Returns arrays indexed ``[i_prompt, i_run]``: ``stopping_time``, ``time_s`` and
-    ``pulls`` (with a trailing arms axis).
+    ``pulls`` (with a trailing arms axis); with ``record``, also ``history``: per round the
+    (position, arm) of every lane (-1 once a lane is done), for conformance checks.
     """
+    if policy.feedback != "bandit":
+        raise ConfigError(f"policy {policy.spec()} declares feedback {policy.feedback!r}; this runner "
+                          "gives bandit feedback (the played arm's reward) only")
     env, cfg = prep.env, prep.cfg
     A = env.n_arms
     P, R = len(prompts), len(runs)
@@ -144,11 +149,14 @@ def simulate(prep: Prepared, policy: Policy, prompts: np.ndarray, runs: np.ndarr
     policy.reset(n_lanes, prep.ctx)
     policy.on_prompt_start(np.arange(n_lanes), cur)
     j = np.arange(max(policy.n_random, 1))
+    history: list[tuple[np.ndarray, np.ndarray]] = []
     while active.any():
         u = crng.uniform(pkey, lane_key[:, None], grnd[:, None], j[None, :])
         arms = np.asarray(policy.select(u), dtype=np.int64)
         if arms.shape != (n_lanes,) or arms.min() < 0 or arms.max() >= A:
             raise RuntimeError(f"policy {policy.spec()} returned invalid arms {arms[:8]}")
+        if record:
+            history.append((np.where(active, pos, -1), np.where(active, arms, -1)))
         e = np.where(active, env.emit(cur, lane_run, rnd, pos, arms), 0)
         reward = e / cost[arms] if throughput else e.astype(np.float64)
         policy.update(arms, reward, active)
@@ -178,7 +186,10 @@ def simulate(prep: Prepared, policy: Policy, prompts: np.ndarray, runs: np.ndarr
                     policy.on_prompt_start(more, cur[more])
             else:
                 active[finished] = False
-    return {"stopping_time": out_st, "time_s": out_time, "pulls": out_pulls}
+    out = {"stopping_time": out_st, "time_s": out_time, "pulls": out_pulls}
+    if record:
+        out["history"] = history
+    return out
 
 
 def _tasks(prep: Prepared, workers: int) -> list[tuple[np.ndarray, np.ndarray]]:
