@@ -99,7 +99,7 @@ def prepare(cfg: RunConfig) -> Prepared:
     best = np.argmin(fixed * cost_s[None, :] if cfg.reward == "throughput" else fixed, axis=1)
     ctx = PolicyContext(
         n_arms=len(arms), arm_names=tuple(a.name for a in arms), L=L, reward_lo=lo,
-        reward_hi=hi, hindsight_best=best,
+        reward_hi=hi, hindsight_best=best, drafter_names=trace.drafter_names,
     )
     return Prepared(cfg, trace, arms, env, cost_s, fixed, ctx)
 
@@ -112,9 +112,13 @@ def simulate(prep: Prepared, policy: Policy, prompts: np.ndarray, runs: np.ndarr
     ``pulls`` (with a trailing arms axis); with ``record``, also ``history``: per round the
     (position, arm) of every lane (-1 once a lane is done), for conformance checks.
     """
-    if policy.feedback != "bandit":
-        raise ConfigError(f"policy {policy.spec()} declares feedback {policy.feedback!r}; this runner "
-                          "gives bandit feedback (the played arm's reward) only")
+    full = policy.feedback == "full"
+    if full and not hasattr(prep.env, "gamma"):
+        raise ConfigError(f"policy {policy.spec()} declares feedback 'full', which only the replay setting "
+                          f"provides (per-position acceptance of every drafter); got {prep.env.name!r}")
+    if policy.feedback not in ("bandit", "full"):
+        raise ConfigError(f"policy {policy.spec()}: unknown feedback type {policy.feedback!r}")
+    W = int(prep.env.table.L) + 1
     env, cfg = prep.env, prep.cfg
     A = env.n_arms
     P, R = len(prompts), len(runs)
@@ -159,7 +163,12 @@ def simulate(prep: Prepared, policy: Policy, prompts: np.ndarray, runs: np.ndarr
             history.append((np.where(active, pos, -1), np.where(active, arms, -1)))
         e = np.where(active, env.emit(cur, lane_run, rnd, pos, arms), 0)
         reward = e / cost[arms] if throughput else e.astype(np.float64)
-        policy.update(arms, reward, active)
+        if full:
+            where = pos[:, None] + np.arange(W)[None, :]
+            verified = np.arange(W)[None, :] < e[:, None]
+            policy.update_full(arms, reward, active, where, verified, env.gamma(cur, where))
+        else:
+            policy.update(arms, reward, active)
         act = np.flatnonzero(active)
         pulls[act, arms[act]] += 1
         tsum[act] += cost[arms[act]]

@@ -54,8 +54,8 @@ def test_runner_refuses_feedback_mismatch():
         name: ClassVar[str] = "full-only-test"
         feedback: ClassVar[str] = "full"
 
-    prep = prepare(RunConfig(trace="builtin:synthetic-demo", runs=1, arms="strong@1-2"))
-    with pytest.raises(ConfigError, match="declares feedback 'full'"):
+    prep = prepare(RunConfig(trace="builtin:synthetic-demo", setting="stochastic", runs=1, arms="strong@1-2"))
+    with pytest.raises(ConfigError, match="declares feedback 'full', which only the replay setting"):
         simulate(prep, FullOnly(), np.arange(1), np.arange(1))
 
 

@@ -65,6 +65,18 @@ class ReplayEnv(Env):
                 acc = np.where(st, self._accepted_sampled(prompt, run, d, k, pos), acc)
         return acc
 
+    def gamma(self, prompt: np.ndarray, positions: np.ndarray) -> np.ndarray:
+        """Per-drafter acceptance probability at ``positions`` (n_lanes, W) -> (n_lanes, W, D):
+        the teacher-forced match ``1[L_d(t) >= 1]`` (greedy) or ``alpha`` (sampling); 0 past
+        the output.  Only verified positions are ever asked for (see the runner)."""
+        n = self.lengths[prompt][:, None]
+        t = np.minimum(positions, self._T - 1)
+        if self.sampling and self.trace.alpha is not None:
+            g = np.nan_to_num(self.trace.alpha[prompt[:, None], :, t], nan=0.0).astype(np.float64)
+        else:
+            g = (self._acc[prompt[:, None], :, t] >= 1).astype(np.float64)
+        return np.where((positions < n)[..., None], g, 0.0)
+
     def emit(self, prompt, run, rnd, pos, arms):
         y = self._accepted(prompt, run, arms, pos) + 1
         return np.minimum(y, self.lengths[prompt] - pos).astype(np.int64)

@@ -41,6 +41,7 @@ class PolicyContext:
     reward_lo: float
     reward_hi: float
     hindsight_best: np.ndarray | None = None
+    drafter_names: tuple[str, ...] = ()  # the trace's drafters, in the order of FullFeedback.gamma
 
 
 @dataclass
@@ -64,6 +65,14 @@ class Policy:
 
     def update(self, arms: np.ndarray, rewards: np.ndarray, active: np.ndarray) -> None:
         """Bandit feedback: reward of the played arm, for lanes where ``active``."""
+
+    def update_full(self, arms: np.ndarray, rewards: np.ndarray, active: np.ndarray,
+                    positions: np.ndarray, verified: np.ndarray, gamma: np.ndarray) -> None:
+        """Full-information feedback (``feedback = "full"`` policies): the positions this
+        round verified, ``positions`` (n_lanes, W) with mask ``verified``, and every trace
+        drafter's acceptance probability there, ``gamma`` (n_lanes, W, n_drafters): the 0/1
+        teacher-forced match in greedy traces, ``alpha`` in sampling traces.  Nothing about
+        unverified positions is ever passed."""
 
     def spec(self) -> str:
         """Canonical ``name[:k=v,...]`` string of this configuration."""

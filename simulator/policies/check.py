@@ -16,10 +16,11 @@ def default_spec(name: str) -> str:
     return {"fixed": "fixed:strong@2"}.get(name, name)
 
 
-def check_policy(spec: str, setting: str = "stochastic") -> None:
+def check_policy(spec: str, setting: str | None = None) -> None:
     from ..runner import RunConfig, prepare, simulate
 
     pol = make_policy(spec)
+    setting = setting or ("replay" if pol.feedback == "full" else "stochastic")
     assert isinstance(pol, Policy), f"{spec}: not a Policy"
     assert pol.feedback in ("bandit", "full"), f"{spec}: feedback must be 'bandit' or 'full'"
     assert type(pol).name in REGISTRY, f"{spec}: not registered"
@@ -57,7 +58,11 @@ def check_policy(spec: str, setting: str = "stochastic") -> None:
             assert np.allclose(pr.sum(axis=1), 1.0) and (pr >= 0).all(), f"{spec}: probabilities"
         rew = rng.integers(1, prep.ctx.L + 2, size=4).astype(float)
         act = np.array([True, True, False, True])
-        copies = (arms.copy(), rew.copy(), act.copy())
-        p.update(arms, rew, act)
-        assert all(np.array_equal(x, y) for x, y in zip((arms, rew, act), copies, strict=True)), (
+        where = np.arange(prep.ctx.L + 1)[None, :] + 3 * np.arange(4)[:, None] + _ * 8
+        ver = np.arange(prep.ctx.L + 1)[None, :] < rew[:, None]
+        gam = rng.random((4, prep.ctx.L + 1, len(prep.ctx.drafter_names)))
+        inputs = (arms, rew, act, where, ver, gam) if p.feedback == "full" else (arms, rew, act)
+        copies = tuple(x.copy() for x in inputs)
+        (p.update_full if p.feedback == "full" else p.update)(*inputs)
+        assert all(np.array_equal(x, y) for x, y in zip(inputs, copies, strict=True)), (
             f"{spec}: update mutated its inputs")

@@ -74,3 +74,53 @@ class EXP3SpecReference:
         z_hat = (self.L + 1 - y) / (self.L * self.p[arm])
         self.Z[arm] += z_hat
         self.t += 1
+
+
+class HedgeReference:
+    """Exponential weights over N experts (anytime eta_t = sqrt(8 ln N / t)), one run."""
+
+    def __init__(self, N: int, eta: float = 0.0):
+        self.N, self.eta = N, eta
+        self.L = [0.0] * N
+        self.t = 0
+
+    def probabilities(self) -> list[float]:
+        eta = self.eta if self.eta > 0 else math.sqrt(8 * math.log(max(self.N, 2)) / max(self.t, 1))
+        m = min(self.L)
+        w = [math.exp(-eta * (x - m)) for x in self.L]
+        s = sum(w)
+        return [x / s for x in w]
+
+    def observe(self, losses: list[float]) -> None:
+        self.L = [a + b for a, b in zip(self.L, losses, strict=True)]
+        self.t += 1
+
+
+class NormalHedgeReference:
+    """NormalHedge (Chaudhuri, Freund, Hsu 2009), one run; c_t by scipy's brentq."""
+
+    def __init__(self, N: int):
+        self.N = N
+        self.R = [0.0] * N
+
+    def probabilities(self) -> list[float]:
+        from scipy.optimize import brentq
+
+        Rp = [max(r, 0.0) for r in self.R]
+        if max(Rp) == 0:
+            return [1.0 / self.N] * self.N
+
+        def g(logc: float) -> float:
+            c = math.exp(logc)
+            return sum(math.exp(min(r * r / (2 * c), 700.0)) for r in Rp) / self.N - math.e
+
+        m = max(Rp)
+        c = math.exp(brentq(g, math.log(m * m / (2 * (1 + math.log(self.N)))) - 1, math.log(m * m / 2) + 5,
+                            xtol=1e-13))
+        w = [(r / c) * math.exp(r * r / (2 * c)) if r > 0 else 0.0 for r in Rp]
+        s = sum(w)
+        return [x / s for x in w]
+
+    def observe(self, losses: list[float], p: list[float]) -> None:
+        mix = sum(a * b for a, b in zip(p, losses, strict=True))
+        self.R = [r + mix - f for r, f in zip(self.R, losses, strict=True)]

@@ -1,0 +1,162 @@
+"""HedgeSpec (Not-a-Bandit, arXiv 2510.20064): full-information drafter selection.
+
+After each verification the runner reveals, for every verified position ``t``, every
+drafter's acceptance probability ``gamma_t[d]`` (greedy: the 0/1 teacher-forced match;
+sampling: ``alpha``).  Losses per position:
+
+* ``loss="acceptance"``: ``f_t[d] = 1 - gamma_t[d]`` (available at once);
+* ``loss="length"``: ``f_t[d] = 1 - AcceptLength_t[d] / (K_d + 1)`` with
+  ``AcceptLength = 1 + sum_{k<=K} prod_{j<k} gamma_{t+j}`` (Theorem 3, closed form).  It
+  needs ``gamma`` at ``t .. t+K-1``: positions not yet verified are censored, so the loss of
+  ``t`` is held back until its whole window is verified (delayed feedback, delay <= 2K).
+
+The learner weighs drafters (each played at its largest ``K`` in the arm set) with Hedge
+(anytime ``eta_t = sqrt(8 ln N / t)``, or a fixed ``eta``) or NormalHedge (parameter-free,
+Chaudhuri, Freund and Hsu 2009), and samples the drafter to play.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+import numpy as np
+
+from .base import Policy, PolicyContext, PolicyError, register, sample_categorical
+
+
+def hedge_probs(cum_loss: np.ndarray, t: np.ndarray, eta: float = 0.0) -> np.ndarray:
+    """Exponential weights ``p ∝ exp(-eta_t L)``; ``eta_t = sqrt(8 ln N / t)`` when ``eta`` is 0
+    (uniform before any loss).  Shapes (n, N), (n,) -> (n, N)."""
+    N = cum_loss.shape[1]
+    e = eta if eta > 0 else np.sqrt(8 * np.log(max(N, 2)) / np.maximum(t, 1))
+    e = np.broadcast_to(e, t.shape)
+    shifted = cum_loss - cum_loss.min(axis=1, keepdims=True)
+    w = np.exp(-e[:, None] * shifted)
+    return w / w.sum(axis=1, keepdims=True)
+
+
+def normalhedge_probs(regret: np.ndarray, iters: int = 60) -> np.ndarray:
+    """NormalHedge weights from cumulative regrets ``R_i`` (n, N):
+    ``w_i ∝ ([R_i]_+ / c) exp([R_i]_+^2 / (2c))`` with ``c`` solving
+    ``(1/N) sum_i exp([R_i]_+^2 / (2c)) = e`` (bisection on ``log c``); uniform if no
+    ``R_i > 0``."""
+    n, N = regret.shape
+    Rp = np.maximum(regret, 0.0)
+    pos = (Rp > 0).any(axis=1)
+    m = np.maximum(Rp.max(axis=1), 1e-12)
+    lo = np.log(m**2 / (2 * (1 + np.log(N))) + 1e-300)  # there the mean exceeds e
+    hi = np.log(m**2 / 2 + 1e-300) + 5.0  # there it is below e
+    for _ in range(iters):
+        mid = (lo + hi) / 2
+        c = np.exp(mid)[:, None]
+        f = np.mean(np.exp(np.minimum(Rp**2 / (2 * c), 700.0)), axis=1) - np.e
+        lo = np.where(f > 0, mid, lo)
+        hi = np.where(f > 0, hi, mid)
+    c = np.exp((lo + hi) / 2)[:, None]
+    logw = np.where(Rp > 0, np.log(np.maximum(Rp, 1e-300)) - np.log(c) + Rp**2 / (2 * c), -np.inf)
+    logw -= np.where(pos, logw.max(axis=1), 0.0)[:, None]
+    w = np.where(Rp > 0, np.exp(logw), 0.0)
+    p = np.where(pos[:, None], w / np.maximum(w.sum(axis=1, keepdims=True), 1e-300), 1.0 / N)
+    return p
+
+
+@register
+@dataclass
+class HedgeSpec(Policy):
+    """See the module docstring.
+
+    Parameters
+    ----------
+    loss : {"length", "acceptance"}
+    learner : {"hedge", "normalhedge"}
+    eta : float
+        Fixed Hedge learning rate; 0 (default) for the anytime rate.
+    """
+
+    name: ClassVar[str] = "hedgespec"
+    feedback: ClassVar[str] = "full"
+    n_random: ClassVar[int] = 1
+    loss: str = "length"
+    learner: str = "hedge"
+    eta: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.loss not in ("length", "acceptance"):
+            raise PolicyError(f"policy hedgespec: loss must be 'length' or 'acceptance', got {self.loss!r}")
+        if self.learner not in ("hedge", "normalhedge"):
+            raise PolicyError(f"policy hedgespec: learner must be 'hedge' or 'normalhedge', got {self.learner!r}")
+        if self.eta < 0:
+            raise PolicyError(f"policy hedgespec: eta must be >= 0, got {self.eta}")
+
+    def reset(self, n_lanes: int, ctx: PolicyContext) -> None:
+        super().reset(n_lanes, ctx)
+        best: dict[str, tuple[int, int]] = {}
+        for i, name in enumerate(ctx.arm_names):
+            d, _, k = name.rpartition("@")
+            if int(k) >= 1 and (d not in best or int(k) > best[d][1]):
+                best[d] = (i, int(k))
+        if not best or not ctx.drafter_names:
+            raise PolicyError("policy hedgespec needs drafter arms (K >= 1) and a trace's drafters")
+        names = list(best)
+        self.arm_of_ = np.array([best[d][0] for d in names])
+        self.K_ = np.array([best[d][1] for d in names])
+        self.col_ = np.array([ctx.drafter_names.index(d) for d in names])
+        N = len(names)
+        self.window_ = int(self.K_.max()) if self.loss == "length" else 1
+        self.buf_ = np.zeros((n_lanes, 0, N))  # gamma of verified positions, grown on demand
+        self.verified_ = np.zeros(n_lanes, dtype=np.int64)
+        self.released_ = np.zeros(n_lanes, dtype=np.int64)
+        self.cum_loss_ = np.zeros((n_lanes, N))
+        self.regret_ = np.zeros((n_lanes, N))
+        self.t_ = np.zeros(n_lanes, dtype=np.int64)
+        self.p_ = np.full((n_lanes, N), 1.0 / N)
+
+    def on_prompt_start(self, lanes: np.ndarray, prompts: np.ndarray) -> None:
+        # a new output: positions restart at 0 (pending censored losses are dropped)
+        self.buf_[lanes] = 0.0
+        self.verified_[lanes] = 0
+        self.released_[lanes] = 0
+
+    def probabilities(self) -> np.ndarray:
+        if self.learner == "hedge":
+            return hedge_probs(self.cum_loss_, self.t_, self.eta)
+        return normalhedge_probs(self.regret_)
+
+    def select(self, u: np.ndarray) -> np.ndarray:
+        self.p_ = self.probabilities()
+        return self.arm_of_[sample_categorical(self.p_, u[:, 0])]
+
+    def _losses(self, lanes: np.ndarray, t: np.ndarray) -> np.ndarray:
+        """Loss of every expert at position ``t`` of each lane, (len(lanes), N)."""
+        if self.loss == "acceptance":
+            return 1.0 - self.buf_[lanes, t]
+        Kmax = self.window_
+        idx = t[:, None] + np.arange(Kmax)[None, :]
+        g = self.buf_[lanes[:, None], idx]  # (n, Kmax, N)
+        g = np.where(np.arange(Kmax)[None, :, None] < self.K_[None, None, :], g, 0.0)
+        accept_len = 1.0 + np.cumprod(g, axis=1).sum(axis=1)
+        return 1.0 - accept_len / (self.K_[None, :] + 1)
+
+    def update_full(self, arms, rewards, active, positions, verified, gamma) -> None:
+        need = int(positions.max(initial=0)) + self.window_ + 1
+        if need > self.buf_.shape[1]:
+            grow = np.zeros((self.buf_.shape[0], need - self.buf_.shape[1] + 64, self.buf_.shape[2]))
+            self.buf_ = np.concatenate([self.buf_, grow], axis=1)
+        ok = verified & active[:, None]
+        lane_idx, w = np.nonzero(ok)
+        self.buf_[lane_idx, positions[lane_idx, w]] = gamma[lane_idx, w][:, self.col_]
+        self.verified_ = np.where(active, np.maximum(self.verified_, np.where(ok, positions + 1, 0).max(axis=1)),
+                                  self.verified_)
+        # release every position whose whole window is verified, oldest first
+        while True:
+            ready = np.flatnonzero(active & (self.released_ + self.window_ <= self.verified_))
+            if not len(ready):
+                break
+            t = self.released_[ready]
+            f = self._losses(ready, t)
+            p = self.p_[ready]
+            self.regret_[ready] += (p * f).sum(axis=1, keepdims=True) - f
+            self.cum_loss_[ready] += f
+            self.t_[ready] += 1
+            self.released_[ready] += 1
