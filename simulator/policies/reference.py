@@ -124,3 +124,138 @@ class NormalHedgeReference:
     def observe(self, losses: list[float], p: list[float]) -> None:
         mix = sum(a * b for a, b in zip(p, losses, strict=True))
         self.R = [r + mix - f for r, f in zip(self.R, losses, strict=True)]
+
+
+# -- textbook bandits on rewards x in [0, 1] (one run each) ---------------------------------
+class _CountRef:
+    def __init__(self, K: int):
+        self.K, self.t, self.n, self.s = K, 0, [0] * K, [0.0] * K
+
+    def update(self, arm: int, x: float) -> None:
+        self.t += 1
+        self.n[arm] += 1
+        self.s[arm] += x
+
+    def _argmax(self, vals: list[float]) -> int:
+        best, bv = 0, -math.inf
+        for i, v in enumerate(vals):
+            if v > bv:
+                best, bv = i, v
+        return best
+
+
+class UCB1Reference(_CountRef):
+    def select(self, u: list[float]) -> int:
+        if self.t < self.K:
+            return self.t
+        return self._argmax([self.s[i] / self.n[i] + math.sqrt(2 * math.log(self.t) / self.n[i])
+                             for i in range(self.K)])
+
+
+class KLUCBReference(_CountRef):
+    def select(self, u: list[float]) -> int:
+        if self.t < self.K:
+            return self.t
+
+        def kl(p: float, q: float) -> float:
+            p, q = min(max(p, 1e-12), 1 - 1e-12), min(max(q, 1e-12), 1 - 1e-12)
+            return p * math.log(p / q) + (1 - p) * math.log((1 - p) / (1 - q))
+
+        idx = []
+        for i in range(self.K):
+            mean = min(max(self.s[i] / self.n[i], 0.0), 1.0)
+            budget = math.log(max(self.t, 2)) / self.n[i]
+            lo, hi = mean, 1.0
+            for _ in range(40):
+                mid = (lo + hi) / 2
+                if kl(mean, mid) <= budget:
+                    lo = mid
+                else:
+                    hi = mid
+            idx.append(lo)
+        return self._argmax(idx)
+
+
+class ThompsonReference(_CountRef):
+    def select(self, u: list[float]) -> int:
+        from statistics import NormalDist
+
+        z = [NormalDist().inv_cdf(min(max(x, 1e-12), 1 - 1e-12)) for x in u]
+        return self._argmax([(self.s[i] + 0.5) / (self.n[i] + 1) + 0.5 / math.sqrt(self.n[i] + 1) * z[i]
+                             for i in range(self.K)])
+
+
+class EpsilonGreedyReference(_CountRef):
+    def select(self, u: list[float]) -> int:
+        eps = min(1.0, self.K / max(self.t, 1))
+        if u[0] < eps:
+            return min(int(u[1] * self.K), self.K - 1)
+        return self._argmax([self.s[i] / self.n[i] if self.n[i] else math.inf for i in range(self.K)])
+
+
+class EXP3IXReference:
+    def __init__(self, K: int):
+        self.K, self.t, self.L, self.p = K, 0, [0.0] * K, [1.0 / K] * K
+
+    def eta(self) -> float:
+        return math.sqrt(2 * math.log(self.K) / (self.K * (self.t + 1)))
+
+    def select(self, u: list[float]) -> int:
+        m = min(self.L)
+        w = [math.exp(-self.eta() * (x - m)) for x in self.L]
+        self.p = [x / sum(w) for x in w]
+        c = 0.0
+        for i, pi in enumerate(self.p):
+            c += pi
+            if u[0] < c:
+                return i
+        return self.K - 1
+
+    def update(self, arm: int, x: float) -> None:
+        self.L[arm] += (1 - x) / (self.p[arm] + self.eta() / 2)
+        self.t += 1
+
+
+class TsallisINFReference(EXP3IXReference):
+    def select(self, u: list[float]) -> int:
+        eta = 2 / math.sqrt(self.t + 1)
+        m = min(self.L)
+        lo, hi = m - 2 * math.sqrt(self.K) / eta, m - 2 / eta
+        for _ in range(60):
+            mid = (lo + hi) / 2
+            if sum(4 / (eta * (x - mid)) ** 2 for x in self.L) < 1:
+                lo = mid
+            else:
+                hi = mid
+        x0 = (lo + hi) / 2
+        w = [4 / (eta * (x - x0)) ** 2 for x in self.L]
+        self.p = [x / sum(w) for x in w]
+        c = 0.0
+        for i, pi in enumerate(self.p):
+            c += pi
+            if u[0] < c:
+                return i
+        return self.K - 1
+
+    def update(self, arm: int, x: float) -> None:
+        self.L[arm] += (1 - x) / self.p[arm]
+        self.t += 1
+
+
+class SlidingWindowUCBReference:
+    def __init__(self, K: int, window: int = 64, xi: float = 0.6):
+        self.K, self.window, self.xi, self.hist = K, window, xi, []
+
+    def select(self, u: list[float]) -> int:
+        recent = self.hist[-self.window:]
+        best, bv = 0, -math.inf
+        for i in range(self.K):
+            xs = [x for a, x in recent if a == i]
+            v = math.inf if not xs else (sum(xs) / len(xs) + math.sqrt(
+                self.xi * math.log(max(min(len(self.hist), self.window), 1)) / len(xs)))
+            if v > bv:
+                best, bv = i, v
+        return best
+
+    def update(self, arm: int, x: float) -> None:
+        self.hist.append((arm, x))
