@@ -67,6 +67,22 @@ def _plot(a: argparse.Namespace) -> int:
     return 0
 
 
+def _scaling(a: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from .scaling import arms_scaling, plot
+
+    out = Path(a.out)
+    out.mkdir(parents=True, exist_ok=True)
+    df = arms_scaling(a.trace, k=a.k, runs=a.runs, seed=a.seed, policies=tuple(a.policy or ()) or
+                      ("ucbspec", "exp3spec", "hedgespec", "structured-ucb"))
+    df.to_csv(out / "regret_vs_arms.csv", index=False)
+    plot(df, out, a.trace)
+    print(df.pivot_table(index="arms", columns="policy", values="regret").round(2).to_string())
+    print(f"wrote {out}/regret_vs_arms.csv and regret_vs_arms.png/.pdf")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="python -m simulator",
                                  description="Replay traces, run arm-selection policies, "
@@ -101,6 +117,14 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(fn=_summary)
     p = sub.add_parser("policies", help="list registered policy names")
     p.set_defaults(fn=_policies)
+    g = sub.add_parser("arms-scaling", help="regret against the number of arms (HedgeSpec Fig. 5b analogue)")
+    g.add_argument("--trace", required=True)
+    g.add_argument("--k", type=int, default=4, help="arms are DRAFTER@1..k for the first m drafters")
+    g.add_argument("--runs", type=int, default=10)
+    g.add_argument("--seed", type=int, default=0)
+    g.add_argument("--policy", action="append")
+    g.add_argument("--out", required=True)
+    g.set_defaults(fn=_scaling)
     f = sub.add_parser("plot", help="write figures for a results directory")
     f.add_argument("dir")
     f.add_argument("--out", default=None, help="figure directory (default DIR/figures)")

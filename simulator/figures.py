@@ -19,10 +19,17 @@ import seaborn as sns  # noqa: E402
 _CB = sns.color_palette("colorblind", 10)
 FAMILY_COLORS = {
     "ucbspec": _CB[0], "exp3spec": _CB[1], "hedgespec": _CB[2], "oracle": _CB[7],
-    "uniform": _CB[5], "fixed": _CB[4], "banditspec-code": _CB[3],
+    "uniform": _CB[5], "fixed": _CB[4], "banditspec-code": _CB[3], "structured-ucb": _CB[8],
+    "smartspec": _CB[6], "heuristic": _CB[9], "heuristic_transient": _CB[9], "ucb1": _CB[0],
+    "klucb": _CB[0], "thompson": _CB[3], "epsilon-greedy": _CB[5], "exp3-ix": _CB[1],
+    "tsallis-inf": _CB[4], "sw-ucb": _CB[8],
 }
-FAMILY_MARKERS = {"ucbspec": "o", "exp3spec": "s", "hedgespec": "D", "oracle": "*",
-                  "uniform": "v", "fixed": "x"}
+# families sharing a colour differ by marker
+FAMILY_MARKERS = {"ucbspec": "o", "exp3spec": "s", "hedgespec": "D", "oracle": "*", "uniform": "v",
+                  "fixed": "x", "structured-ucb": "^", "smartspec": "P", "heuristic": "<",
+                  "heuristic_transient": ">", "ucb1": "p", "klucb": "h", "thompson": "X",
+                  "epsilon-greedy": "d", "exp3-ix": "8", "tsallis-inf": "H", "sw-ucb": "1",
+                  "banditspec-code": "+"}
 
 
 def policy_color(policy: str):

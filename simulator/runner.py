@@ -99,7 +99,7 @@ def prepare(cfg: RunConfig) -> Prepared:
     best = np.argmin(fixed * cost_s[None, :] if cfg.reward == "throughput" else fixed, axis=1)
     ctx = PolicyContext(
         n_arms=len(arms), arm_names=tuple(a.name for a in arms), L=L, reward_lo=lo,
-        reward_hi=hi, hindsight_best=best, drafter_names=trace.drafter_names,
+        reward_hi=hi, hindsight_best=best, drafter_names=trace.drafter_names, arm_cost_s=cost_s,
     )
     return Prepared(cfg, trace, arms, env, cost_s, fixed, ctx)
 

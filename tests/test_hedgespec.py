@@ -63,3 +63,24 @@ def test_hedgespec_beats_bandits_on_demo():
                                      runs=5, arms="strong@4,copy@4,mid@4,weak@4"), progress=False)
     m = df.groupby("policy").regret.mean()
     assert m["hedgespec"] < m["ucbspec"] and m["hedgespec:learner=normalhedge"] < m["ucbspec"]
+
+
+def test_structured_learners_by_hand_and_scaling(tmp_path):
+    """Pulling a@3 and accepting 1 token (y = 2) reveals: depth 1 passed, depth 2 failed."""
+    from simulator.policies import PolicyContext, make_policy
+
+    ctx = PolicyContext(n_arms=4, arm_names=("plain@0", "a@1", "a@2", "a@3"), L=3, reward_lo=1.0,
+                        reward_hi=4.0, drafter_names=("a",))
+    p = make_policy("structured-ucb")
+    p.reset(1, ctx)
+    p.update(np.array([3]), np.array([2.0]), np.array([True]))
+    assert p.at_risk_[0, 0].tolist() == [1, 1, 0] and p.passed_[0, 0].tolist() == [1, 0, 0]
+    # survival S(1) = 1, S(2) = 0: expected tokens 1, 2, 2, 2 for plain, a@1, a@2, a@3
+    assert p.expected_tokens(p.survival()).tolist() == [[1.0, 2.0, 2.0, 2.0]]
+
+    from simulator.scaling import arms_scaling
+
+    df = arms_scaling("builtin:synthetic-demo", k=4, runs=3,
+                      policies=("ucbspec", "hedgespec", "structured-ucb"))
+    last = df[df.arms == df.arms.max()].set_index("policy").regret
+    assert last["hedgespec"] < last["structured-ucb"] < last["ucbspec"]

@@ -42,6 +42,7 @@ class PolicyContext:
     reward_hi: float
     hindsight_best: np.ndarray | None = None
     drafter_names: tuple[str, ...] = ()  # the trace's drafters, in the order of FullFeedback.gamma
+    arm_cost_s: np.ndarray | None = None  # seconds per round of each arm, if the trace has costs
 
 
 @dataclass

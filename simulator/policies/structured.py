@@ -1,0 +1,105 @@
+"""Learners that use the structure of (drafter x length) arms.
+
+Pulling ``(d, K)`` at position ``t`` reveals ``a = min(K, L_d(t))``: the outcome of every
+``(d, K')`` with ``K' <= K`` (``min(K', a)``), and of every ``K'`` when ``a < K`` (the run
+ended).  So one censored run-length estimate per drafter scores every ``K``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+import numpy as np
+
+from .base import Policy, PolicyContext, PolicyError, register
+
+
+@dataclass
+class _RunLength(Policy):
+    """Per-drafter censored run-length statistics: for depth ``j = 1..Kmax``, ``at_risk[j]``
+    = observations that reached depth ``j`` (run >= j-1 observed with a draft of >= j), and
+    ``passed[j]`` = those that also accepted the ``j``-th token.  Survival
+    ``S(j) = P(L >= j) = prod_{i<=j} passed[i] / at_risk[i]`` (Kaplan-Meier)."""
+
+    def reset(self, n_lanes: int, ctx: PolicyContext) -> None:
+        super().reset(n_lanes, ctx)
+        if ctx.reward_lo != 1.0 or ctx.reward_hi != ctx.L + 1:
+            raise PolicyError(f"policy {self.name} reads accepted tokens: run it with --reward tokens")
+        drafters, d_of, k_of = [], [], []
+        for name in ctx.arm_names:
+            d, _, k = name.rpartition("@")
+            if int(k) > 0 and d not in drafters:
+                drafters.append(d)
+            d_of.append(drafters.index(d) if int(k) > 0 else -1)
+            k_of.append(int(k))
+        self.d_of_, self.k_of_ = np.array(d_of), np.array(k_of)
+        self.Kmax_ = max(int(self.k_of_.max()), 1)
+        self.at_risk_ = np.zeros((n_lanes, max(len(drafters), 1), self.Kmax_))
+        self.passed_ = np.zeros_like(self.at_risk_)
+        self.t_ = np.zeros(n_lanes, dtype=np.int64)
+
+    def survival(self, optimism: np.ndarray | float = 0.0) -> np.ndarray:
+        """``S(j)`` for j = 1..Kmax, (n_lanes, n_drafters, Kmax); with ``optimism``, each
+        conditional acceptance rate is raised by it (capped at 1)."""
+        with np.errstate(divide="ignore", invalid="ignore"):
+            h = np.where(self.at_risk_ > 0, self.passed_ / self.at_risk_, 1.0)
+        return np.cumprod(np.minimum(h + optimism, 1.0), axis=2)
+
+    def expected_tokens(self, S: np.ndarray) -> np.ndarray:
+        """``E[y] = 1 + sum_{j<=K} S(j)`` of every arm, (n_lanes, n_arms)."""
+        cum = np.concatenate([np.zeros(S.shape[:2] + (1,)), np.cumsum(S, axis=2)], axis=2)
+        d = np.maximum(self.d_of_, 0)
+        out = 1.0 + cum[:, d, self.k_of_]
+        return np.where(self.d_of_ >= 0, out, 1.0)
+
+    def update(self, arms, rewards, active) -> None:
+        lanes = np.flatnonzero(active)
+        d, K = self.d_of_[arms[lanes]], self.k_of_[arms[lanes]]
+        keep = d >= 0
+        lanes, d, K = lanes[keep], d[keep], K[keep]
+        a = np.minimum(rewards[lanes].astype(np.int64) - 1, K)  # accepted (last round may be cut)
+        j = np.arange(1, self.Kmax_ + 1)[None, :]
+        risk = j <= np.minimum(a + 1, K)[:, None]  # depths drafted and examined
+        self.at_risk_[lanes, d] += risk
+        self.passed_[lanes, d] += j <= a[:, None]
+        self.t_[active] += 1
+
+
+@register
+@dataclass
+class StructuredUCB(_RunLength):
+    """Optimistic run-length scoring: each drafter's conditional acceptance rates get a
+    bonus ``c sqrt(ln t / at_risk)``, and every arm ``(d, K)`` is scored by
+    ``1 + sum_{j<=K} S_opt(j)`` (tokens per round), divided by the round cost under
+    ``per_second``.  Drafters never tried are tried first (at their largest K)."""
+
+    name: ClassVar[str] = "structured-ucb"
+    c: float = 1.0
+
+    def select(self, u):
+        with np.errstate(divide="ignore"):
+            bonus = self.c * np.sqrt(np.log(np.maximum(self.t_, 2))[:, None, None] / self.at_risk_)
+        idx = self.expected_tokens(self.survival(np.where(self.at_risk_ > 0, bonus, 1.0)))
+        return np.argmax(idx, axis=1)
+
+
+@register
+@dataclass
+class SmartSpec(_RunLength):
+    """SmartSpec-style goodput (Liu et al. 2024): per drafter a running acceptance rate
+    ``alpha`` (successes / trials of drafted tokens, prior 1/2), expected tokens
+    ``(1 - alpha^(K+1)) / (1 - alpha)``, and the arm maximising tokens per second with the
+    trace's cost table (tokens per round without one)."""
+
+    name: ClassVar[str] = "smartspec"
+
+    def select(self, u):
+        succ = self.passed_.sum(axis=2)
+        trials = self.at_risk_.sum(axis=2)
+        alpha = (succ + 0.5) / (trials + 1.0)  # (n_lanes, n_drafters)
+        a = alpha[:, np.maximum(self.d_of_, 0)]
+        k = self.k_of_[None, :]
+        tokens = np.where(self.d_of_ >= 0, (1 - a ** (k + 1)) / (1 - a), 1.0)
+        cost = self.ctx_.arm_cost_s if self.ctx_.arm_cost_s is not None else np.ones(len(self.k_of_))
+        return np.argmax(tokens / cost[None, :], axis=1)
