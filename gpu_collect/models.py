@@ -19,13 +19,11 @@ from typing import Any
 import torch
 from torch import nn
 
+from .errors import CollectError
+
 SMOLLM2_ALIAS = "smollm2-135m"
 SMOLLM2_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 SMOLLM2_SHA256 = "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53"
-
-
-class CollectError(RuntimeError):
-    """A collection problem to report as one clear line."""
 
 
 @dataclass

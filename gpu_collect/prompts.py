@@ -12,7 +12,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from .models import CollectError
+from .errors import CollectError
 
 BUILTIN_DIR = Path(__file__).resolve().parent / "prompt_sets"
 BUILTIN = {"specregret-84": BUILTIN_DIR / "specregret-84.jsonl"}

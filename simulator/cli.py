@@ -139,8 +139,12 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:  # e.g. `... summary DIR | head`
         return 0
     except (TraceError, ArmError, PolicyError, ConfigError, CostError, ResultsError,
-            FileNotFoundError, ValueError) as exc:
+            ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # unwritable or impossible output path, disk full, ...
+        msg = f"{exc.filename}: {exc.strerror}" if exc.filename and exc.strerror else str(exc)
+        print(f"error: {msg}", file=sys.stderr)
         return 2
 
 

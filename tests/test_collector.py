@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -205,3 +207,63 @@ def test_all_turns(tiny_models, tmp_path, target):
     tr = traces.load(out)
     assert tr.prompt_ids == ["7", "7#t1"] and tr.prompts.turn.tolist() == [0, 1]
     assert tr.prompts.prompt_len[1] > tr.prompts.prompt_len[0] + tr.prompts.output_len[0]
+
+
+def test_sigkill_at_random_points_then_resume_equals_uninterrupted(tiny_models, tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    args = [sys.executable, "gpu_collect/collect_traces.py", "--target", tiny_models["target"],
+            "--drafter", "pld", "--drafter", "early:2", "--drafter", "skip:1", "--prompts",
+            "builtin:specregret-84", "--limit", "6", "--max-new-tokens", "24", "--k-max", "4",
+            "--batch-size", "1", "--no-costs", "--device", "cpu", "--quiet"]
+    root = Path(__file__).resolve().parent.parent
+    ref = tmp_path / "ref"
+    subprocess.run(args + ["--out", str(ref)], cwd=root, check=True, capture_output=True)
+    out = tmp_path / "killed"
+    shards = out / "shards"
+    kills, attempts = 0, 0
+    for kill_at in sorted(np.random.default_rng(7).choice(np.arange(1, 6), size=3, replace=False)):
+        attempts += 1
+        proc = subprocess.Popen(args + ["--out", str(out), "--resume"], cwd=root,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        while proc.poll() is None:
+            if shards.exists() and len(list(shards.glob("*.parquet"))) >= kill_at:
+                os.kill(proc.pid, signal.SIGKILL)
+                proc.wait()
+                kills += 1
+                break
+            time.sleep(0.02)
+    rc = subprocess.run(args + ["--out", str(out), "--resume"], cwd=root, capture_output=True).returncode
+    assert rc == 0 and kills >= 1
+    a, b = traces.load(out), traces.load(ref)
+    assert a.prompt_ids == b.prompt_ids and len(set(a.prompt_ids)) == 6  # none lost or duplicated
+    np.testing.assert_array_equal(a.accept, b.accept)
+    assert a.prompts.output_ids.map(list).tolist() == b.prompts.output_ids.map(list).tolist()
+
+
+def test_disk_full_ends_in_one_line_and_keeps_shards(tiny_models, tmp_path):
+    import errno
+
+    import gpu_collect.collector as C
+
+    out = tmp_path / "full"
+    real, calls = C._write_shard, {"n": 0}
+
+    def full_disk(path, *a, **k):
+        if calls["n"] == 2:
+            raise OSError(errno.ENOSPC, "No space left on device", str(path))
+        calls["n"] += 1
+        return real(path, *a, **k)
+
+    C._write_shard = full_disk
+    try:
+        with pytest.raises(CollectError, match="No space left on device.*earlier shards are intact") as e:
+            collect(_cfg(tiny_models, out, batch_size=1), progress=False)
+    finally:
+        C._write_shard = real
+    assert "\n" not in str(e.value)
+    assert len(list((out / "shards").glob("*.parquet"))) == 2
