@@ -267,3 +267,18 @@ def test_disk_full_ends_in_one_line_and_keeps_shards(tiny_models, tmp_path):
         C._write_shard = real
     assert "\n" not in str(e.value)
     assert len(list((out / "shards").glob("*.parquet"))) == 2
+
+
+def test_sampling_collection_is_repeatable_and_long_prompts_are_refused(tiny_models, tmp_path):
+    a, b = tmp_path / "s1", tmp_path / "s2"
+    for out in (a, b):
+        collect(_cfg(tiny_models, out, temperature=0.8, seed=5, limit=2, max_new_tokens=16), progress=False)
+    ta, tb = traces.load(a), traces.load(b)
+    assert ta.manifest["kind"] == "sampling"
+    np.testing.assert_array_equal(ta.accept, tb.accept)
+    np.testing.assert_array_equal(ta.beta, tb.beta)
+    assert ta.prompts.output_ids.map(list).tolist() == tb.prompts.output_ids.map(list).tolist()
+    f = tmp_path / "long.jsonl"
+    f.write_text('{"question_id": 1, "category": "x", "turns": ["' + "word " * 3000 + '"]}\n')
+    with pytest.raises(CollectError, match="question 1 turn 0: prompt of .* exceeds the model's context of 1024"):
+        collect(_cfg(tiny_models, tmp_path / "long", prompts=str(f), limit=None), progress=False)
