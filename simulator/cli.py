@@ -67,6 +67,32 @@ def _plot(a: argparse.Namespace) -> int:
     return 0
 
 
+def _export(a: argparse.Namespace) -> int:
+    from .export import export_specbench
+
+    out = a.out or f"{a.results}/specbench/{a.policy.replace(':', '_')}.jsonl"
+    path = export_specbench(a.results, a.policy, out, setting=a.setting, run=a.run)
+    print(f"wrote {path}")
+    return 0
+
+
+def _survival(a: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    import traces as T
+
+    from .figures import acceptance_survival
+
+    tr = T.load(a.trace)
+    fig = acceptance_survival(tr.accept, tr.output_lens, list(tr.drafter_names), tr.k_max, tr.label)
+    out = Path(a.out)
+    out.mkdir(parents=True, exist_ok=True)
+    for ext in ("png", "pdf"):
+        fig.savefig(out / f"acceptance_survival.{ext}", dpi=150, bbox_inches="tight")
+        print(f"wrote {out}/acceptance_survival.{ext}")
+    return 0
+
+
 def _scaling(a: argparse.Namespace) -> int:
     from pathlib import Path
 
@@ -125,6 +151,17 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--policy", action="append")
     g.add_argument("--out", required=True)
     g.set_defaults(fn=_scaling)
+    v = sub.add_parser("survival", help="acceptance survival P(L >= i) per drafter of a trace")
+    v.add_argument("--trace", required=True)
+    v.add_argument("--out", required=True)
+    v.set_defaults(fn=_survival)
+    x = sub.add_parser("export-specbench", help="Spec-Bench-style answer lines for one policy")
+    x.add_argument("--results", required=True, help="results directory of `run`")
+    x.add_argument("--policy", required=True)
+    x.add_argument("--setting", default=None, help="which setting, if the directory holds several")
+    x.add_argument("--run", type=int, default=0)
+    x.add_argument("--out", default=None, help="default RESULTS/specbench/POLICY.jsonl")
+    x.set_defaults(fn=_export)
     f = sub.add_parser("plot", help="write figures for a results directory")
     f.add_argument("dir")
     f.add_argument("--out", default=None, help="figure directory (default DIR/figures)")

@@ -105,6 +105,29 @@ def pull_fractions(df: pd.DataFrame, arm_names: list[str], top: int = 8) -> plt.
     return fig
 
 
+def acceptance_survival(accept: np.ndarray, lens: np.ndarray, drafters: list[str], k_max: int,
+                        title: str = "") -> plt.Figure:
+    """``P(L_d(t) >= i)`` for i = 1..k_max per drafter, over all positions with a full
+    ``k_max`` horizon (vLLM's per-position acceptance convention)."""
+    fig, ax = plt.subplots(figsize=(4.6, 3.0))
+    pal = sns.color_palette("colorblind", len(drafters))
+    i = np.arange(1, k_max + 1)
+    for d_i, d in enumerate(drafters):
+        vals = np.concatenate([accept[p, d_i, : max(int(lens[p]) - k_max + 1, 0)] for p in range(len(lens))])
+        if len(vals) == 0:
+            continue
+        surv = (vals[:, None] >= i[None, :]).mean(axis=0)
+        ax.plot(i, surv, marker="o", ms=3, color=pal[d_i], label=d,
+                linestyle="-" if d_i < 10 else "--")
+    ax.set_xlabel("draft position i")
+    ax.set_ylabel("P(accepted length >= i)")
+    ax.set_ylim(0, 1)
+    ax.set_title(title or "Acceptance survival per drafter", fontsize=8)
+    ax.legend(fontsize=6, ncol=2)
+    fig.tight_layout()
+    return fig
+
+
 def save_all(df: pd.DataFrame, arm_names: list[str], out_dir: str | Path, title: str = "") -> list[Path]:
     """Write every figure as PNG and PDF into ``out_dir``; return the paths."""
     out = Path(out_dir)

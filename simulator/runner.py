@@ -110,7 +110,8 @@ def simulate(prep: Prepared, policy: Policy, prompts: np.ndarray, runs: np.ndarr
 
     Returns arrays indexed ``[i_prompt, i_run]``: ``stopping_time``, ``time_s`` and
     ``pulls`` (with a trailing arms axis); with ``record``, also ``history``: per round the
-    (position, arm) of every lane (-1 once a lane is done), for conformance checks.
+    (position, arm, tokens emitted, environment prompt) of every lane (position and arm -1
+    once a lane is done), for conformance checks and exports.
     """
     full = policy.feedback == "full"
     if full and not hasattr(prep.env, "gamma"):
@@ -153,15 +154,15 @@ def simulate(prep: Prepared, policy: Policy, prompts: np.ndarray, runs: np.ndarr
     policy.reset(n_lanes, prep.ctx)
     policy.on_prompt_start(np.arange(n_lanes), cur)
     j = np.arange(max(policy.n_random, 1))
-    history: list[tuple[np.ndarray, np.ndarray]] = []
+    history: list[tuple[np.ndarray, ...]] = []
     while active.any():
         u = crng.uniform(pkey, lane_key[:, None], grnd[:, None], j[None, :])
         arms = np.asarray(policy.select(u), dtype=np.int64)
         if arms.shape != (n_lanes,) or arms.min() < 0 or arms.max() >= A:
             raise RuntimeError(f"policy {policy.spec()} returned invalid arms {arms[:8]}")
-        if record:
-            history.append((np.where(active, pos, -1), np.where(active, arms, -1)))
         e = np.where(active, env.emit(cur, lane_run, rnd, pos, arms), 0)
+        if record:
+            history.append((np.where(active, pos, -1), np.where(active, arms, -1), e, cur.copy()))
         reward = e / cost[arms] if throughput else e.astype(np.float64)
         if full:
             where = pos[:, None] + np.arange(W)[None, :]

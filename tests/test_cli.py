@@ -60,3 +60,29 @@ def test_module_entry_points_run():
     r = subprocess.run([sys.executable, "-m", "traces", "validate", "builtin:synthetic-demo"],
                        capture_output=True, text=True)
     assert r.returncode == 0
+
+
+def test_export_specbench(tmp_path):
+    import json
+
+    out = tmp_path / "res"
+    assert sim_main(["run", "--trace", "builtin:synthetic-demo", "--setting", "replay", "--setting", "stochastic",
+                     "--policy", "exp3spec", "--policy", "ucbspec", "--runs", "2", "--arms", "plain@0,*@2",
+                     "--out", str(out), "--quiet"]) == 0
+    assert sim_main(["export-specbench", "--results", str(out), "--policy", "exp3spec", "--setting",
+                     "stochastic", "--run", "1"]) == 0
+    lines = [json.loads(x) for x in (out / "specbench" / "exp3spec.jsonl").read_text().splitlines()]
+    df = pd.read_parquet(out / "results.parquet")
+    df = df[(df.setting == "stochastic") & (df.policy == "exp3spec") & (df.run == 1)].set_index("prompt_id")
+    assert len(lines) == 40
+    for ln in lines:
+        ch = ln["choices"][0]
+        assert sum(ch["accept_lengths"]) == ch["new_tokens"][0] == df.loc[ln["question_id"], "tokens"]
+        assert len(ch["accept_lengths"]) == ch["decoding_steps"][0] == df.loc[ln["question_id"], "stopping_time"]
+        assert min(ch["accept_lengths"]) >= 1 and ch["wall_time"][0] > 0
+    assert sim_main(["export-specbench", "--results", str(out), "--policy", "hedgespec"]) == 2
+
+
+def test_survival_figure(tmp_path):
+    assert sim_main(["survival", "--trace", "builtin:smollm2-greedy", "--out", str(tmp_path)]) == 0
+    assert (tmp_path / "acceptance_survival.png").stat().st_size > 5000

@@ -42,7 +42,7 @@ def test_no_peeking(name, tmp_path):
         prep = prepare(RunConfig(trace=str(path), setting="replay", policies=(spec,), runs=3, seed=1,
                                  arms="plain@0,strong@1-4,copy@1-4"))
         hist.append(simulate(prep, make_policy(spec), np.arange(P), np.arange(3), record=True)["history"])
-    for (pos_a, arm_a), (pos_b, arm_b) in zip(hist[0], hist[1], strict=False):
+    for (pos_a, arm_a, *_), (pos_b, arm_b, *_) in zip(hist[0], hist[1], strict=False):
         before = (pos_a >= 0) & (pos_a < T0)
         assert np.array_equal(pos_a[before], pos_b[before])
         assert np.array_equal(arm_a[before], arm_b[before]), f"{name} used positions >= {T0}"
