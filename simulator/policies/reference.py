@@ -9,6 +9,16 @@ from __future__ import annotations
 import math
 
 
+def sample_by_inversion(p: list[float], u: float) -> int:
+    """The first i with u < p_1 + ... + p_i (the last arm if rounding leaves u above the sum)."""
+    c = 0.0
+    for i, pi in enumerate(p):
+        c += pi
+        if u < c:
+            return i
+    return len(p) - 1
+
+
 class UCBSpecReference:
     """BanditSpec Algorithm 8 (UCBSpec) for rewards ``Y in [1, L+1]``."""
 
@@ -63,12 +73,7 @@ class EXP3SpecReference:
 
     def select(self, u: float) -> int:
         self.p = self.probabilities()
-        c = 0.0
-        for i, pi in enumerate(self.p):  # I_t ~ p_t by inversion
-            c += pi
-            if u < c:
-                return i
-        return self.K - 1
+        return sample_by_inversion(self.p, u)  # I_t ~ p_t
 
     def update(self, arm: int, y: float) -> None:
         z_hat = (self.L + 1 - y) / (self.L * self.p[arm])
@@ -204,12 +209,7 @@ class EXP3IXReference:
         m = min(self.L)
         w = [math.exp(-self.eta() * (x - m)) for x in self.L]
         self.p = [x / sum(w) for x in w]
-        c = 0.0
-        for i, pi in enumerate(self.p):
-            c += pi
-            if u[0] < c:
-                return i
-        return self.K - 1
+        return sample_by_inversion(self.p, u[0])
 
     def update(self, arm: int, x: float) -> None:
         self.L[arm] += (1 - x) / (self.p[arm] + self.eta() / 2)
@@ -230,12 +230,7 @@ class TsallisINFReference(EXP3IXReference):
         x0 = (lo + hi) / 2
         w = [4 / (eta * (x - x0)) ** 2 for x in self.L]
         self.p = [x / sum(w) for x in w]
-        c = 0.0
-        for i, pi in enumerate(self.p):
-            c += pi
-            if u[0] < c:
-                return i
-        return self.K - 1
+        return sample_by_inversion(self.p, u[0])
 
     def update(self, arm: int, x: float) -> None:
         self.L[arm] += (1 - x) / self.p[arm]
