@@ -31,6 +31,7 @@ demo: $(STAMP)
 	    --arms '$(DEMO_ARMS)' --cost-device cuda --runs $(DEMO_RUNS) --seed 0 --workers 2 \
 	    --out $(DEMO_OUT)/drafters
 	$(PY) -m simulator plot $(DEMO_OUT)/drafters
+	$(PY) -m simulator table --results $(DEMO_OUT)/drafters --setting replay
 	$(PY) -m simulator run --trace $(DEMO_TRACE) --setting replay --carry-state \
 	    --policy ucbspec --policy exp3spec --policy uniform --policy oracle \
 	    --reward throughput --cost-device cuda --arms '$(DEMO_ARMS_K)' \

@@ -76,6 +76,25 @@ def _export(a: argparse.Namespace) -> int:
     return 0
 
 
+def _table(a: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from .tables import table1, to_markdown
+
+    df = read_results(a.results)
+    settings = [a.setting] if a.setting else list(dict.fromkeys(df["setting"]))
+    out = Path(a.out or Path(a.results) / "tables")
+    out.mkdir(parents=True, exist_ok=True)
+    for s in settings:
+        t = table1(df, s)
+        t.to_csv(out / f"table1_{s}.csv")
+        (out / f"table1_{s}.md").write_text(f"Setting: {s}; cells: {t.columns.name}\n\n" + to_markdown(t))
+        print(f"== {s} ({t.columns.name})")
+        print(t.to_string())
+    print(f"wrote {out}/table1_*.csv and .md")
+    return 0
+
+
 def _survival(a: argparse.Namespace) -> int:
     from pathlib import Path
 
@@ -151,6 +170,11 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--policy", action="append")
     g.add_argument("--out", required=True)
     g.set_defaults(fn=_scaling)
+    t = sub.add_parser("table", help="Table-1 analogue: MAT and tokens/s per policy and category")
+    t.add_argument("--results", required=True)
+    t.add_argument("--setting", default=None)
+    t.add_argument("--out", default=None, help="default RESULTS/tables")
+    t.set_defaults(fn=_table)
     v = sub.add_parser("survival", help="acceptance survival P(L >= i) per drafter of a trace")
     v.add_argument("--trace", required=True)
     v.add_argument("--out", required=True)

@@ -86,3 +86,18 @@ def test_export_specbench(tmp_path):
 def test_survival_figure(tmp_path):
     assert sim_main(["survival", "--trace", "builtin:smollm2-greedy", "--out", str(tmp_path)]) == 0
     assert (tmp_path / "acceptance_survival.png").stat().st_size > 5000
+
+
+def test_table1(tmp_path):
+    out = tmp_path / "res"
+    assert sim_main(["run", "--trace", "builtin:synthetic-demo", "--policy", "ucbspec", "--policy",
+                     "fixed:strong@2", "--runs", "2", "--arms", "plain@0,*@2", "--out", str(out), "--quiet"]) == 0
+    assert sim_main(["table", "--results", str(out)]) == 0
+    t = pd.read_csv(out / "tables" / "table1_replay.csv", index_col=0)
+    assert list(t.index) == ["ucbspec", "fixed:strong@2"]
+    assert list(t.columns) == ["chat", "code", "math", "summarization", "translation", "overall"]
+    df = pd.read_parquet(out / "results.parquet")
+    g = df[df.policy == "ucbspec"]
+    mat = g.tokens.sum() / g.stopping_time.sum()
+    assert t.loc["ucbspec", "overall"].startswith(f"{mat:.2f} / ")
+    assert "| policy | chat |" in (out / "tables" / "table1_replay.md").read_text()
