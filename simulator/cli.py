@@ -96,19 +96,15 @@ def _table(a: argparse.Namespace) -> int:
 
 
 def _survival(a: argparse.Namespace) -> int:
-    from pathlib import Path
 
     import traces as T
 
-    from .figures import acceptance_survival
+    from .figures import acceptance_survival, save_figure
 
     tr = T.load(a.trace)
     fig = acceptance_survival(tr.accept, tr.output_lens, list(tr.drafter_names), tr.k_max, tr.label)
-    out = Path(a.out)
-    out.mkdir(parents=True, exist_ok=True)
-    for ext in ("png", "pdf"):
-        fig.savefig(out / f"acceptance_survival.{ext}", dpi=150, bbox_inches="tight")
-        print(f"wrote {out}/acceptance_survival.{ext}")
+    for p in save_figure(fig, a.out, "acceptance_survival"):
+        print(f"wrote {p}")
     return 0
 
 

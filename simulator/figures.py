@@ -128,6 +128,20 @@ def acceptance_survival(accept: np.ndarray, lens: np.ndarray, drafters: list[str
     return fig
 
 
+def save_figure(fig: plt.Figure, out: str | Path, name: str, dpi: int = 150) -> list[Path]:
+    """Write ``fig`` as ``out/name.png`` and ``out/name.pdf`` and close it; the one place
+    figures are written."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for ext in ("png", "pdf"):
+        p = out / f"{name}.{ext}"
+        fig.savefig(p, dpi=dpi, bbox_inches="tight")
+        paths.append(p)
+    plt.close(fig)
+    return paths
+
+
 def save_all(df: pd.DataFrame, arm_names: list[str], out_dir: str | Path, title: str = "") -> list[Path]:
     """Write every figure as PNG and PDF into ``out_dir``; return the paths."""
     out = Path(out_dir)
@@ -139,11 +153,4 @@ def save_all(df: pd.DataFrame, arm_names: list[str], out_dir: str | Path, title:
         "regret_by_category": regret_by_category(df),
         "pull_fractions": pull_fractions(df, arm_names),
     }
-    paths = []
-    for name, fig in figs.items():
-        for ext in ("png", "pdf"):
-            p = out / f"{name}.{ext}"
-            fig.savefig(p, dpi=150, bbox_inches="tight")
-            paths.append(p)
-        plt.close(fig)
-    return paths
+    return [p for name, fig in figs.items() for p in save_figure(fig, out, name)]

@@ -41,7 +41,7 @@ def plot(df: pd.DataFrame, out: Path, title: str) -> list[Path]:
     import matplotlib.pyplot as plt
     import seaborn as sns
 
-    from .figures import FAMILY_MARKERS, policy_color
+    from .figures import FAMILY_MARKERS, policy_color, save_figure
 
     sns.set_theme(context="paper", style="whitegrid")
     fig, ax = plt.subplots(figsize=(4.2, 3.0))
@@ -53,10 +53,4 @@ def plot(df: pd.DataFrame, out: Path, title: str) -> list[Path]:
     ax.set_title(title, fontsize=8)
     ax.legend(fontsize=7)
     fig.tight_layout()
-    paths = []
-    for ext in ("png", "pdf"):
-        p = out / f"regret_vs_arms.{ext}"
-        fig.savefig(p, dpi=150, bbox_inches="tight")
-        paths.append(p)
-    plt.close(fig)
-    return paths
+    return save_figure(fig, out, "regret_vs_arms")

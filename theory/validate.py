@@ -232,7 +232,7 @@ def _figures(curves: pd.DataFrame, out: Path) -> None:
     import seaborn as sns
 
     sns.set_theme(context="paper", style="whitegrid")
-    from simulator.figures import policy_color
+    from simulator.figures import policy_color, save_figure
 
     for check, sub in curves.groupby("check"):
         settings = list(dict.fromkeys(sub["setting"]))
@@ -254,9 +254,7 @@ def _figures(curves: pd.DataFrame, out: Path) -> None:
         axes[0][0].set_ylabel("stopping-time regret (rounds)")
         axes[0][0].legend(fontsize=6)
         fig.tight_layout()
-        for ext in ("png", "pdf"):
-            fig.savefig(out / f"check{check}_regret_vs_length.{ext}", dpi=140, bbox_inches="tight")
-        plt.close(fig)
+        save_figure(fig, out, f"check{check}_regret_vs_length", dpi=140)
 
 
 def _report(checks: pd.DataFrame, curves: pd.DataFrame, out: Path, quick: bool, elapsed: float,
