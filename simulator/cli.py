@@ -13,6 +13,7 @@ from .costs import CostError
 from .policies import REGISTRY, PolicyError
 from .results import ResultsError, read_config, read_results, write_results
 from .runner import ConfigError, RunConfig, run_experiment
+from .serving import ServeError
 from .summary import format_summary, summarize
 
 
@@ -124,6 +125,50 @@ def _scaling(a: argparse.Namespace) -> int:
     return 0
 
 
+def _figures(a: argparse.Namespace) -> int:
+    from .paper import FigureConfig, make_figures
+
+    kw = {}
+    if a.quick:  # small grids: a smoke test of the whole pipeline (tests, CI)
+        kw = dict(runs=4, serve_runs=2, batch_sizes=(1, 2, 4, 8), lengths=(100, 300, 1000), bound_runs=8,
+                  scaling_runs=2)
+    cfg = FigureConfig(trace=a.trace, seed=a.seed, cost_device=a.cost_device,
+                       drafters=tuple(a.drafters.split(",")) if a.drafters else (),
+                       serve_drafter=a.serve_drafter, **kw)
+    paths, times = make_figures(cfg, a.out, render_only=a.render_only, progress=not a.quiet)
+    for p in paths:
+        print(f"wrote {p}")
+    print(f"done in {times['total']:.1f} s (render {times['render']:.1f} s)")
+    return 0
+
+
+def _serve(a: argparse.Namespace) -> int:
+    import json
+    from pathlib import Path
+
+    from .serving import ServeConfig, hindsight_summary, run_serving
+
+    lo, _, hi = a.batch_sizes.partition("-")
+    sizes = tuple(range(int(lo), int(hi or lo) + 1))
+    cfg = ServeConfig(trace=a.trace, arms=a.arms, policies=tuple(a.policy or ["ucbspec"]), batch_sizes=sizes,
+                      runs=a.runs, seed=a.seed, cost_device=a.cost_device)
+    df, conf = run_serving(cfg, progress=not a.quiet)
+    out = Path(a.out)
+    out.mkdir(parents=True, exist_ok=True)
+    df.to_csv(out / "serving.csv", index=False)
+    (out / "config.json").write_text(json.dumps(conf, indent=2) + "\n")
+    m = hindsight_summary(df)
+    cols = [c for c in m.columns if c not in ("sample", "best arm name")]
+    print(m[cols].mean().round(3).to_string())
+    print(f"wrote {out}/serving.csv ({len(df)} rows) and config.json")
+    if not a.no_plot:
+        from .figures import batch_serving, save_figure
+
+        for p in save_figure(batch_serving(df, conf["trace_label"]), out, "batch_serving"):
+            print(f"wrote {p}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="python -m simulator",
                                  description="Replay traces, run arm-selection policies, "
@@ -182,6 +227,30 @@ def build_parser() -> argparse.ArgumentParser:
     x.add_argument("--run", type=int, default=0)
     x.add_argument("--out", default=None, help="default RESULTS/specbench/POLICY.jsonl")
     x.set_defaults(fn=_export)
+    q = sub.add_parser("figures", help="every paper-style table and figure from a saved trace")
+    q.add_argument("--trace", default="builtin:smollm2-greedy")
+    q.add_argument("--out", required=True)
+    q.add_argument("--seed", type=int, default=0)
+    q.add_argument("--cost-device", default="cuda", help="cost table device (prefix); falls back to the first")
+    q.add_argument("--drafters", default=None, help="comma-separated drafters for the drafter-choice figures")
+    q.add_argument("--serve-drafter", default=None, help="drafter of the batch-serving arms k = 1..4")
+    q.add_argument("--quick", action="store_true", help="small grids (smoke test)")
+    q.add_argument("--render-only", action="store_true", help="redraw from OUT/data without simulating")
+    q.add_argument("--quiet", action="store_true")
+    q.set_defaults(fn=_figures)
+    b = sub.add_parser("serve", help="batch serving: one draft length per round for a whole batch "
+                                     "(BanditSpec Fig. 3 setting)")
+    b.add_argument("--trace", required=True)
+    b.add_argument("--arms", required=True, help="e.g. 'plain@0,rtn4@1-4' (plain@0 is added if missing)")
+    b.add_argument("--policy", action="append", help="bandit policy (repeatable; default ucbspec)")
+    b.add_argument("--batch-sizes", default="1-50", help="A-B: one sample per batch size")
+    b.add_argument("--runs", type=int, default=16)
+    b.add_argument("--seed", type=int, default=0)
+    b.add_argument("--cost-device", default=None)
+    b.add_argument("--out", required=True)
+    b.add_argument("--no-plot", action="store_true")
+    b.add_argument("--quiet", action="store_true")
+    b.set_defaults(fn=_serve)
     f = sub.add_parser("plot", help="write figures for a results directory")
     f.add_argument("dir")
     f.add_argument("--out", default=None, help="figure directory (default DIR/figures)")
@@ -195,7 +264,7 @@ def main(argv: list[str] | None = None) -> int:
         return args.fn(args)
     except BrokenPipeError:  # e.g. `... summary DIR | head`
         return 0
-    except (TraceError, ArmError, PolicyError, ConfigError, CostError, ResultsError,
+    except (TraceError, ArmError, PolicyError, ConfigError, CostError, ResultsError, ServeError,
             ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -105,19 +105,188 @@ def pull_fractions(df: pd.DataFrame, arm_names: list[str], top: int = 8) -> plt.
     return fig
 
 
-def acceptance_survival(accept: np.ndarray, lens: np.ndarray, drafters: list[str], k_max: int,
-                        title: str = "") -> plt.Figure:
+def survival_table(accept: np.ndarray, lens: np.ndarray, drafters: list[str], k_max: int) -> pd.DataFrame:
     """``P(L_d(t) >= i)`` for i = 1..k_max per drafter, over all positions with a full
     ``k_max`` horizon (vLLM's per-position acceptance convention)."""
-    fig, ax = plt.subplots(figsize=(4.6, 3.0))
-    pal = sns.color_palette("colorblind", len(drafters))
+    rows = []
     i = np.arange(1, k_max + 1)
     for d_i, d in enumerate(drafters):
         vals = np.concatenate([accept[p, d_i, : max(int(lens[p]) - k_max + 1, 0)] for p in range(len(lens))])
-        if len(vals) == 0:
-            continue
-        surv = (vals[:, None] >= i[None, :]).mean(axis=0)
-        ax.plot(i, surv, marker="o", ms=3, color=pal[d_i], label=d,
+        if len(vals):
+            for ii, sv in zip(i, (vals[:, None] >= i[None, :]).mean(axis=0), strict=True):
+                rows.append(dict(drafter=d, i=int(ii), survival=float(sv), n_positions=len(vals)))
+    return pd.DataFrame(rows)
+
+
+def acceptance_survival(accept: np.ndarray, lens: np.ndarray, drafters: list[str], k_max: int,
+                        title: str = "") -> plt.Figure:
+    """Figure 7 straight from a trace's arrays (see :func:`survival_table`)."""
+    return survival_from_table(survival_table(accept, lens, drafters, k_max), title)
+
+
+def policy_marker(policy: str) -> str:
+    return FAMILY_MARKERS.get(policy.split(":")[0], "o")
+
+
+_K_COLORS = sns.color_palette("viridis", 4)
+
+
+def batch_serving(df: pd.DataFrame, title: str = "") -> plt.Figure:
+    """BanditSpec Fig. 3 analogue: throughput improvement over ``k = 0`` per batch sample
+    (mean over runs), samples sorted by the best arm's improvement; one curve per fixed arm,
+    best and worst speculative arm in hindsight, and each policy."""
+    from .serving import hindsight_summary
+
+    m = hindsight_summary(df)
+    x = np.arange(len(m))
+    fig, ax = plt.subplots(figsize=(5.2, 3.3))
+    arms = df[df["kind"] == "arm"].drop_duplicates("method").sort_values("k")
+    for name, k in zip(arms["method"], arms["k"], strict=True):
+        ax.plot(x, m[name], color=_K_COLORS[min(max(k - 1, 0), 3)] if k > 0 else "0.5", lw=1,
+                ls="-" if k > 0 else ":", label=f"k = {k}" + (" (plain)" if k == 0 else f" ({name})"))
+    ax.plot(x, m["best arm"], color="k", lw=2.2, ls=(0, (1, 2)), label="best arm (hindsight)", zorder=1)
+    ax.plot(x, m["worst arm"], color="k", lw=2.2, ls=(0, (4, 3)), alpha=0.5, label="worst arm (hindsight)",
+            zorder=1)
+    for pol in df.loc[df["kind"] == "policy", "method"].unique():
+        ax.plot(x, m[pol], color=policy_color(pol), marker=policy_marker(pol), ms=3, lw=1.4, label=pol)
+    ax.set_xlabel("batch sample (sorted by the best arm's improvement)")
+    ax.set_ylabel("throughput / plain decoding")
+    runs = df["run"].nunique()
+    ax.set_title(title or "Batch serving", fontsize=8)
+    ax.legend(fontsize=6, ncol=2, title=f"batch sizes {df.batch_size.min()}-{df.batch_size.max()}, "
+              f"{runs} runs", title_fontsize=6)
+    fig.tight_layout()
+    return fig
+
+
+def regret_vs_length(curves: pd.DataFrame) -> plt.Figure:
+    """Regret against output length (log x), mean ± 95% CI over runs, with the upper bound
+    (Theorem 4.3 stochastic, 5.3 adversarial) and the Theorem 4.4 curve ``c log(len)``."""
+    groups = [("stochastic", s) for s in dict.fromkeys(curves.loc[curves.check == "stochastic", "setting"])]
+    groups += [("adversarial", s) for s in dict.fromkeys(curves.loc[curves.check == "adversarial", "setting"])]
+    fig, axes = plt.subplots(1, len(groups), figsize=(2.9 * len(groups), 2.9), squeeze=False)
+    for ax, (check, s) in zip(axes[0], groups, strict=True):
+        g = curves[(curves.check == check) & (curves.setting == s)]
+        for pol, gp in g.groupby("policy", sort=False):
+            ax.errorbar(gp["n"], gp["regret"], yerr=gp["ci95"], marker=policy_marker(pol), ms=3, capsize=2,
+                        color=policy_color(pol), label=pol)
+        first = g[g["policy"] == g["policy"].iloc[0]]
+        ax.plot(first["n"], first["upper"], "k--", lw=1,
+                label="upper bound (Thm 4.3)" if check == "stochastic" else "upper bound (Thm 5.3)")
+        if first["lower"].notna().any():
+            ax.plot(first["n"], first["lower"], "k:", lw=1, label="c log(len) (Thm 4.4)")
+        ax.set_xscale("log")
+        if (g["regret"] > 0).all():
+            ax.set_yscale("log")
+        else:  # a switching policy can beat every fixed arm on an adversarial stream
+            ax.set_yscale("symlog", linthresh=10)
+        ax.set_xlabel("output length (tokens)")
+        ax.set_title(f"{check}: {s}", fontsize=7)
+        ax.legend(fontsize=5.5)
+    axes[0][0].set_ylabel("stopping-time regret (rounds)")
+    fig.tight_layout()
+    return fig
+
+
+def normalised_regret(curves: pd.DataFrame) -> plt.Figure:
+    """``R / log(len)`` for UCBSpec on the stochastic instances against the Theorem 4.4
+    constant ``c`` (horizontal line): the ratio approaches a constant >= c for a
+    logarithmic-regret policy."""
+    g = curves[(curves.check == "stochastic") & (curves.policy == "ucbspec")]
+    fig, ax = plt.subplots(figsize=(4.4, 3.0))
+    pal = sns.color_palette("colorblind", g.setting.nunique())
+    for (s, gs), col in zip(g.groupby("setting", sort=False), pal, strict=True):
+        y = gs["pseudo"] / np.log(gs["n"])
+        ax.plot(gs["n"], y, marker="o", ms=3, color=col, label=f"{s}")
+        ax.axhline(float(gs["c_thm44"].iloc[0]), color=col, ls=":", lw=1.2)
+    ax.set_xscale("log")
+    ax.set_xlabel("output length (tokens)")
+    ax.set_ylabel("UCBSpec regret / log(len)")
+    ax.set_title("Normalised regret; dotted: Thm 4.4 constant c per instance", fontsize=8)
+    ax.legend(fontsize=6)
+    fig.tight_layout()
+    return fig
+
+
+def cumulative_regret_steps(traj: pd.DataFrame, title: str = "") -> plt.Figure:
+    """HedgeSpec Fig. 5a analogue: mean cumulative full-information regret (tokens) against
+    decoding step, with 95% CI over (prompt, run) lanes."""
+    fig, ax = plt.subplots(figsize=(4.4, 3.0))
+    for pol, g in traj.groupby("policy", sort=False):
+        c = policy_color(pol)
+        ax.plot(g["step"], g["cum_regret"], color=c, label=pol, marker=policy_marker(pol), ms=3,
+                markevery=max(len(g) // 8, 1))
+        ax.fill_between(g["step"], g["cum_regret"] - g["ci95"], g["cum_regret"] + g["ci95"], color=c, alpha=0.2)
+    ax.set_xlabel("decoding step (verification round)")
+    ax.set_ylabel("cumulative regret (tokens)")
+    ax.set_title(title or "Cumulative regret vs best fixed drafter", fontsize=8)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def regret_vs_pool(df: pd.DataFrame, title: str = "") -> plt.Figure:
+    """HedgeSpec Fig. 5b analogue: regret against the number of arms."""
+    fig, ax = plt.subplots(figsize=(4.4, 3.0))
+    for pol, g in df.groupby("policy"):
+        ax.errorbar(g["arms"], g["regret"], yerr=g["ci95"], label=pol, color=policy_color(pol),
+                    marker=policy_marker(pol), ms=4, capsize=2)
+    ax.set_xlabel("pool size (arms = drafters x K)")
+    ax.set_ylabel("regret (rounds / prompt, 95% CI)")
+    ax.set_title(title, fontsize=8)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def pulls_over_time(traj: pd.DataFrame) -> plt.Figure:
+    """Fraction of active lanes on each arm at each decoding step, one panel per policy."""
+    pols = list(dict.fromkeys(traj["policy"]))
+    cols = [c for c in traj.columns if c.startswith("frac:")]
+    pal = sns.color_palette("colorblind", len(cols))
+    fig, axes = plt.subplots(1, len(pols), figsize=(2.6 * len(pols) + 1.2, 2.7), squeeze=False, sharey=True)
+    for ax, pol in zip(axes[0], pols, strict=True):
+        g = traj[traj["policy"] == pol]
+        g = g[g["active"] >= 0.25 * g["active"].max()]  # the tail averages over few runs
+        ax.stackplot(g["step"], g[cols].to_numpy().T, colors=pal, labels=[c[5:] for c in cols])
+        ax.set_xlim(1, g["step"].max())
+        ax.set_ylim(0, 1)
+        ax.set_title(pol, fontsize=8)
+        ax.set_xlabel("decoding step")
+    axes[0][0].set_ylabel("fraction of runs on each arm")
+    fig.suptitle("Arm choice per decoding step (steps with >= 25% of runs still decoding)", fontsize=8)
+    axes[0][-1].legend(fontsize=6, loc="upper left", bbox_to_anchor=(1.01, 1.0), title="arm")
+    fig.tight_layout()
+    return fig
+
+
+def category_heatmap(pulls: pd.DataFrame) -> plt.Figure:
+    """Per policy, the fraction of rounds spent on each arm in each prompt category."""
+    pols = [p for p in dict.fromkeys(pulls["policy"]) if not p.startswith("fixed")]
+    arms = [c for c in pulls.columns if c not in ("policy", "category")]
+    fig, axes = plt.subplots(1, len(pols), figsize=(1.0 + 0.55 * len(arms) * len(pols), 0.8 +
+                             0.32 * pulls["category"].nunique()), squeeze=False, sharey=True)
+    for ax, pol in zip(axes[0], pols, strict=True):
+        g = pulls[pulls["policy"] == pol].set_index("category")[arms].astype(float)
+        g = g.div(g.sum(axis=1), axis=0)
+        sns.heatmap(g, ax=ax, vmin=0, vmax=1, cmap="mako_r", annot=True, fmt=".2f", annot_kws={"size": 5},
+                    cbar=ax is axes[0][-1])
+        ax.set_title(pol, fontsize=8)
+        ax.set_xlabel("arm")
+        ax.tick_params(labelsize=6)
+    axes[0][0].set_ylabel("category")
+    fig.tight_layout()
+    return fig
+
+
+def survival_from_table(surv: pd.DataFrame, title: str = "") -> plt.Figure:
+    """Figure 7 from its saved table (same drawing as :func:`acceptance_survival`)."""
+    fig, ax = plt.subplots(figsize=(4.6, 3.0))
+    drafters = list(dict.fromkeys(surv["drafter"]))
+    pal = sns.color_palette("colorblind", len(drafters))
+    for d_i, d in enumerate(drafters):
+        g = surv[surv["drafter"] == d]
+        ax.plot(g["i"], g["survival"], marker="o", ms=3, color=pal[d_i % len(pal)], label=d,
                 linestyle="-" if d_i < 10 else "--")
     ax.set_xlabel("draft position i")
     ax.set_ylabel("P(accepted length >= i)")

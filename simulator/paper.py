@@ -1,0 +1,266 @@
+"""``python -m simulator figures``: every paper-style table and figure from saved traces.
+
+Two stages.  ``compute`` simulates from the trace (never a model) and writes tidy tables under
+``OUT/data``; ``render`` reads only those tables and writes ``OUT/*.png|pdf`` and
+``OUT/tables/*.csv|md``.  ``--render-only`` redraws from saved data.  One root seed; every
+simulation shares it (common random numbers across policies).
+
+Numbering follows the issue ("5. Paper figures"): table1, fig3 batch serving (BanditSpec
+Fig. 3), fig_regret_vs_length, fig_normalised_regret (Theorem 4.4), fig5a/fig5b (HedgeSpec
+Fig. 5), fig6 pull fractions, fig7 acceptance survival.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+import traces
+
+from .policies import make_policy
+from .runner import RunConfig, prepare, run_experiment, simulate
+
+# drafter choice among these (each at K = 4) when the trace has them (BanditSpec 6.1)
+PREFERRED_DRAFTERS = ("pld", "skip5-24", "rtn4", "hf-rtn3", "early28")
+Z = 1.96
+
+
+@dataclass(frozen=True)
+class FigureConfig:
+    """What ``python -m simulator figures`` computes (written to ``OUT/data/config.json``)."""
+
+    trace: str = "builtin:smollm2-greedy"
+    drafters: tuple[str, ...] = ()  # default: PREFERRED_DRAFTERS present, else the first five
+    k: int = 4
+    serve_drafter: str | None = None  # default: rtn4 if present, else the highest mean acceptance
+    cost_device: str | None = "cuda"
+    runs: int = 20
+    serve_runs: int = 16
+    batch_sizes: tuple[int, ...] = tuple(range(1, 51))
+    lengths: tuple[int, ...] = (300, 1000, 3000, 10000, 30000, 100000)
+    bound_runs: int = 40
+    scaling_runs: int = 5
+    seed: int = 0
+    timings: dict = field(default_factory=dict, compare=False)
+
+
+def _resolve(cfg: FigureConfig, tr: traces.Trace) -> tuple[list[str], str, str | None]:
+    names = list(tr.drafter_names)
+    drafters = list(cfg.drafters) or [d for d in PREFERRED_DRAFTERS if d in names] or names[:5]
+    if len(drafters) < 2:
+        drafters = names[:5]
+    for d in drafters:
+        tr.drafter_index(d)  # raises with the trace's drafters listed
+    serve = cfg.serve_drafter or ("rtn4" if "rtn4" in names else None)
+    if serve is None:
+        means = [tr.accept[:, i][tr.accept[:, i] >= 0].mean() for i in range(len(names))]
+        serve = names[int(np.argmax(means))]
+    device = cfg.cost_device
+    if tr.costs is not None and device is not None and not tr.costs["device"].str.startswith(device).any():
+        device = None  # e.g. a synthetic trace with nominal costs only
+    return drafters, serve, device
+
+
+# ------------------------------------------------------------------------------ compute
+def compute(cfg: FigureConfig, data: Path, progress: bool = True) -> dict:
+    """Simulate everything the figures need and write it under ``data``; return timings."""
+    from theory.lower import lai_robbins_constant
+    from theory.validate import Grid, check_exp3, check_ucb, real_instance
+
+    from .scaling import arms_scaling
+    from .serving import ServeConfig, run_serving
+
+    data.mkdir(parents=True, exist_ok=True)
+    tr = traces.load(cfg.trace)
+    drafters, serve, device = _resolve(cfg, tr)
+    arms = ",".join(f"{d}@{cfg.k}" for d in drafters)
+    times: dict[str, float] = {}
+
+    def lap(name: str, t0: float) -> None:
+        times[name] = round(time.perf_counter() - t0, 2)
+        if progress:
+            print(f"  {name}: {times[name]:.1f} s", flush=True)
+
+    # table 1 + fig 6 (per category): fixed arms and policies on the recorded positions
+    t0 = time.perf_counter()
+    pols = tuple(f"fixed:{d}@{cfg.k}" for d in drafters) + ("ucbspec", "exp3spec", "hedgespec", "oracle")
+    rc = RunConfig(trace=cfg.trace, setting="replay", policies=pols, runs=cfg.runs, seed=cfg.seed, arms=arms,
+                   cost_device=device)
+    df, conf = run_experiment(rc, progress=False)
+    df.drop(columns=["pulls"]).to_parquet(data / "replay_results.parquet", compression="zstd")
+    pulls = np.stack(df["pulls"].to_numpy())
+    cat = pd.DataFrame(pulls, columns=conf["arms"])
+    cat.insert(0, "category", df["category"].to_numpy())
+    cat.insert(0, "policy", df["policy"].to_numpy())
+    cat.groupby(["policy", "category"]).sum().reset_index().to_csv(data / "category_pulls.csv", index=False)
+    lap("table1 replay", t0)
+
+    # fig 5a + fig 6 (over time): trajectories with every arm's counterfactual per round
+    t0 = time.perf_counter()
+    steps_df = trajectories(RunConfig(trace=cfg.trace, setting="replay", policies=("ucbspec",), runs=cfg.runs,
+                                      seed=cfg.seed, arms=arms),
+                            ("ucbspec", "exp3spec", "hedgespec", "uniform"))
+    steps_df.to_csv(data / "trajectories.csv", index=False)
+    lap("trajectories", t0)
+
+    # fig 3: batch serving
+    t0 = time.perf_counter()
+    if tr.costs is not None and tr.manifest["kind"] == "greedy":
+        sc = ServeConfig(trace=cfg.trace, arms=f"plain@0,{serve}@1-4", policies=("ucbspec",),
+                         batch_sizes=tuple(b for b in cfg.batch_sizes if b <= tr.n_prompts), runs=cfg.serve_runs,
+                         seed=cfg.seed, cost_device=device)
+        sdf, _ = run_serving(sc, progress=False)
+        sdf.to_csv(data / "serving.csv", index=False)
+    lap("batch serving", t0)
+
+    # figs regret-vs-length and normalised regret: stochastic (TGD fitted to the trace, plus
+    # two textbook instances) and adversarial (piecewise oblivious stream) settings
+    t0 = time.perf_counter()
+    rows: list[dict] = []
+    curves: list[dict] = []
+    grid = Grid(list(cfg.lengths), cfg.bound_runs)
+    L = cfg.k
+    p_fit = real_instance(tr, drafters, L)
+    insts = {f"fitted-{Path(tr.label).name}": p_fit, "tgd-large-gap": np.array([0.45, 0.65, 0.85]),
+             "tgd-small-gap": np.array([0.75, 0.8, 0.85])}
+    from simulator.envs.stochastic import tgd_pmf
+
+    consts = {}
+    for name, p in insts.items():
+        check_ucb(rows, curves, name, p, L, grid, cfg.seed, "stochastic")
+        consts[name] = float(lai_robbins_constant(tgd_pmf(p, np.full(len(p), L), L)))
+    piecewise = np.array([[0.85, 0.5, 0.6], [0.5, 0.85, 0.6], [0.6, 0.5, 0.85]])
+    check_exp3(rows, curves, "piecewise-oblivious", piecewise, [0.15, 0.15, 0.7], L, grid, cfg.seed,
+               "adversarial")
+    cdf = pd.DataFrame(curves)
+    cdf["c_thm44"] = cdf["setting"].map(consts)
+    cdf.to_csv(data / "bounds.csv", index=False)
+    lap("regret vs length", t0)
+
+    # fig 5b: regret against the pool size
+    t0 = time.perf_counter()
+    sdf = arms_scaling(cfg.trace, k=cfg.k, runs=cfg.scaling_runs, seed=cfg.seed)
+    sdf.to_csv(data / "arms_scaling.csv", index=False)
+    lap("arms scaling", t0)
+
+    # fig 7: acceptance survival P(L >= i) per drafter (positions with a full k_max horizon)
+    t0 = time.perf_counter()
+    from .figures import survival_table
+
+    survival_table(tr.accept, tr.output_lens, list(tr.drafter_names), tr.k_max).to_csv(
+        data / "survival.csv", index=False)
+    lap("survival", t0)
+
+    meta = dict(asdict(cfg), drafters=drafters, serve_drafter=serve, cost_device_used=device,
+                trace_label=tr.label, arms=conf["arms"], timings=times)
+    (data / "config.json").write_text(json.dumps(meta, indent=2, default=str) + "\n")
+    return times
+
+
+def trajectories(rc: RunConfig, policies: tuple[str, ...]) -> pd.DataFrame:
+    """Per policy and decoding step s (round), over all (prompt, run) lanes: the fraction of
+    active lanes on each arm, and the mean cumulative full-information regret
+
+    ``R(s) = sum_{r <= s} [y_{i*}(t_r) - y_{a_r}(t_r)]``,
+
+    tokens the best fixed arm ``i*`` (in hindsight, on the lane's own trajectory) would have
+    emitted at the positions ``t_r`` the policy verified, minus what the policy emitted: the
+    regret HedgeSpec's analysis bounds (Not-a-Bandit Sec. 4).  Lanes that finished keep their
+    final value.
+    """
+    prep = prepare(rc)
+    env = prep.env
+    P, R, A = env.n_prompts, rc.runs, env.n_arms
+    rows = []
+    for spec in policies:
+        res = simulate(prep, make_policy(spec), np.arange(P), np.arange(R), record=True)
+        hist = res["history"]
+        S = len(hist)
+        n_lanes = P * R
+        run = np.tile(np.arange(R), P)
+        gain_all = np.zeros((S, n_lanes, A))
+        gain_pol = np.zeros((S, n_lanes))
+        frac = np.zeros((S, A))
+        n_act = np.zeros(S, dtype=np.int64)
+        for s, (pos, arm, e, cur) in enumerate(hist):
+            act = pos >= 0
+            if act.any():
+                ea = env.emit_all(cur[act], run[act], np.zeros(act.sum(), np.int64), pos[act])
+                gain_all[s, act] = ea
+                gain_pol[s, act] = e[act]
+                frac[s] = np.bincount(arm[act], minlength=A) / act.sum()
+            n_act[s] = act.sum()
+        cum_all = gain_all.cumsum(axis=0)
+        best = cum_all[-1].argmax(axis=1)
+        reg = cum_all[:, np.arange(n_lanes), best] - gain_pol.cumsum(axis=0)  # (S, lanes)
+        mean = reg.mean(axis=1)
+        ci = Z * reg.std(axis=1, ddof=1) / np.sqrt(n_lanes)
+        pol = make_policy(spec).spec()
+        for s in range(S):
+            row = dict(policy=pol, step=s + 1, active=int(n_act[s]), cum_regret=float(mean[s]),
+                       ci95=float(ci[s]))
+            row.update({f"frac:{a}": float(frac[s, j]) for j, a in enumerate(prep.ctx.arm_names)})
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
+# ------------------------------------------------------------------------------ render
+def render(data: Path, out: Path) -> list[Path]:
+    """Draw every table and figure from the tables ``compute`` wrote; return written paths."""
+    import matplotlib
+    import seaborn as sns
+
+    from . import figures as F
+    from .tables import table1, to_markdown
+
+    sns.set_theme(context="paper", style="whitegrid")
+    matplotlib.rcParams["pdf.fonttype"] = 42
+    meta = json.loads((data / "config.json").read_text())
+    label = meta["trace_label"]
+    paths: list[Path] = []
+    tdir = out / "tables"
+    tdir.mkdir(parents=True, exist_ok=True)
+    res = pd.read_parquet(data / "replay_results.parquet")
+    t = table1(res, "replay")
+    t.to_csv(tdir / "table1.csv")
+    (tdir / "table1.md").write_text(f"Trace: {label}; cells: {t.columns.name} "
+                                    f"(cost device: {meta['cost_device_used']})\n\n" + to_markdown(t))
+    paths += [tdir / "table1.csv", tdir / "table1.md"]
+    if (data / "serving.csv").exists():
+        paths += F.save_figure(F.batch_serving(pd.read_csv(data / "serving.csv"), label), out,
+                               "fig3_batch_serving")
+    bounds = pd.read_csv(data / "bounds.csv")
+    paths += F.save_figure(F.regret_vs_length(bounds), out, "fig_regret_vs_length")
+    paths += F.save_figure(F.normalised_regret(bounds), out, "fig_normalised_regret")
+    traj = pd.read_csv(data / "trajectories.csv")
+    paths += F.save_figure(F.cumulative_regret_steps(traj, label), out, "fig5a_cumulative_regret")
+    paths += F.save_figure(F.regret_vs_pool(pd.read_csv(data / "arms_scaling.csv"), label), out,
+                           "fig5b_regret_vs_pool")
+    paths += F.save_figure(F.pulls_over_time(traj), out, "fig6a_pulls_over_time")
+    paths += F.save_figure(F.category_heatmap(pd.read_csv(data / "category_pulls.csv")), out,
+                           "fig6b_pulls_by_category")
+    paths += F.save_figure(F.survival_from_table(pd.read_csv(data / "survival.csv"), label), out,
+                           "fig7_acceptance_survival")
+    return paths
+
+
+def make_figures(cfg: FigureConfig, out: str | Path, render_only: bool = False, progress: bool = True
+                 ) -> tuple[list[Path], dict]:
+    out = Path(out)
+    data = out / "data"
+    times: dict = {}
+    t0 = time.perf_counter()
+    if not render_only:
+        times = compute(cfg, data, progress)
+    elif not (data / "config.json").exists():
+        raise FileNotFoundError(f"{data}/config.json: no saved data; run without --render-only first")
+    t1 = time.perf_counter()
+    paths = render(data, out)
+    times["render"] = round(time.perf_counter() - t1, 2)
+    times["total"] = round(time.perf_counter() - t0, 2)
+    return paths, times
