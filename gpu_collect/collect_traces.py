@@ -44,8 +44,18 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--cost-batch-sizes", default="1,4", help="batch sizes for verify timings")
     ap.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     ap.add_argument("--name", default=None, help="trace name (default: the --out folder name)")
+    ap.add_argument("--shard", default="0/1", help="I/N: collect questions with index %% N == I only; "
+                    "merge the N outputs with `python -m traces merge` (or use gpu_collect/ray_collect.py)")
     ap.add_argument("--quiet", action="store_true")
     return ap
+
+
+def _shard(text: str) -> tuple[int, int]:
+    i, sep, n = text.partition("/")
+    try:
+        return int(i), int(n)
+    except ValueError:
+        raise ValueError(f"--shard: expected I/N such as 0/4, got {text!r}") from None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -63,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
             resume=a.resume, all_turns=a.all_turns, costs=not a.no_costs,
             cost_contexts=tuple(int(x) for x in a.cost_contexts.split(",")),
             cost_batch_sizes=tuple(int(x) for x in a.cost_batch_sizes.split(",")),
-            name=a.name, threads=a.threads,
+            name=a.name, threads=a.threads, shard=_shard(a.shard),
         )
         out = collect(cfg, progress=not a.quiet)
     except (CollectError, TraceError, ValueError) as exc:

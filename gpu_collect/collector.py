@@ -56,6 +56,7 @@ class CollectConfig:
     cost_batch_sizes: tuple[int, ...] = (1, 4)
     name: str | None = None
     threads: int | None = None
+    shard: tuple[int, int] = (0, 1)  # (I, N): questions with index % N == I (after stride/limit)
 
     def __post_init__(self) -> None:
         if not self.drafters:
@@ -72,11 +73,14 @@ class CollectConfig:
             raise CollectError(f"--stride: expected >= 1, got {self.stride}")
         if self.limit is not None and self.limit < 1:
             raise CollectError(f"--limit: expected >= 1, got {self.limit}")
+        i, n = self.shard
+        if not (n >= 1 and 0 <= i < n):
+            raise CollectError(f"--shard: expected I/N with 0 <= I < N, got {i}/{n}")
 
     def fingerprint(self) -> dict[str, Any]:
         """The settings a resumed run must share with the run it continues."""
         keep = ("target", "drafters", "prompts", "max_new_tokens", "k_max", "temperature", "seed",
-                "all_turns", "dtype", "stride")
+                "all_turns", "dtype", "stride", "shard")
         # through JSON so it compares equal to the copy stored on disk (tuples -> lists)
         return json.loads(json.dumps({k: v for k, v in asdict(self).items() if k in keep}))
 
@@ -241,13 +245,17 @@ def collect(cfg: CollectConfig, *, progress: bool = True) -> Path:
 
     turns = max(len(q.turns) for q in questions) if cfg.all_turns else 1
     t_start = time.perf_counter()
-    bar = tqdm(total=sum(min(len(q.turns), turns) for q in questions), desc="prompts",
+    mine = [qi for qi in range(len(questions)) if qi % cfg.shard[1] == cfg.shard[0]]
+    if not mine:
+        raise CollectError(f"--shard {cfg.shard[0]}/{cfg.shard[1]}: no questions fall in this shard "
+                           f"({len(questions)} questions)")
+    bar = tqdm(total=sum(min(len(questions[qi].turns), turns) for qi in mine), desc="prompts",
                unit="prompt", disable=not progress)
     index = 0
     for turn in range(turns):
         todo = []
         for qi, q in enumerate(questions):
-            if turn >= len(q.turns):
+            if turn >= len(q.turns) or qi % cfg.shard[1] != cfg.shard[0]:
                 continue
             pid = q.question_id if turn == 0 else f"{q.question_id}#t{turn}"
             path = shards / f"{turn:02d}-{qi:05d}.parquet"
@@ -356,6 +364,8 @@ def merge(cfg: CollectConfig, shards: Path, questions, drafters: list[Drafter], 
         description=f"collected by gpu_collect/collect_traces.py from {cfg.target}",
         collection={"wall_s": round(elapsed, 2), "batch_size": cfg.batch_size,
                     "tf_mismatch_positions": int(prompts["tf_mismatches"].sum()),
-                    "degenerate_prompts": int(prompts["degenerate"].sum())},
+                    "degenerate_prompts": int(prompts["degenerate"].sum()),
+                    **({"shard": {"index": cfg.shard[0], "count": cfg.shard[1],
+                                  "order": [f.stem for f in files]}} if cfg.shard[1] > 1 else {})},
     )
     return traces.Trace(manifest, prompts, acc, alpha, beta, costs)

@@ -10,6 +10,7 @@ import pandas as pd
 from traces import ArmError, TraceError
 
 from .costs import CostError
+from .distributed import BackendError
 from .policies import REGISTRY, PolicyError
 from .results import ResultsError, read_config, read_results, write_results
 from .runner import ConfigError, RunConfig, run_experiment
@@ -24,7 +25,8 @@ def _run(a: argparse.Namespace) -> int:
         cfg = RunConfig(
             trace=a.trace, setting=setting, policies=tuple(a.policy or ["ucbspec", "exp3spec"]),
             runs=a.runs, seed=a.seed, arms=a.arms, reward=a.reward, carry_state=a.carry_state,
-            law=a.law, stream=a.stream, cost_device=a.cost_device, workers=a.workers,
+            law=a.law, stream=a.stream, cost_device=a.cost_device, workers=a.workers, engine=a.engine,
+            backend=a.backend, address=a.address,
         )
         df, conf = run_experiment(cfg, progress=not a.quiet)
         frames.append(df)
@@ -195,7 +197,13 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--stream", choices=["recorded", "category-switch"], default="recorded",
                    help="adversarial setting: which oblivious stream")
     r.add_argument("--cost-device", default=None, help="device of the cost table to use")
-    r.add_argument("--workers", type=int, default=1, help="processes (results do not depend on it)")
+    r.add_argument("--workers", type=int, default=1,
+                   help="local processes; with --backend ray, tasks = 4 x workers (results do not depend on it)")
+    r.add_argument("--engine", choices=["auto", "numpy", "numba"], default="auto",
+                   help="auto: compiled kernel for ucbspec/exp3spec on greedy replay, numpy otherwise")
+    r.add_argument("--backend", choices=["local", "ray"], default="local",
+                   help="where tasks run: local processes or a Ray cluster (bit-identical results)")
+    r.add_argument("--address", default=None, help="Ray cluster address (default: start a local instance)")
     r.add_argument("--quiet", action="store_true")
     r.set_defaults(fn=_run)
     s = sub.add_parser("summary", help="print the per-policy table of a results directory")
@@ -264,7 +272,7 @@ def main(argv: list[str] | None = None) -> int:
         return args.fn(args)
     except BrokenPipeError:  # e.g. `... summary DIR | head`
         return 0
-    except (TraceError, ArmError, PolicyError, ConfigError, CostError, ResultsError, ServeError,
+    except (TraceError, ArmError, PolicyError, ConfigError, CostError, ResultsError, ServeError, BackendError,
             ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -8,6 +8,7 @@ with the policy state carried across them (a serving deployment).
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
@@ -26,6 +27,8 @@ from .envs import SETTINGS, Env, make_env
 from .policies import Policy, PolicyContext, make_policy
 
 REWARDS = ("tokens", "throughput")
+ENGINES = ("auto", "numpy", "numba")
+BACKENDS = ("local", "ray")
 
 
 class ConfigError(ValueError):
@@ -47,7 +50,10 @@ class RunConfig:
     law: str = "empirical"
     stream: str = "recorded"
     cost_device: str | None = None
+    engine: str = "auto"
     workers: int = field(default=1, compare=False)
+    backend: str = field(default="local", compare=False)
+    address: str | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
         if self.setting not in SETTINGS:
@@ -58,6 +64,10 @@ class RunConfig:
             raise ConfigError(f"runs: expected an integer >= 1, got {self.runs!r}")
         if not isinstance(self.seed, int) or self.seed < 0:
             raise ConfigError(f"seed: expected an integer >= 0, got {self.seed!r}")
+        if self.engine not in ENGINES:
+            raise ConfigError(f"engine: expected one of {list(ENGINES)}, got {self.engine!r}")
+        if self.backend not in BACKENDS:
+            raise ConfigError(f"backend: expected one of {list(BACKENDS)}, got {self.backend!r}")
         if self.workers < 1:
             raise ConfigError(f"workers: expected >= 1, got {self.workers}")
         if not self.policies:
@@ -113,6 +123,8 @@ def simulate(prep: Prepared, policy: Policy, prompts: np.ndarray, runs: np.ndarr
     (position, arm, tokens emitted, environment prompt) of every lane (position and arm -1
     once a lane is done), for conformance checks and exports.
     """
+    if not record and kernel_applies(prep, policy):
+        return _simulate_kernel(prep, policy, prompts, runs)
     full = policy.feedback == "full"
     if full and not hasattr(prep.env, "gamma"):
         raise ConfigError(f"policy {policy.spec()} declares feedback 'full', which only the replay setting "
@@ -202,6 +214,35 @@ def simulate(prep: Prepared, policy: Policy, prompts: np.ndarray, runs: np.ndarr
     return out
 
 
+def kernel_applies(prep: Prepared, policy: Policy) -> bool:
+    """Whether the compiled engine (``simulator.kernels``) runs this simulation: greedy replay,
+    per-prompt learning, UCBSpec or EXP3Spec.  ``engine="numba"`` demands it."""
+    from . import kernels
+    from .envs.replay import ReplayEnv
+    from .policies.exp3spec import EXP3Spec
+    from .policies.ucbspec import UCBSpec
+
+    cfg = prep.cfg
+    ok = (cfg.engine != "numpy" and kernels.AVAILABLE and type(prep.env) is ReplayEnv
+          and not prep.env.sampling and not cfg.carry_state and type(policy) in (UCBSpec, EXP3Spec))
+    if cfg.engine == "numba" and not ok:
+        raise ConfigError(f"engine 'numba' runs ucbspec / exp3spec on greedy replay without --carry-state"
+                          f"{'' if kernels.AVAILABLE else ' and needs numba installed'}; got policy "
+                          f"{policy.spec()!r}, setting {prep.env.name!r}")
+    return ok
+
+
+def _simulate_kernel(prep: Prepared, policy: Policy, prompts: np.ndarray, runs: np.ndarray) -> dict:
+    from . import kernels
+
+    env = prep.env
+    cost = prep.cost_s if prep.cost_s is not None else np.ones(env.n_arms)
+    param = policy.delta if policy.name == "ucbspec" else policy.eta_scale
+    return kernels.replay(policy.name, param, env._acc, env.lengths, env.table.drafter_idx, env.table.k, cost,
+                          np.asarray(prompts), np.asarray(runs), crng.stream_key(prep.cfg.seed, "policy"),
+                          prep.ctx.reward_lo, prep.ctx.reward_hi, prep.cfg.reward == "throughput")
+
+
 def _tasks(prep: Prepared, workers: int) -> list[tuple[np.ndarray, np.ndarray]]:
     """Split (prompts, runs) into chunks; results never depend on the split."""
     P, R = prep.env.n_prompts, prep.cfg.runs
@@ -210,6 +251,16 @@ def _tasks(prep: Prepared, workers: int) -> list[tuple[np.ndarray, np.ndarray]]:
         return [(np.arange(P), c) for c in chunks if len(c)]
     n_chunks = min(P, max(workers, 1) * 4) if workers > 1 else 1
     return [(c, np.arange(R)) for c in np.array_split(np.arange(P), n_chunks) if len(c)]
+
+
+def _single_threaded() -> None:
+    """Worker processes use one thread each (the processes are the parallelism)."""
+    from . import kernels
+
+    if kernels.AVAILABLE:
+        import numba
+
+        numba.set_num_threads(1)
 
 
 def _worker(args: tuple[RunConfig, str, np.ndarray, np.ndarray]) -> tuple:
@@ -238,10 +289,19 @@ def run_experiment(cfg: RunConfig, *, progress: bool = True) -> tuple[pd.DataFra
                "pulls": np.zeros((P, R, A), np.int64)}
         for spec in cfg.policies
     }
-    jobs = [(cfg, spec, p, r) for spec in cfg.policies for p, r in _tasks(prep, cfg.workers)]
+    n_split = max(cfg.workers, 2) if cfg.backend == "ray" else cfg.workers
+    jobs = [(cfg, spec, p, r) for spec in cfg.policies for p, r in _tasks(prep, n_split)]
     bar = tqdm(total=len(jobs), desc=f"{cfg.setting}", unit="task", disable=not progress)
-    if cfg.workers > 1:
-        with ProcessPoolExecutor(max_workers=cfg.workers) as ex:
+    if cfg.backend == "ray":
+        from .distributed import ray_map
+
+        for spec, prompts, runs, res in ray_map(_worker, jobs, cfg.address):
+            _store(results[spec], prompts, runs, res)
+            bar.update()
+    elif cfg.workers > 1:
+        # spawn: forking after numba / OpenMP threads have started is unsafe
+        with ProcessPoolExecutor(max_workers=cfg.workers, mp_context=multiprocessing.get_context("spawn"),
+                                 initializer=_single_threaded) as ex:
             outs = ex.map(_worker, jobs)
             for spec, prompts, runs, res in outs:
                 _store(results[spec], prompts, runs, res)

@@ -59,6 +59,16 @@ def _synth(args: argparse.Namespace) -> int:
     return 0
 
 
+def _merge(args: argparse.Namespace) -> int:
+    from .io import load
+    from .merge import merge_shards
+
+    tr = merge_shards([load(p) for p in args.shards])
+    write(tr, args.out, overwrite=args.overwrite)
+    print(f"wrote {args.out} ({tr.n_prompts} prompts from {len(args.shards)} shards)")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m traces", description=__doc__)
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -78,6 +88,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--overwrite", action="store_true")
     p.set_defaults(fn=_synth)
+    p = sub.add_parser("merge", help="merge the shard traces of collect_traces.py --shard I/N")
+    p.add_argument("shards", nargs="+", help="shard trace directories")
+    p.add_argument("--out", required=True)
+    p.add_argument("--overwrite", action="store_true")
+    p.set_defaults(fn=_merge)
     args = ap.parse_args(argv)
     try:
         return args.fn(args)
