@@ -132,8 +132,8 @@ def _figures(a: argparse.Namespace) -> int:
 
     kw = {}
     if a.quick:  # small grids: a smoke test of the whole pipeline (tests, CI)
-        kw = dict(runs=4, serve_runs=2, batch_sizes=(1, 2, 4, 8), lengths=(100, 300, 1000), bound_runs=8,
-                  scaling_runs=2)
+        kw = dict(runs=4, serve_runs=2, batch_sizes=(1, 2, 4, 8), lengths=(100, 300, 1000),
+                  curve_grid=(100, 1000, 2), curve_runs=8, bound_runs=8, scaling_runs=2)
     cfg = FigureConfig(trace=a.trace, seed=a.seed, cost_device=a.cost_device,
                        drafters=tuple(a.drafters.split(",")) if a.drafters else (),
                        serve_drafter=a.serve_drafter, **kw)

@@ -169,7 +169,7 @@ def regret_vs_length(curves: pd.DataFrame) -> plt.Figure:
         g = curves[(curves.check == check) & (curves.setting == s)]
         for pol, gp in g.groupby("policy", sort=False):
             ax.errorbar(gp["n"], gp["regret"], yerr=gp["ci95"], marker=policy_marker(pol), ms=3, capsize=2,
-                        color=policy_color(pol), label=pol)
+                        color=policy_color(pol), label=f"{pol} (mean ± 95% CI)")
         first = g[g["policy"] == g["policy"].iloc[0]]
         ax.plot(first["n"], first["upper"], "k--", lw=1,
                 label="upper bound (Thm 4.3)" if check == "stochastic" else "upper bound (Thm 5.3)")

@@ -103,6 +103,25 @@ def exp_weights_select(u, K, cum, p, eta):
     return arm
 
 
+@njit(inline="always")
+def bandit_select(policy, t, A, st, key, lane_key, lo, hi, param):
+    """UCBSpec or EXP3Spec choice for round ``t`` from the state rows ``st`` (5, A): counts,
+    sums (EXP3Spec: cumulative importance-weighted losses), a, b (radius cache), p."""
+    if policy == UCBSPEC:
+        return ucb_select(t, A, st[0], st[1], st[2], st[3], (hi - lo) / 2.0)
+    u = uniform3(key, lane_key, t, 0)
+    eta = param * math.sqrt(math.log(A) / ((t + 1.0) * A))
+    return exp_weights_select(u, A, st[1], st[4], eta)
+
+
+@njit(inline="always")
+def bandit_update(policy, arm, rew, A, st, lo, hi, param):
+    if policy == UCBSPEC:
+        ucb_update(arm, rew, A, st[0], st[1], st[2], st[3], param)
+    else:
+        st[1, arm] += ((hi - rew) / (hi - lo)) / st[4, arm]  # importance-weighted loss
+
+
 # ---------------------------------------------------------------------------- replay engine
 @njit(parallel=True, cache=True)
 def replay_bandit(policy, acc, lengths, d_idx, kk, cost, prompts, runs, key, lo, hi, param, throughput):
@@ -114,32 +133,18 @@ def replay_bandit(policy, acc, lengths, d_idx, kk, cost, prompts, runs, key, lo,
     st = np.zeros((P, R), dtype=np.int64)
     tm = np.zeros((P, R))
     pulls = np.zeros((P, R, A), dtype=np.int64)
-    width = hi - lo
     for lane in prange(P * R):
         ip, ir = lane // R, lane % R
         p, r = prompts[ip], runs[ir]
         n_tok = lengths[p]
-        counts = np.zeros(A)
-        sums = np.zeros(A)
-        a_c = np.zeros(A)
-        b_c = np.zeros(A)
-        prob = np.zeros(A)
+        state = np.zeros((5, A))
         lane_key = np.int64(p) * np.int64(1 << 20) + np.int64(r)
         pos, t, tsum = 0, 0, 0.0
         while pos < n_tok:
-            if policy == UCBSPEC:
-                arm = ucb_select(t, A, counts, sums, a_c, b_c, width / 2.0)
-            else:
-                u = uniform3(key, lane_key, t, 0)
-                eta = param * math.sqrt(math.log(A) / ((t + 1.0) * A))
-                arm = exp_weights_select(u, A, sums, prob, eta)
+            arm = bandit_select(policy, t, A, state, key, lane_key, lo, hi, param)
             L_t = acc[p, d_idx[arm], min(pos, T - 1)]
             e = min(min(L_t, kk[arm]) + 1, n_tok - pos)
-            rew = e / cost[arm] if throughput else float(e)
-            if policy == UCBSPEC:
-                ucb_update(arm, rew, A, counts, sums, a_c, b_c, param)
-            else:
-                sums[arm] += ((hi - rew) / width) / prob[arm]  # importance-weighted loss
+            bandit_update(policy, arm, e / cost[arm] if throughput else float(e), A, state, lo, hi, param)
             pulls[ip, ir, arm] += 1
             tsum += cost[arm]
             pos += e
@@ -190,3 +195,71 @@ def replay(policy: str, param: float, acc: np.ndarray, lengths: np.ndarray, d_id
         d_idx.astype(np.int64), kk.astype(np.int64), np.asarray(cost, np.float64), prompts.astype(np.int64),
         runs.astype(np.int64), np.uint64(key), float(lo), float(hi), float(param), bool(throughput))
     return {"stopping_time": st, "time_s": tm, "pulls": pulls}
+
+
+# ---------------------------------------------------------------------------- long horizons
+@njit(inline="always")
+def uniform4(key, c1, c2, c3, c4):
+    """``simulator.rng.uniform(key, c1, c2, c3, c4)`` for one set of counters (same bits)."""
+    h = key
+    h = _mix(h ^ (np.uint64(c1) * _GOLDEN + _GOLDEN))
+    h = _mix(h ^ (np.uint64(c2) * _GOLDEN + _GOLDEN))
+    h = _mix(h ^ (np.uint64(c3) * _GOLDEN + _GOLDEN))
+    h = _mix(h ^ (np.uint64(c4) * _GOLDEN + _GOLDEN))
+    return np.float64(h >> np.uint64(11)) * (1.0 / 9007199254740992.0)
+
+
+@njit(parallel=True, cache=True)
+def iid_curve(policy, cdf, grid, runs, env_key, pol_key, prompt, lo, hi, param):
+    """One long run per ``runs`` entry on i.i.d. arms (``cdf`` (A, L+1)), recording at each
+    output length of the increasing ``grid`` the stopping time and pull counts.
+
+    Memory is O(runs x grid x arms), independent of the number of rounds.  Because UCBSpec and
+    EXP3Spec are anytime (they never see the output length), the stopping time at ``grid[c]``
+    equals that of a separate run of length ``grid[c]`` on the same random numbers: draws are
+    ``uniform(env_key, prompt, run, round, arm)`` as in ``StochasticEnv``, policy uniforms
+    ``uniform(pol_key, prompt * 2^20 + run, round, 0)`` as in the runner.
+    """
+    A, L1 = cdf.shape
+    C = len(grid)
+    R = len(runs)
+    st = np.zeros((R, C), dtype=np.int64)
+    pulls = np.zeros((R, C, A), dtype=np.int64)
+    for ir in prange(R):
+        r = runs[ir]
+        state = np.zeros((5, A))
+        n_i = np.zeros(A, dtype=np.int64)
+        lane_key = np.int64(prompt) * np.int64(1 << 20) + np.int64(r)
+        pos, t, c = 0, 0, 0
+        while c < C:
+            arm = bandit_select(policy, t, A, state, pol_key, lane_key, lo, hi, param)
+            v = uniform4(env_key, prompt, r, t, arm)
+            y = 1
+            for j in range(L1 - 1):
+                if cdf[arm, j] <= v:
+                    y += 1
+            bandit_update(policy, arm, float(y), A, state, lo, hi, param)
+            n_i[arm] += 1
+            pos += y
+            t += 1
+            while c < C and pos >= grid[c]:
+                st[ir, c] = t
+                pulls[ir, c, :] = n_i
+                c += 1
+    return st, pulls
+
+
+@njit(cache=True)
+def renewal_rounds(pmf, n_max):
+    """``f[n, a] = E[rounds to emit n tokens]`` for i.i.d. per-round tokens with law ``pmf[a]``
+    over ``1..L+1``: ``f[0] = 0``, ``f[n] = 1 + sum_x pmf[x] f[max(n - x - 1, 0)]`` (the
+    recursion of ``simulator.envs.stochastic.renewal_expected_rounds``)."""
+    A, L1 = pmf.shape
+    f = np.zeros((n_max + 1, A))
+    for n in range(1, n_max + 1):
+        for a in range(A):
+            s = 1.0
+            for x in range(L1):
+                s += pmf[a, x] * f[max(n - x - 1, 0), a]
+            f[n, a] = s
+    return f

@@ -42,7 +42,9 @@ class FigureConfig:
     runs: int = 20
     serve_runs: int = 16
     batch_sizes: tuple[int, ...] = tuple(range(1, 51))
-    lengths: tuple[int, ...] = (300, 1000, 3000, 10000, 30000, 100000)
+    lengths: tuple[int, ...] = (300, 1000, 3000, 10000, 30000, 100000)  # adversarial panel
+    curve_grid: tuple[int, ...] = (300, 10**6, 4)  # stochastic panels: log grid (min, max, per decade)
+    curve_runs: int = 200
     bound_runs: int = 40
     scaling_runs: int = 5
     seed: int = 0
@@ -70,7 +72,7 @@ def _resolve(cfg: FigureConfig, tr: traces.Trace) -> tuple[list[str], str, str |
 def compute(cfg: FigureConfig, data: Path, progress: bool = True) -> dict:
     """Simulate everything the figures need and write it under ``data``; return timings."""
     from theory.lower import lai_robbins_constant
-    from theory.validate import Grid, check_exp3, check_ucb, real_instance
+    from theory.validate import Grid, check_exp3, real_instance
 
     from .scaling import arms_scaling
     from .serving import ServeConfig, run_serving
@@ -132,8 +134,9 @@ def compute(cfg: FigureConfig, data: Path, progress: bool = True) -> dict:
 
     consts = {}
     for name, p in insts.items():
-        check_ucb(rows, curves, name, p, L, grid, cfg.seed, "stochastic")
-        consts[name] = float(lai_robbins_constant(tgd_pmf(p, np.full(len(p), L), L)))
+        pmf = tgd_pmf(p, np.full(len(p), L), L)
+        consts[name] = float(lai_robbins_constant(pmf))
+        curves += stochastic_curve(name, pmf, L, cfg.curve_grid, cfg.curve_runs, cfg.seed, consts[name])
     piecewise = np.array([[0.85, 0.5, 0.6], [0.5, 0.85, 0.6], [0.6, 0.5, 0.85]])
     check_exp3(rows, curves, "piecewise-oblivious", piecewise, [0.15, 0.15, 0.7], L, grid, cfg.seed,
                "adversarial")
@@ -160,6 +163,27 @@ def compute(cfg: FigureConfig, data: Path, progress: bool = True) -> dict:
                 trace_label=tr.label, arms=conf["arms"], timings=times)
     (data / "config.json").write_text(json.dumps(meta, indent=2, default=str) + "\n")
     return times
+
+
+def stochastic_curve(name: str, pmf: np.ndarray, L: int, grid_spec: tuple[int, ...], runs: int, seed: int,
+                     c: float) -> list[dict]:
+    """UCBSpec regret at every point of a log grid of lengths, one long run per seed
+    (``simulator.curves``): direct regret with its CI, pull-count regret (Eq. 36), Theorem 4.3
+    and ``c log(len)`` (Theorem 4.4)."""
+    from theory.identities import regret_from_pulls
+    from theory.upper import ucbspec_regret_bound
+
+    from .curves import log_grid, regret_curve
+
+    grid = log_grid(*grid_spec)
+    cur = regret_curve("ucbspec", pmf, grid, runs, seed, law="tgd-fixed")
+    mu = (pmf * np.arange(1, L + 2)).sum(axis=1)
+    direct = cur["stopping_time"] - cur["fixed_st"].min(axis=1)[None, :]  # (runs, C)
+    pseudo = regret_from_pulls(mu, cur["pulls"]).mean(axis=0)
+    upper = ucbspec_regret_bound(mu, grid.astype(float), L)
+    return [dict(check="stochastic", setting=name, policy="ucbspec", n=int(n), regret=float(direct[:, i].mean()),
+                 ci95=float(Z * direct[:, i].std(ddof=1) / np.sqrt(runs)), pseudo=float(pseudo[i]),
+                 upper=float(upper[i]), lower=float(c * np.log(n))) for i, n in enumerate(grid)]
 
 
 def trajectories(rc: RunConfig, policies: tuple[str, ...]) -> pd.DataFrame:
