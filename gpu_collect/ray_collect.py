@@ -51,6 +51,9 @@ def run(shards: int, out: Path, collector_args: list[str], address: str | None =
     parts = Path(f"{out}.shards")
     parts.mkdir(parents=True, exist_ok=True)
     if not ray.is_initialized():
+        from simulator.distributed import check_reachable
+
+        check_reachable(address)
         ray.init(address=address, include_dashboard=False, log_to_driver=False, configure_logging=False)
     task = ray.remote(num_gpus=num_gpus, num_cpus=num_cpus, max_retries=0)(collect_shard)
     todo = [i for i in range(shards) if not (parts / str(i) / "manifest.json").exists()]
@@ -89,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
         ap.error("--out, --shard and --resume are set by the launcher")
     try:
         out = run(a.shards, Path(a.out), rest, a.address, a.num_gpus, a.num_cpus)
-    except (RuntimeError, ValueError) as exc:
+    except (RuntimeError, ValueError, OSError) as exc:
         print(f"error: {str(exc).splitlines()[-1] if str(exc) else exc}", file=sys.stderr)
         return 2
     print(f"wrote {out}")

@@ -51,6 +51,20 @@ def _same_trace(a: traces.Trace, b: traces.Trace) -> None:
         assert a.manifest[key] == b.manifest[key]
 
 
+def test_unreachable_ray_address_fails_fast_with_one_line(tmp_path, capsys):
+    import time
+
+    from simulator.cli import main as sim_main
+
+    assert not ray.is_initialized()  # runs before the module's local instance starts
+    t0 = time.perf_counter()
+    rc = sim_main(["run", "--trace", "builtin:smollm2-greedy", "--runs", "1", "--out", str(tmp_path / "x"),
+                   "--backend", "ray", "--address", "127.0.0.1:1", "--quiet"])
+    err = capsys.readouterr().err
+    assert rc == 2 and err.count("\n") == 1 and "--address 127.0.0.1:1: cannot connect" in err
+    assert time.perf_counter() - t0 < 30 and not (tmp_path / "x").exists()
+
+
 def test_ray_sweep_is_bit_identical_to_local(local_ray):
     cfg = RunConfig(trace="builtin:smollm2-greedy", setting="replay", runs=3, seed=4, arms="pld@4,rtn4@4,early28@4",
                     policies=("ucbspec", "exp3spec", "hedgespec", "thompson"))
