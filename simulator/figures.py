@@ -297,6 +297,12 @@ def survival_from_table(surv: pd.DataFrame, title: str = "") -> plt.Figure:
     return fig
 
 
+def set_style() -> None:
+    """The paper style every figure is drawn in (seaborn paper context, TrueType in PDFs)."""
+    sns.set_theme(context="paper", style="whitegrid")
+    matplotlib.rcParams["pdf.fonttype"] = 42
+
+
 def save_figure(fig: plt.Figure, out: str | Path, name: str, dpi: int = 150) -> list[Path]:
     """Write ``fig`` as ``out/name.png`` and ``out/name.pdf`` and close it; the one place
     figures are written."""
@@ -315,8 +321,7 @@ def save_all(df: pd.DataFrame, arm_names: list[str], out_dir: str | Path, title:
     """Write every figure as PNG and PDF into ``out_dir``; return the paths."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    sns.set_theme(context="paper", style="whitegrid")
-    matplotlib.rcParams["pdf.fonttype"] = 42
+    set_style()
     figs = {
         "regret_by_policy": regret_by_policy(df, title),
         "regret_by_category": regret_by_category(df),

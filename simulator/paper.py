@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -48,7 +48,6 @@ class FigureConfig:
     bound_runs: int = 40
     scaling_runs: int = 5
     seed: int = 0
-    timings: dict = field(default_factory=dict, compare=False)
 
 
 def _resolve(cfg: FigureConfig, tr: traces.Trace) -> tuple[list[str], str, str | None]:
@@ -236,14 +235,10 @@ def trajectories(rc: RunConfig, policies: tuple[str, ...]) -> pd.DataFrame:
 # ------------------------------------------------------------------------------ render
 def render(data: Path, out: Path) -> list[Path]:
     """Draw every table and figure from the tables ``compute`` wrote; return written paths."""
-    import matplotlib
-    import seaborn as sns
-
     from . import figures as F
     from .tables import table1, to_markdown
 
-    sns.set_theme(context="paper", style="whitegrid")
-    matplotlib.rcParams["pdf.fonttype"] = 42
+    F.set_style()
     meta = json.loads((data / "config.json").read_text())
     label = meta["trace_label"]
     paths: list[Path] = []

@@ -35,22 +35,7 @@ def arms_scaling(trace: str, k: int = 4, runs: int = 10, seed: int = 0, setting:
 
 
 def plot(df: pd.DataFrame, out: Path, title: str) -> list[Path]:
-    import matplotlib
+    from .figures import regret_vs_pool, save_figure, set_style
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import seaborn as sns
-
-    from .figures import FAMILY_MARKERS, policy_color, save_figure
-
-    sns.set_theme(context="paper", style="whitegrid")
-    fig, ax = plt.subplots(figsize=(4.2, 3.0))
-    for pol, g in df.groupby("policy"):
-        ax.errorbar(g["arms"], g["regret"], yerr=g["ci95"], label=pol, color=policy_color(pol),
-                    marker=FAMILY_MARKERS.get(pol.split(":")[0], "o"), ms=4, capsize=2)
-    ax.set_xlabel("number of arms (drafters x K)")
-    ax.set_ylabel("regret (rounds / prompt, 95% CI)")
-    ax.set_title(title, fontsize=8)
-    ax.legend(fontsize=7)
-    fig.tight_layout()
-    return save_figure(fig, out, "regret_vs_arms")
+    set_style()
+    return save_figure(regret_vs_pool(df, title), out, "regret_vs_arms")

@@ -152,9 +152,10 @@ def _simulate(env: ReplayEnv, batches: list[np.ndarray], cost: np.ndarray, spec:
         else:
             u = crng.uniform(key, np.arange(n_lanes)[:, None], rounds[:, None], j[None, :])
             arms = np.asarray(policy.select(u), dtype=np.int64)
-        a_seq = arms[lane]
-        e = np.where(alive, env.emit(prompt, np.zeros_like(prompt), np.zeros_like(prompt), np.minimum(pos, N - 1),
-                                     a_seq), 0)
+        idx = np.flatnonzero(alive)  # finished sequences have left the batch
+        zero = np.zeros(len(idx), dtype=np.int64)
+        e = np.zeros(len(prompt), dtype=np.int64)
+        e[idx] = env.emit(prompt[idx], zero, zero, pos[idx], arms[lane[idx]])
         emitted = np.bincount(lane, weights=e, minlength=n_lanes)
         c = cost[n_act, arms]
         if policy is not None:

@@ -225,14 +225,11 @@ def run_validate(out: str | Path, quick: bool = False, seed: int = 0) -> pd.Data
 
 
 def _figures(curves: pd.DataFrame, out: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    import seaborn as sns
 
-    sns.set_theme(context="paper", style="whitegrid")
-    from simulator.figures import policy_color, save_figure
+    from simulator.figures import policy_color, save_figure, set_style  # selects the Agg backend
+
+    set_style()
 
     for check, sub in curves.groupby("check"):
         settings = list(dict.fromkeys(sub["setting"]))
