@@ -11,34 +11,50 @@ from traces import ArmError, TraceError
 
 from .costs import CostError
 from .distributed import BackendError
-from .policies import REGISTRY, PolicyError
-from .results import ResultsError, read_config, read_results, write_results
-from .runner import ConfigError, RunConfig, run_experiment
+from .policies import REGISTRY, PolicyError, make_policy
+from .results import ResultsError, read_config, read_fixed, read_results, write_results
+from .runner import ConfigError, RunConfig, _prepare_cached, fixed_frame, run_experiment
 from .serving import ServeError
 from .summary import format_summary, summarize
 
 
 def _run(a: argparse.Namespace) -> int:
     settings = a.setting or ["replay"]
-    frames, configs = [], []
-    for setting in settings:
-        cfg = RunConfig(
-            trace=a.trace, setting=setting, policies=tuple(a.policy or ["ucbspec", "exp3spec"]),
-            runs=a.runs, seed=a.seed, arms=a.arms, reward=a.reward, carry_state=a.carry_state,
-            law=a.law, stream=a.stream, cost_device=a.cost_device, workers=a.workers, engine=a.engine,
-            backend=a.backend, address=a.address,
-        )
+    cfgs = [RunConfig(
+        trace=a.trace, setting=setting, policies=tuple(a.policy or ["ucbspec", "exp3spec"]),
+        runs=a.runs, seed=a.seed, arms=a.arms, objective=a.objective, reward=a.reward, carry_state=a.carry_state,
+        law=a.law, stream=a.stream, cost_device=a.cost_device, free_feedback=a.free_feedback, workers=a.workers,
+        engine=a.engine, backend=a.backend, address=a.address,
+    ) for setting in settings]
+    for cfg in cfgs:  # every setting and policy is checked before any work starts
+        prep = _prepare_cached(cfg)
+        for spec in cfg.policies:
+            pol = make_policy(spec)
+            prep.context(pol)
+            if pol.feedback == "full" and not hasattr(prep.env, "gamma"):
+                raise ConfigError(f"policy {pol.spec()} needs full-information feedback, which setting "
+                                  f"{cfg.setting!r} does not provide (only replay does)")
+    frames, fixed, configs = [], [], []
+    for cfg in cfgs:
         df, conf = run_experiment(cfg, progress=not a.quiet)
         frames.append(df)
+        fixed.append(fixed_frame(_prepare_cached(cfg)))
         configs.append(conf)
+        for note in (conf.get("cost_model") or {}).get("notes", []):
+            print(f"note: cost model ({cfg.setting}): {note}", file=sys.stderr, flush=True)
     df = pd.concat(frames, ignore_index=True)
+    fx = pd.concat(fixed, ignore_index=True)
     write_results(df, configs[0] if len(configs) == 1 else {**configs[0], "setting": "multi",
-                  "settings": configs}, a.out)
+                  "settings": configs}, a.out, fixed=fx)
     if not a.quiet:
-        print(f"trace: {configs[0]['trace_label']}   arms: {len(configs[0]['arms'])}   "
-              f"runs: {a.runs}   seed: {a.seed}")
-        print(format_summary(summarize(df)))
-        print(f"wrote {a.out}/results.parquet ({len(df)} rows) and config.json")
+        c0 = configs[0]
+        fb = ", ".join(f"{k}: {v}" for k, v in c0["feedback_cost"].items())
+        print(f"trace: {c0['trace_label']}   arms: {len(c0['arms'])}   runs: {a.runs}   seed: {a.seed}   "
+              f"objective: {c0['objective']}" + (f"   cost device: {c0['cost_model']['device']}"
+                                                 if c0.get("cost_model") else "")
+              + (f"   full-information feedback ({fb})" if fb else ""))
+        print(format_summary(summarize(df, fx, seed=a.seed)))
+        print(f"wrote {a.out}/results.parquet ({len(df)} rows), fixed.parquet and config.json")
     return 0
 
 
@@ -46,8 +62,9 @@ def _summary(a: argparse.Namespace) -> int:
     df = read_results(a.dir)
     conf = read_config(a.dir)
     if conf:
-        print(f"trace: {conf[0].get('trace_label')}   arms: {len(conf[0].get('arms', []))}")
-    print(format_summary(summarize(df)))
+        print(f"trace: {conf[0].get('trace_label')}   arms: {len(conf[0].get('arms', []))}   "
+              f"objective: {conf[0].get('objective', 'rounds')}")
+    print(format_summary(summarize(df, read_fixed(a.dir), seed=int(conf[0].get("seed", 0)) if conf else 0)))
     return 0
 
 
@@ -82,17 +99,26 @@ def _export(a: argparse.Namespace) -> int:
 def _table(a: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from .tables import table1, to_markdown
+    import traces as T
+
+    from .tables import caption, table1, table1_tidy, to_markdown
 
     df = read_results(a.results)
+    fixed = read_fixed(a.results)
+    confs = read_config(a.results)
+    confs = confs[0].get("settings", confs) if confs else []
     settings = [a.setting] if a.setting else list(dict.fromkeys(df["setting"]))
     out = Path(a.out or Path(a.results) / "tables")
     out.mkdir(parents=True, exist_ok=True)
     for s in settings:
-        t = table1(df, s)
-        t.to_csv(out / f"table1_{s}.csv")
-        (out / f"table1_{s}.md").write_text(f"Setting: {s}; cells: {t.columns.name}\n\n" + to_markdown(t))
-        print(f"== {s} ({t.columns.name})")
+        conf = next((c for c in confs if c.get("setting") == s), confs[0] if confs else {})
+        seed = int(conf.get("seed", 0))
+        t = table1(df, fixed, s, seed)
+        table1_tidy(df, fixed, s, seed).to_csv(out / f"table1_{s}.csv", index=False)
+        cap = caption(T.load(conf["trace"]).manifest, conf, df.loc[df.setting == s, "prompt_id"].nunique()) \
+            if conf.get("trace") else ""
+        (out / f"table1_{s}.md").write_text(f"Setting: {s}. {cap}\nCells: {t.columns.name}\n\n" + to_markdown(t))
+        print(f"== {s}: {cap}\n   cells: {t.columns.name}")
         print(t.to_string())
     print(f"wrote {out}/table1_*.csv and .md")
     return 0
@@ -119,10 +145,14 @@ def _scaling(a: argparse.Namespace) -> int:
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
     df = arms_scaling(a.trace, k=a.k, runs=a.runs, seed=a.seed, policies=tuple(a.policy or ()) or
-                      ("ucbspec", "exp3spec", "hedgespec", "structured-ucb"))
+                      ("ucbspec", "exp3spec", "hedgespec", "uniform"), orders=a.orders, cost_device=a.cost_device)
     df.to_csv(out / "regret_vs_arms.csv", index=False)
     plot(df, out, a.trace)
-    print(df.pivot_table(index="arms", columns="policy", values="regret").round(2).to_string())
+    print("regret (rounds / prompt), mean over drafter orders:")
+    print(df.pivot_table(index="drafters", columns="policy", values="regret", sort=False).round(2).to_string())
+    if "tps" in df:
+        print("tokens/s (full-information feedback charged):")
+        print(df.pivot_table(index="drafters", columns="policy", values="tps", sort=False).round(1).to_string())
     print(f"wrote {out}/regret_vs_arms.csv and regret_vs_arms.png/.pdf")
     return 0
 
@@ -133,7 +163,8 @@ def _figures(a: argparse.Namespace) -> int:
     kw = {}
     if a.quick:  # small grids: a smoke test of the whole pipeline (tests, CI)
         kw = dict(runs=4, serve_runs=2, batch_sizes=(1, 2, 4, 8), lengths=(100, 300, 1000),
-                  curve_grid=(100, 1000, 2), curve_runs=8, bound_runs=8, scaling_runs=2)
+                  curve_grid=(100, 1000, 2), curve_runs=8, bound_runs=8, scaling_runs=2,
+                  scaling_orders=2)
     cfg = FigureConfig(trace=a.trace, seed=a.seed, cost_device=a.cost_device,
                        drafters=tuple(a.drafters.split(",")) if a.drafters else (),
                        serve_drafter=a.serve_drafter, **kw)
@@ -188,8 +219,16 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--out", required=True, help="results directory")
     r.add_argument("--arms", default=None,
                    help="arm set, e.g. 'plain@0,pld@1-8' or '*@1-4' (default: all arms)")
-    r.add_argument("--reward", choices=["tokens", "throughput"], default="tokens",
-                   help="tokens per round (the paper's theory) or tokens/s via the cost table")
+    r.add_argument("--objective", choices=["rounds", "time"], default=None,
+                   help="what the run optimises and reports regret in: verification rounds (BanditSpec's "
+                        "stopping time) or seconds from the cost model (default: time if --reward "
+                        "throughput, else rounds)")
+    r.add_argument("--reward", choices=["tokens", "throughput"], default=None,
+                   help="default reward of the learners (a policy's reward= overrides it): tokens per round, "
+                        "or throughput relative to plain decoding (default: the objective's)")
+    r.add_argument("--free-feedback", action="store_true",
+                   help="do not charge full-information learners for scoring the drafters they did not play "
+                        "(the papers' idealised comparison; default: charged from the cost table)")
     r.add_argument("--carry-state", action="store_true",
                    help="carry policy state across the prompt stream (default: reset per prompt)")
     r.add_argument("--law", choices=["empirical", "tgd", "autocorrelated"], default="empirical",
@@ -213,7 +252,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(fn=_policies)
     g = sub.add_parser("arms-scaling", help="regret against the number of arms (HedgeSpec Fig. 5b analogue)")
     g.add_argument("--trace", required=True)
-    g.add_argument("--k", type=int, default=4, help="arms are DRAFTER@1..k for the first m drafters")
+    g.add_argument("--k", type=int, default=4, help="arms are DRAFTER@k for the first m drafters of each order")
+    g.add_argument("--orders", type=int, default=3, help="random drafter orders to average over (0 = trace order)")
+    g.add_argument("--cost-device", default=None, help="cost table device (prefix) for the tokens/s panel")
     g.add_argument("--runs", type=int, default=10)
     g.add_argument("--seed", type=int, default=0)
     g.add_argument("--policy", action="append")

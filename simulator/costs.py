@@ -1,6 +1,23 @@
-"""Round costs from a trace's cost table: ``c(d, K) = K * draft_ms[d] + verify_ms[K]``."""
+"""One cost model for every experiment: round time of arm ``(d, k)`` at batch size ``n`` and
+context length ``c``, from a trace's cost table (``docs/trace_format.md``, "Cost model").
+
+``round_ms(d, k, n, c) = k * draft_ms[d](n) + verify_ms(k, n, c)``
+
+* ``verify_ms``: for each measured batch size, linear in ``k`` between measured ``k`` and
+  linear in ``c`` between measured contexts; then linear in ``n`` between measured batch sizes.
+  Outside the table: ``k`` and ``n`` above the largest measured value are extrapolated linearly
+  from the last two points (verify time is affine in verified tokens once compute-bound);
+  ``c`` outside the measured contexts and ``n`` below the smallest are held at the nearest
+  measured value.  Every use outside the table is reported in ``CostModel.notes``.
+* ``draft_ms[d](n)``: the drafter's per-token step (median of its rows at the smallest
+  measured batch size), scaled with ``n`` like the target's ``k = 0`` verify time.
+* ``feedback_ms(d, n)``: what a full-information learner pays for scoring drafter ``d`` on the
+  tokens a round verified: one parallel pass of ``d`` over them, costed as one draft step.
+"""
 
 from __future__ import annotations
+
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -12,36 +29,141 @@ class CostError(ValueError):
     """The trace has no usable cost table for what was asked."""
 
 
-def round_costs_s(costs: pd.DataFrame | None, arms: list[Arm], device: str | None = None,
-                  batch_size: int = 1) -> np.ndarray:
-    """Seconds per round for each arm, from medians over the cost rows of one device.
+def _lerp(x: np.ndarray, xs: np.ndarray, ys: np.ndarray, extrapolate_hi: bool) -> np.ndarray:
+    """Piecewise-linear in ``x``; held below ``xs[0]``; above ``xs[-1]`` held or extrapolated."""
+    x = np.asarray(x, float)
+    v = np.interp(x, xs, ys)
+    if extrapolate_hi and len(xs) > 1:
+        slope = (ys[-1] - ys[-2]) / (xs[-1] - xs[-2])
+        v = np.where(x > xs[-1], ys[-1] + slope * (x - xs[-1]), v)
+    return v
 
-    Verify times for missing ``k`` are interpolated linearly in ``k``.
-    """
+
+def resolve_device(costs: pd.DataFrame | None, device: str | None) -> str:
+    """The cost table's device named exactly or by a unique prefix (default: the first)."""
     if costs is None or len(costs) == 0:
-        raise CostError("the trace has no cost table (costs.parquet); use --reward tokens")
+        raise CostError("the trace has no cost table (costs.parquet); use --objective rounds")
     devices = sorted(costs["device"].unique())
-    dev = device or devices[0]
-    if dev not in devices:
-        match = [d for d in devices if d.startswith(dev)]
-        if len(match) != 1:
-            raise CostError(f"cost device {dev!r} not in the trace (or not a unique prefix); "
-                            f"it has {devices}")
-        dev = match[0]
-    c = costs[costs["device"] == dev]
-    bs = c["batch_size"]
-    c = c[bs == (batch_size if (bs == batch_size).any() else bs.min())]
-    ver = c[c["kind"] == "verify"].groupby("k")["ms"].median()
-    if ver.empty:
-        raise CostError(f"cost table for {dev!r} has no verify rows")
-    drf = c[c["kind"] == "draft"].groupby("drafter")["ms"].median()
-    out = np.empty(len(arms))
-    for i, a in enumerate(arms):
-        v = float(np.interp(a.k, ver.index.to_numpy(float), ver.to_numpy(float)))
-        if a.drafter == PLAIN or a.k == 0:
-            out[i] = v
-            continue
-        if a.drafter not in drf.index:
-            raise CostError(f"cost table for {dev!r} has no draft cost for drafter {a.drafter!r}")
-        out[i] = a.k * float(drf[a.drafter]) + v
-    return out / 1000.0
+    if device is None:
+        return devices[0]
+    match = [d for d in devices if d == device] or [d for d in devices if d.startswith(device)]
+    if len(match) != 1:
+        raise CostError(f"cost device {device!r} not in the trace (or not a unique prefix); it has {devices}")
+    return match[0]
+
+
+@dataclass
+class CostModel:
+    """Round times of one device of a cost table (see the module docstring)."""
+
+    device: str
+    verify: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]]  # batch -> (contexts, ks, ms[c, k])
+    draft_ms: dict[str, float]
+    notes: list[str] = field(default_factory=list)
+
+    @classmethod
+    def from_table(cls, costs: pd.DataFrame | None, device: str | None = None) -> CostModel:
+        dev = resolve_device(costs, device)
+        c = costs[costs["device"] == dev]
+        ver = c[c["kind"] == "verify"]
+        if ver.empty:
+            raise CostError(f"cost table for {dev!r} has no verify rows")
+        verify = {}
+        for b, g in ver.groupby("batch_size"):
+            tab = g.groupby(["context_len", "k"])["ms"].median().unstack("k")
+            if tab.isna().any().any():  # a context lacks some k: fill along k from its own rows
+                tab = tab.interpolate(axis=1, limit_direction="both")
+            verify[int(b)] = (tab.index.to_numpy(float), tab.columns.to_numpy(float), tab.to_numpy(float))
+        drf = c[c["kind"] == "draft"]
+        drf = drf[drf["batch_size"] == drf["batch_size"].min()] if len(drf) else drf
+        draft = {str(d): float(v) for d, v in drf.groupby("drafter")["ms"].median().items()}
+        return cls(dev, verify, draft)
+
+    # -- the rule ------------------------------------------------------------------------------
+    @property
+    def batch_sizes(self) -> np.ndarray:
+        return np.array(sorted(self.verify), dtype=float)
+
+    def _note(self, msg: str) -> None:
+        if msg not in self.notes:
+            self.notes.append(msg)
+
+    def verify_ms(self, k: np.ndarray, n: np.ndarray, c: np.ndarray) -> np.ndarray:
+        """Verify time (ms) of ``k`` draft tokens (+1 bonus) for ``n`` sequences at context ``c``
+        (broadcast)."""
+        k, n, c = np.broadcast_arrays(np.asarray(k, float), np.asarray(n, float), np.asarray(c, float))
+        bs = self.batch_sizes
+        per_b = []
+        for b in bs:
+            ctxs, ks, ms = self.verify[int(b)]
+            at_c = np.stack([_lerp(k, ks, ms[i], True) for i in range(len(ctxs))])  # (contexts, ...)
+            if len(ctxs) == 1:
+                per_b.append(at_c[0])
+            else:
+                lo = np.clip(np.searchsorted(ctxs, c, side="right") - 1, 0, len(ctxs) - 2)
+                cc = np.clip(c, ctxs[0], ctxs[-1])
+                w = (cc - ctxs[lo]) / (ctxs[lo + 1] - ctxs[lo])
+                per_b.append(np.take_along_axis(at_c, lo[None], 0)[0] * (1 - w)
+                             + np.take_along_axis(at_c, lo[None] + 1, 0)[0] * w)
+            if (c < ctxs[0]).any() or (c > ctxs[-1]).any():
+                self._note(f"context {c.min():.0f}-{c.max():.0f} outside the measured contexts "
+                           f"{ctxs.astype(int).tolist()}: held at the nearest")
+            if (k > ks[-1]).any():
+                self._note(f"k up to {k.max():.0f} above the measured {ks[-1]:.0f}: verify time extrapolated")
+        per_b = np.stack(per_b)  # (batch sizes, ...)
+        if (n > bs[-1]).any():
+            self._note(f"batch {int(bs[-1]) + 1}-{int(n.max())} above the largest measured batch "
+                       f"{int(bs[-1])}: extrapolated linearly from batches {bs[-2:].astype(int).tolist()}")
+        if (n < bs[0]).any():
+            self._note(f"batch below the smallest measured {int(bs[0])}: held at {int(bs[0])}")
+        if len(bs) == 1:
+            return per_b[0]
+        lo = np.clip(np.searchsorted(bs, n, side="right") - 1, 0, len(bs) - 2)
+        nn = np.maximum(n, bs[0])
+        w = (nn - bs[lo]) / (bs[lo + 1] - bs[lo])  # > 1 past the last point: linear extrapolation
+        return (np.take_along_axis(per_b, lo[None], 0)[0] * (1 - w)
+                + np.take_along_axis(per_b, lo[None] + 1, 0)[0] * w)
+
+    def draft_step_ms(self, drafter: str, n: np.ndarray, c: np.ndarray) -> np.ndarray:
+        """One draft step of ``drafter`` for ``n`` sequences (scaled like the target's k = 0)."""
+        if drafter not in self.draft_ms:
+            raise CostError(f"cost table for {self.device!r} has no draft cost for drafter {drafter!r}")
+        n = np.asarray(n, float)
+        b0 = self.batch_sizes[0]
+        scale = self.verify_ms(0, n, c) / self.verify_ms(0, np.full_like(n, b0), c)
+        return self.draft_ms[drafter] * scale
+
+    def round_ms(self, arms: list[Arm], n: np.ndarray | float = 1, c: np.ndarray | float = 0) -> np.ndarray:
+        """Round time (ms) of every arm, shape ``broadcast(n, c).shape + (len(arms),)``."""
+        n, c = np.broadcast_arrays(np.asarray(n, float), np.asarray(c, float))
+        out = np.empty(n.shape + (len(arms),))
+        for j, a in enumerate(arms):
+            v = self.verify_ms(a.k, n, c)
+            if a.drafter != PLAIN and a.k > 0:
+                v = v + a.k * self.draft_step_ms(a.drafter, n, c)
+            out[..., j] = v
+        return out
+
+    def feedback_ms(self, arms: list[Arm], scored: list[str], n: np.ndarray | float = 1,
+                    c: np.ndarray | float = 0) -> np.ndarray:
+        """Per arm played, the time to score every drafter of ``scored`` that it does not use."""
+        n, c = np.broadcast_arrays(np.asarray(n, float), np.asarray(c, float))
+        step = {d: self.draft_step_ms(d, n, c) for d in scored}
+        out = np.zeros(n.shape + (len(arms),))
+        for j, a in enumerate(arms):
+            for d in scored:
+                if d != a.drafter:
+                    out[..., j] += step[d]
+        return out
+
+    def describe(self) -> dict:
+        return {"device": self.device, "batch_sizes": self.batch_sizes.astype(int).tolist(),
+                "rule": "k*draft(n) + verify(k, n, c); linear in k, c, n between measured points; "
+                        "k, n extrapolated linearly above the table, c and small n held",
+                "notes": list(self.notes)}
+
+
+def prompt_contexts(prompt_lens: np.ndarray, output_lens: np.ndarray) -> np.ndarray:
+    """Context length a prompt's rounds are costed at: its mean over the generation,
+    ``prompt_len + output_len / 2``."""
+    return np.asarray(prompt_lens, float) + np.asarray(output_lens, float) / 2.0

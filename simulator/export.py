@@ -41,8 +41,9 @@ def export_specbench(results_dir: str | os.PathLike[str], policy: str, out_file:
     if not 0 <= run < c["runs"]:
         raise ResultsError(f"--run: expected 0..{c['runs'] - 1}, got {run}")
     cfg = RunConfig(trace=c["trace"], setting=c["setting"], policies=(spec,), runs=c["runs"], seed=c["seed"],
-                    arms=",".join(c["arms"]), reward=c["reward"], carry_state=c["carry_state"], law=c["law"],
-                    stream=c["stream"], cost_device=c.get("cost_device"))
+                    arms=",".join(c["arms"]), objective=c.get("objective"), reward=c["reward"],
+                    carry_state=c["carry_state"], law=c["law"], stream=c["stream"], cost_device=c.get("cost_device"),
+                    free_feedback=bool(c.get("free_feedback", False)))
     prep = prepare(cfg)
     P = prep.env.n_prompts
     res = simulate(prep, make_policy(spec), np.arange(P), np.array([run]), record=True)

@@ -37,47 +37,54 @@ def policy_color(policy: str):
     return FAMILY_COLORS.get(fam, _CB[9])
 
 
-def _ci(g: pd.DataFrame, col: str) -> tuple[float, float]:
-    per_run = g.groupby("run")[col].mean()
-    half = 1.96 * per_run.std(ddof=1) / np.sqrt(len(per_run)) if len(per_run) > 1 else 0.0
-    return float(per_run.mean()), float(half)
+def _objective_cols(df: pd.DataFrame) -> tuple[str, str, float, str]:
+    """(regret column, comparator column, scale, unit) of the results' objective."""
+    from .summary import objective_of
+
+    if objective_of(df) == "time" and "regret_s" in df.columns:
+        return "regret_s", "best_time_s", 1000.0, "ms"
+    return "regret_rounds", "best_rounds", 1.0, "rounds"
 
 
 def regret_by_policy(df: pd.DataFrame, title: str = "") -> plt.Figure:
-    """Mean stopping-time regret per policy (rounds per prompt), one panel per setting,
-    error bars = 95% CI over runs."""
+    """Mean regret per policy in the run's objective (rounds or ms per prompt), one panel per
+    setting, error bars = 95% prompt-bootstrap interval."""
+    from .stats import mean_ci, per_prompt
+
+    col, _, scale, unit = _objective_cols(df)
     settings = list(dict.fromkeys(df["setting"]))
     fig, axes = plt.subplots(1, len(settings), figsize=(3.4 * len(settings), 3.0), squeeze=False)
     for ax, setting in zip(axes[0], settings, strict=True):
         sub = df[df["setting"] == setting]
         pols = list(dict.fromkeys(sub["policy"]))
-        stats = [_ci(sub[sub["policy"] == p], "regret") for p in pols]
+        stats = np.array([mean_ci(per_prompt(g[col].to_numpy() * scale, g["prompt_id"].to_numpy()))
+                          for g in (sub[sub["policy"] == p] for p in pols)])
         y = np.arange(len(pols))
-        ax.barh(y, [s[0] for s in stats], xerr=[s[1] for s in stats],
-                color=[policy_color(p) for p in pols], capsize=3)
+        err = np.nan_to_num(np.abs(stats[:, 1:].T - stats[:, 0]))
+        ax.barh(y, stats[:, 0], xerr=err, color=[policy_color(p) for p in pols], capsize=3)
         ax.set_yticks(y, pols)
         ax.invert_yaxis()
         ax.axvline(0, color="k", lw=0.8)
-        ax.set_xlabel("regret (rounds / prompt)")
+        ax.set_xlabel(f"regret ({unit} / prompt)")
         ax.set_title(setting)
-    fig.suptitle(title or "Stopping-time regret vs best fixed arm per prompt (95% CI over runs)",
-                 fontsize=9)
+    fig.suptitle(title or f"Regret in {unit} vs best fixed arm per prompt (95% prompt-bootstrap CI)", fontsize=9)
     fig.tight_layout()
     return fig
 
 
 def regret_by_category(df: pd.DataFrame) -> plt.Figure:
-    """Heatmap of mean regret (% of the best fixed arm's rounds) per policy x category."""
-    d = df.copy()
-    g = d.groupby(["setting", "policy", "category"]).apply(
-        lambda x: 100 * x["regret"].sum() / x["best_fixed_st"].sum(), include_groups=False)
+    """Heatmap of regret (% of the best fixed arm's rounds or time) per policy x category."""
+    col, ref, _, unit = _objective_cols(df)
+    g = df.groupby(["setting", "policy", "category"]).apply(
+        lambda x: 100 * x[col].sum() / x[ref].sum(), include_groups=False)
     tab = g.unstack("category")
     tab.index = [f"{s} / {p}" for s, p in tab.index]
     fig, ax = plt.subplots(figsize=(1.2 + 0.9 * tab.shape[1], 0.9 + 0.35 * tab.shape[0]))
     sns.heatmap(tab, annot=True, fmt=".1f", cmap="rocket_r", ax=ax, cbar_kws={"label": "regret %"})
     ax.set_xlabel("category")
     ax.set_ylabel("")
-    ax.set_title("Regret as % of best-fixed-arm rounds", fontsize=9)
+    what = "time" if unit == "ms" else "rounds"
+    ax.set_title(f"Regret as % of the best fixed arm's {what}", fontsize=9)
     fig.tight_layout()
     return fig
 
@@ -131,8 +138,52 @@ def policy_marker(policy: str) -> str:
 _K_COLORS = sns.color_palette("viridis", 4)
 
 
-def batch_serving(df: pd.DataFrame, title: str = "") -> plt.Figure:
-    """BanditSpec Fig. 3 analogue: throughput improvement over ``k = 0`` per batch sample
+def batch_serving(df: pd.DataFrame, title: str = "", measured: list[int] | None = None) -> plt.Figure:
+    """Throughput improvement over plain decoding against the batch size: mean over runs (each
+    run a different prompt sample, the same for every method) with a 95% bootstrap band over
+    runs; every fixed ``k``, the best ``k`` per batch size in hindsight and each policy.  Batch
+    sizes past the largest measured one (``measured``) use extrapolated costs and are shaded."""
+    from .stats import mean_ci
+
+    fig, ax = plt.subplots(figsize=(5.6, 3.4))
+    bs = np.sort(df["batch_size"].unique())
+
+    def band(method: str) -> np.ndarray:
+        g = df[df["method"] == method]
+        return np.array([mean_ci(g.loc[g.batch_size == b, "improvement"].to_numpy()) for b in bs])
+
+    arms = df[df["kind"] == "arm"].drop_duplicates("method").sort_values("k")
+    for name, k in zip(arms["method"], arms["k"], strict=True):
+        v = band(name)
+        col = _K_COLORS[min(max(k - 1, 0), 3)] if k > 0 else "0.5"
+        ax.plot(bs, v[:, 0], color=col, lw=1, ls="-" if k > 0 else ":",
+                label=f"k = {k}" + (" (plain)" if k == 0 else f" ({name})"))
+        if k > 0:
+            ax.fill_between(bs, v[:, 1], v[:, 2], color=col, alpha=0.12, lw=0)
+    spec = sorted(df.loc[(df["kind"] == "arm") & (df["k"] >= 1), "method"].unique())
+    best = df[df.method.isin(spec)].groupby(["batch_size", "method"])["improvement"].mean().unstack().max(axis=1)
+    ax.plot(bs, best.loc[bs], color="k", lw=2.0, ls=(0, (1, 2)), label="best k per batch size (hindsight)")
+    for pol in df.loc[df["kind"] == "policy", "method"].unique():
+        v = band(pol)
+        c = policy_color(pol)
+        ax.plot(bs, v[:, 0], color=c, marker=policy_marker(pol), ms=3, lw=1.4, label=pol,
+                markevery=max(len(bs) // 10, 1))
+        ax.fill_between(bs, v[:, 1], v[:, 2], color=c, alpha=0.18, lw=0)
+    if measured and bs.max() > max(measured):
+        ax.axvspan(max(measured) + 0.5, bs.max() + 0.5, color="0.85", alpha=0.5, lw=0, zorder=0)
+        ax.text(max(measured) + 1, ax.get_ylim()[0], f" verify cost extrapolated past batch {max(measured)}",
+                fontsize=6, va="bottom", color="0.3")
+    ax.set_xlabel("batch size (prompts served together, static batching)")
+    ax.set_ylabel("throughput / plain decoding")
+    ax.set_title(title or "Batch serving", fontsize=8)
+    ax.legend(fontsize=5.5, ncol=2, title=f"{df['run'].nunique()} runs per batch size; bands: 95% CI over runs",
+              title_fontsize=6)
+    fig.tight_layout()
+    return fig
+
+
+def batch_serving_sorted(df: pd.DataFrame, title: str = "") -> plt.Figure:
+    """BanditSpec Fig. 3 layout: throughput improvement over ``k = 0`` per batch sample
     (mean over runs), samples sorted by the best arm's improvement; one curve per fixed arm,
     best and worst speculative arm in hindsight, and each policy."""
     from .serving import hindsight_summary
@@ -226,15 +277,22 @@ def cumulative_regret_steps(traj: pd.DataFrame, title: str = "") -> plt.Figure:
 
 
 def regret_vs_pool(df: pd.DataFrame, title: str = "") -> plt.Figure:
-    """HedgeSpec Fig. 5b analogue: regret against the number of arms."""
-    fig, ax = plt.subplots(figsize=(4.4, 3.0))
-    for pol, g in df.groupby("policy"):
-        ax.errorbar(g["arms"], g["regret"], yerr=g["ci95"], label=pol, color=policy_color(pol),
-                    marker=policy_marker(pol), ms=4, capsize=2)
-    ax.set_xlabel("pool size (arms = drafters x K)")
-    ax.set_ylabel("regret (rounds / prompt, 95% CI)")
-    ax.set_title(title, fontsize=8)
-    ax.legend(fontsize=7)
+    """HedgeSpec Fig. 5b analogue: regret (rounds / prompt) and, if measured, tokens/s against
+    the number of drafters, every policy on the same arms (each drafter at one K), averaged
+    over drafter orders; bands: 95% prompt-bootstrap intervals."""
+    timed = "tps" in df.columns and df["tps"].notna().any()
+    fig, axes = plt.subplots(1, 2 if timed else 1, figsize=(8.4 if timed else 4.4, 3.0), squeeze=False)
+    panels = [("regret", "regret (rounds / prompt)")] + ([("tps", "tokens/s (feedback charged)")] if timed else [])
+    for ax, (col, ylabel) in zip(axes[0], panels, strict=True):
+        for pol, g in df.groupby("policy", sort=False):
+            c = policy_color(pol)
+            ax.plot(g["drafters"], g[col], label=pol, color=c, marker=policy_marker(pol), ms=4)
+            ax.fill_between(g["drafters"], g[f"{col}_lo"], g[f"{col}_hi"], color=c, alpha=0.15, lw=0)
+        ax.set_xlabel("number of drafters (each at the same K)")
+        ax.set_ylabel(ylabel)
+    orders = int(df["orders"].iloc[0]) if "orders" in df else 1
+    axes[0][0].set_title(f"{title} (mean over {orders} drafter orders)", fontsize=8)
+    axes[0][0].legend(fontsize=7)
     fig.tight_layout()
     return fig
 

@@ -62,12 +62,13 @@ def uniform3(key, c1, c2, c3):
 # ---------------------------------------------------------------------------- learners
 @njit(inline="always")
 def ucb_select(t, K, counts, sums, a_c, b_c, half_width):
+    """``half_width[i]``: half the width of arm i's reward range (the radius scale)."""
     if t < K:  # round-robin initialisation
         return t
     c = 4.0 * math.log(max(t, 1))
     best, best_v = 0, -np.inf
     for i in range(K):
-        v = sums[i] / counts[i] + half_width * math.sqrt(a_c[i] * (1.0 + 2.0 * b_c[i] + c))
+        v = sums[i] / counts[i] + half_width[i] * math.sqrt(a_c[i] * (1.0 + 2.0 * b_c[i] + c))
         if v > best_v:
             best, best_v = i, v
     return best
@@ -104,11 +105,12 @@ def exp_weights_select(u, K, cum, p, eta):
 
 
 @njit(inline="always")
-def bandit_select(policy, t, A, st, key, lane_key, lo, hi, param):
+def bandit_select(policy, t, A, st, key, lane_key, half, param):
     """UCBSpec or EXP3Spec choice for round ``t`` from the state rows ``st`` (5, A): counts,
-    sums (EXP3Spec: cumulative importance-weighted losses), a, b (radius cache), p."""
+    sums (EXP3Spec: cumulative importance-weighted losses), a, b (radius cache), p;
+    ``half`` (A,): UCBSpec's per-arm radius scale."""
     if policy == UCBSPEC:
-        return ucb_select(t, A, st[0], st[1], st[2], st[3], (hi - lo) / 2.0)
+        return ucb_select(t, A, st[0], st[1], st[2], st[3], half)
     u = uniform3(key, lane_key, t, 0)
     eta = param * math.sqrt(math.log(A) / ((t + 1.0) * A))
     return exp_weights_select(u, A, st[1], st[4], eta)
@@ -124,10 +126,11 @@ def bandit_update(policy, arm, rew, A, st, lo, hi, param):
 
 # ---------------------------------------------------------------------------- replay engine
 @njit(parallel=True, cache=True)
-def replay_bandit(policy, acc, lengths, d_idx, kk, cost, prompts, runs, key, lo, hi, param, throughput):
+def replay_bandit(policy, acc, lengths, d_idx, kk, cost, rscale, half, prompts, runs, key, lo, hi, param):
     """Stopping times (P, R), time (P, R) and pulls (P, R, A) of UCBSpec / EXP3Spec on the
-    greedy replay, per-prompt learning.  Random numbers as the numpy runner draws them:
-    ``uniform(key, prompt * 2^20 + run, round, 0)``."""
+    greedy replay, per-prompt learning.  ``cost[p, a]`` seconds per round, reward
+    ``y * rscale[p, a]`` (1 for tokens, ``c0/c_a`` for relative throughput).  Random numbers as
+    the numpy runner draws them: ``uniform(key, prompt * 2^20 + run, round, 0)``."""
     P, R, A = len(prompts), len(runs), len(kk)
     T = acc.shape[2]
     st = np.zeros((P, R), dtype=np.int64)
@@ -141,12 +144,12 @@ def replay_bandit(policy, acc, lengths, d_idx, kk, cost, prompts, runs, key, lo,
         lane_key = np.int64(p) * np.int64(1 << 20) + np.int64(r)
         pos, t, tsum = 0, 0, 0.0
         while pos < n_tok:
-            arm = bandit_select(policy, t, A, state, key, lane_key, lo, hi, param)
+            arm = bandit_select(policy, t, A, state, key, lane_key, half, param)
             L_t = acc[p, d_idx[arm], min(pos, T - 1)]
             e = min(min(L_t, kk[arm]) + 1, n_tok - pos)
-            bandit_update(policy, arm, e / cost[arm] if throughput else float(e), A, state, lo, hi, param)
+            bandit_update(policy, arm, e * rscale[p, arm], A, state, lo, hi, param)
             pulls[ip, ir, arm] += 1
-            tsum += cost[arm]
+            tsum += cost[p, arm]
             pos += e
             t += 1
         st[ip, ir] = t
@@ -167,9 +170,10 @@ def learner_rounds(policy, K, R, n_rounds, means, L, delta):
         a_c = np.zeros(K)
         b_c = np.zeros(K)
         prob = np.zeros(K)
+        half = np.full(K, L / 2.0)
         for t in range(n_rounds):
             if policy == UCBSPEC:
-                arm = ucb_select(t, K, counts, sums, a_c, b_c, L / 2.0)
+                arm = ucb_select(t, K, counts, sums, a_c, b_c, half)
                 ucb_update(arm, float(round(means[arm])), K, counts, sums, a_c, b_c, delta)
             else:
                 u = uniform3(np.uint64(12345), r, t, 0)
@@ -187,13 +191,16 @@ def learner_rounds(policy, K, R, n_rounds, means, L, delta):
 
 
 def replay(policy: str, param: float, acc: np.ndarray, lengths: np.ndarray, d_idx: np.ndarray, kk: np.ndarray,
-           cost: np.ndarray, prompts: np.ndarray, runs: np.ndarray, key: np.uint64, lo: float, hi: float,
-           throughput: bool) -> dict:
+           cost: np.ndarray, rscale: np.ndarray, arm_lo: np.ndarray, arm_hi: np.ndarray, prompts: np.ndarray,
+           runs: np.ndarray, key: np.uint64) -> dict:
     """Typed wrapper around :func:`replay_bandit` returning the runner's result dict."""
+    f64 = np.float64
     st, tm, pulls = replay_bandit(
         KERNEL_POLICIES[policy], np.ascontiguousarray(acc, dtype=np.int16), lengths.astype(np.int64),
-        d_idx.astype(np.int64), kk.astype(np.int64), np.asarray(cost, np.float64), prompts.astype(np.int64),
-        runs.astype(np.int64), np.uint64(key), float(lo), float(hi), float(param), bool(throughput))
+        d_idx.astype(np.int64), kk.astype(np.int64), np.ascontiguousarray(cost, f64),
+        np.ascontiguousarray(rscale, f64), (np.asarray(arm_hi, f64) - np.asarray(arm_lo, f64)) / 2.0,
+        prompts.astype(np.int64), runs.astype(np.int64), np.uint64(key), float(np.min(arm_lo)),
+        float(np.max(arm_hi)), float(param))
     return {"stopping_time": st, "time_s": tm, "pulls": pulls}
 
 
@@ -230,9 +237,10 @@ def iid_curve(policy, cdf, grid, runs, env_key, pol_key, prompt, lo, hi, param):
         state = np.zeros((5, A))
         n_i = np.zeros(A, dtype=np.int64)
         lane_key = np.int64(prompt) * np.int64(1 << 20) + np.int64(r)
+        half = np.full(A, (hi - lo) / 2.0)
         pos, t, c = 0, 0, 0
         while c < C:
-            arm = bandit_select(policy, t, A, state, pol_key, lane_key, lo, hi, param)
+            arm = bandit_select(policy, t, A, state, pol_key, lane_key, half, param)
             v = uniform4(env_key, prompt, r, t, arm)
             y = 1
             for j in range(L1 - 1):

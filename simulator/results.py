@@ -11,36 +11,39 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 RESULTS_FILE = "results.parquet"
+FIXED_FILE = "fixed.parquet"
 CONFIG_FILE = "config.json"
-REQUIRED = ("setting", "policy", "prompt_id", "run", "stopping_time", "tokens", "regret")
+REQUIRED = ("setting", "objective", "policy", "prompt_id", "run", "stopping_time", "tokens", "regret_rounds")
 
 
 class ResultsError(ValueError):
     """A results directory that cannot be read."""
 
 
+def _write_parquet(df: pd.DataFrame, path: Path) -> None:
+    tmp = path.with_suffix(".parquet.tmp")
+    pq.write_table(pa.Table.from_pandas(df, preserve_index=False), tmp, compression="zstd")
+    os.replace(tmp, path)
+
+
 def write_results(df: pd.DataFrame, config: dict, out_dir: str | os.PathLike[str],
-                  *, append: bool = False) -> Path:
-    """Write atomically; with ``append`` rows of other settings already there are kept."""
+                  fixed: pd.DataFrame | None = None) -> Path:
+    """Write ``results.parquet``, ``config.json`` and (if given) ``fixed.parquet``, each atomically."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    path = out / RESULTS_FILE
-    configs = [config]
-    if append and path.exists():
-        old = read_results(out)
-        old = old[old["setting"] != config["setting"]]
-        df = pd.concat([old, df], ignore_index=True)
-        prev = json.loads((out / CONFIG_FILE).read_text())
-        prev_list = prev if isinstance(prev, list) else [prev]
-        configs = [c for c in prev_list if c.get("setting") != config["setting"]] + [config]
-    table = pa.Table.from_pandas(df, preserve_index=False)
-    tmp = path.with_suffix(".parquet.tmp")
-    pq.write_table(table, tmp, compression="zstd")
-    os.replace(tmp, path)
+    _write_parquet(df, out / RESULTS_FILE)
+    if fixed is not None:
+        _write_parquet(fixed, out / FIXED_FILE)
     ctmp = out / (CONFIG_FILE + ".tmp")
-    ctmp.write_text(json.dumps(configs if len(configs) > 1 else configs[0], indent=2) + "\n")
+    ctmp.write_text(json.dumps(config, indent=2, default=_json) + "\n")
     os.replace(ctmp, out / CONFIG_FILE)
     return out
+
+
+def _json(o):
+    if hasattr(o, "tolist"):
+        return o.tolist()
+    raise TypeError(f"not JSON serialisable: {type(o).__name__}")
 
 
 def read_results(out_dir: str | os.PathLike[str]) -> pd.DataFrame:
@@ -53,8 +56,19 @@ def read_results(out_dir: str | os.PathLike[str]) -> pd.DataFrame:
         raise ResultsError(f"{path}: cannot read as parquet ({exc})") from None
     missing = [c for c in REQUIRED if c not in df.columns]
     if missing:
-        raise ResultsError(f"{path}: columns {missing} missing")
+        raise ResultsError(f"{path}: columns {missing} missing (written by an older version? run again)")
     return df
+
+
+def read_fixed(out_dir: str | os.PathLike[str]) -> pd.DataFrame | None:
+    """The stored fixed-arm comparators, or None for results written without them."""
+    path = Path(out_dir) / FIXED_FILE
+    if not path.is_file():
+        return None
+    try:
+        return pq.read_table(path).to_pandas()
+    except Exception as exc:
+        raise ResultsError(f"{path}: cannot read as parquet ({exc})") from None
 
 
 def read_config(out_dir: str | os.PathLike[str]) -> list[dict]:

@@ -18,15 +18,16 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 import traces
-from traces import Arm, resolve_arms
+from traces import PLAIN, Arm, resolve_arms
 from traces.manifest import toolkit_version
 
 from . import rng as crng
-from .costs import round_costs_s
+from .costs import CostModel
 from .envs import SETTINGS, Env, make_env
 from .policies import Policy, PolicyContext, make_policy
+from .policies.base import REWARDS
 
-REWARDS = ("tokens", "throughput")
+OBJECTIVES = ("rounds", "time")
 ENGINES = ("auto", "numpy", "numba")
 BACKENDS = ("local", "ray")
 
@@ -37,7 +38,16 @@ class ConfigError(ValueError):
 
 @dataclass(frozen=True)
 class RunConfig:
-    """Everything that determines a run's results (written to ``config.json``)."""
+    """Everything that determines a run's results (written to ``config.json``).
+
+    ``objective`` is what the run optimises and reports regret in: ``rounds`` (BanditSpec's
+    stopping time) or ``time`` (seconds from the cost model).  Default: ``time`` when
+    ``reward`` is ``throughput``, else ``rounds``.  ``reward`` is the default reward of the
+    learners (a policy's own ``reward=`` overrides it); default: the objective's natural
+    reward (rounds -> tokens per round, time -> throughput).  ``free_feedback`` waives the
+    cost of scoring unplayed drafters for full-information learners (the papers' idealised
+    comparison); by default it is charged.
+    """
 
     trace: str
     setting: str = "replay"
@@ -45,11 +55,13 @@ class RunConfig:
     runs: int = 10
     seed: int = 0
     arms: str | None = None
-    reward: str = "tokens"
+    objective: str | None = None
+    reward: str | None = None
     carry_state: bool = False
     law: str = "empirical"
     stream: str = "recorded"
     cost_device: str | None = None
+    free_feedback: bool = False
     engine: str = "auto"
     workers: int = field(default=1, compare=False)
     backend: str = field(default="local", compare=False)
@@ -58,8 +70,14 @@ class RunConfig:
     def __post_init__(self) -> None:
         if self.setting not in SETTINGS:
             raise ConfigError(f"setting: expected one of {list(SETTINGS)}, got {self.setting!r}")
-        if self.reward not in REWARDS:
+        if self.reward is not None and self.reward not in REWARDS:
             raise ConfigError(f"reward: expected one of {list(REWARDS)}, got {self.reward!r}")
+        if self.objective is None:
+            object.__setattr__(self, "objective", "time" if self.reward == "throughput" else "rounds")
+        if self.objective not in OBJECTIVES:
+            raise ConfigError(f"objective: expected one of {list(OBJECTIVES)}, got {self.objective!r}")
+        if self.reward is None:
+            object.__setattr__(self, "reward", "throughput" if self.objective == "time" else "tokens")
         if not isinstance(self.runs, int) or self.runs < 1:
             raise ConfigError(f"runs: expected an integer >= 1, got {self.runs!r}")
         if not isinstance(self.seed, int) or self.seed < 0:
@@ -75,53 +93,102 @@ class RunConfig:
         for p in self.policies:
             make_policy(p)  # raises PolicyError with the reason
 
+    def policy_reward(self, policy: Policy) -> str:
+        """The reward ``policy`` learns from in this run."""
+        if policy.reward or not policy.rewards:
+            return policy.reward_for(self.objective)
+        return self.reward if self.reward in policy.rewards else policy.rewards[0]
+
 
 @dataclass
 class Prepared:
-    """A configuration resolved against its trace."""
+    """A configuration resolved against its trace.
+
+    Cost arrays are per environment prompt and arm (seconds); ``None`` without a cost table.
+    """
 
     cfg: RunConfig
-    trace: traces.Trace
+    trace: traces.Trace | None
     arms: list[Arm]
     env: Env
-    cost_s: np.ndarray | None
-    fixed_st: np.ndarray  # (n_env_prompts, n_arms)
-    ctx: PolicyContext
+    fixed_st: np.ndarray  # (n_env_prompts, n_arms): E[ST(ALG_i)]
+    cost_s: np.ndarray | None = None
+    plain_s: np.ndarray | None = None  # (n_env_prompts,): one plain-decoding round
+    feedback_s: np.ndarray | None = None  # scoring every other drafter, per arm played
+    costs: CostModel | None = None
+
+    @property
+    def fixed_time_s(self) -> np.ndarray | None:
+        return None if self.cost_s is None else self.fixed_st * self.cost_s
+
+    def hindsight_best(self) -> dict[str, np.ndarray]:
+        out = {"rounds": np.argmin(self.fixed_st, axis=1)}
+        if self.cost_s is not None:
+            out["time"] = np.argmin(self.fixed_time_s, axis=1)
+        return out
+
+    def context(self, policy: Policy) -> PolicyContext:
+        """What ``policy`` may know: the arms, its reward's kind and range, hindsight for oracles."""
+        kind = self.cfg.policy_reward(policy)
+        k = self.env.table.k.astype(float)
+        L = max(int(self.env.table.L), 1)
+        if kind == "throughput":
+            if self.cost_s is None:
+                raise ConfigError(f"policy {policy.spec()}: reward 'throughput' needs a cost table; "
+                                  f"{self.cfg.trace} has none")
+            rel = self.plain_s[:, None] / self.cost_s  # (P, A): c0 / c_a
+            arm_lo, arm_hi = rel.min(axis=0), ((k + 1)[None, :] * rel).max(axis=0)
+        else:
+            arm_lo, arm_hi = np.ones(len(k)), k + 1
+        return PolicyContext(
+            n_arms=self.env.n_arms, arm_names=tuple(a.name for a in self.arms), L=L,
+            reward_lo=float(arm_lo.min()), reward_hi=float(arm_hi.max()), reward_kind=kind,
+            objective=self.cfg.objective,
+            arm_lo=arm_lo, arm_hi=arm_hi, hindsight_best=self.hindsight_best(),
+            drafter_names=self.trace.drafter_names if self.trace is not None else (),
+            arm_cost_s=None if self.cost_s is None else self.cost_s.mean(axis=0))
+
+    def charges_feedback(self, policy: Policy) -> bool:
+        return policy.feedback == "full" and self.feedback_s is not None and not self.cfg.free_feedback
 
 
 def prepare(cfg: RunConfig) -> Prepared:
     trace = traces.load(cfg.trace)
     arms = resolve_arms(cfg.arms, trace.drafter_names, trace.k_max)
     env = make_env(cfg.setting, trace, arms, seed=cfg.seed, law=cfg.law, stream=cfg.stream)
-    cost_s = None
-    if trace.costs is not None:
-        cost_s = round_costs_s(trace.costs, arms, cfg.cost_device)
-    elif cfg.reward == "throughput":
-        raise ConfigError(f"reward 'throughput' needs a cost table; {cfg.trace} has none")
-    fixed = env.expected_fixed_st()
-    L = max(int(env.table.L), 1)
-    if cfg.reward == "tokens":
-        lo, hi = 1.0, float(L + 1)
-    else:
-        lo = float(np.min(1.0 / cost_s))
-        hi = float(np.max((env.table.k + 1) / cost_s))
-    # the oracle's hindsight arm: fewest rounds, or least time under a throughput reward
-    best = np.argmin(fixed * cost_s[None, :] if cfg.reward == "throughput" else fixed, axis=1)
-    ctx = PolicyContext(
-        n_arms=len(arms), arm_names=tuple(a.name for a in arms), L=L, reward_lo=lo,
-        reward_hi=hi, hindsight_best=best, drafter_names=trace.drafter_names, arm_cost_s=cost_s,
-    )
-    return Prepared(cfg, trace, arms, env, cost_s, fixed, ctx)
+    prep = Prepared(cfg, trace, arms, env, env.expected_fixed_st())
+    if trace.costs is not None and len(trace.costs):
+        model = CostModel.from_table(trace.costs, cfg.cost_device)
+        ctx = env.context_lens
+        prep.costs = model
+        prep.cost_s = model.round_ms(arms, 1, ctx[:, None])[:, 0, :] / 1000.0
+        prep.plain_s = model.round_ms([Arm(PLAIN, 0)], 1, ctx)[:, 0] / 1000.0
+        scored = list(dict.fromkeys(a.drafter for a in arms if a.drafter != PLAIN))
+        prep.feedback_s = model.feedback_ms(arms, scored, 1, ctx[:, None])[:, 0, :] / 1000.0
+    elif cfg.objective == "time" or cfg.reward == "throughput":
+        raise ConfigError(f"objective 'time' and reward 'throughput' need a cost table; {cfg.trace} has none")
+    return prep
+
+
+def simulate_env(env: Env, spec: str, runs: int, seed: int = 0) -> dict:
+    """Simulate one policy on a bare environment (no trace, no costs; tokens reward): the
+    results of :func:`simulate` plus ``fixed_st``, E[ST] of every fixed arm (P, A)."""
+    cfg = RunConfig(trace="-", setting="stochastic", policies=(spec,), runs=runs, seed=seed)
+    prep = Prepared(cfg, None, env.table.arms, env, env.expected_fixed_st())
+    res = simulate(prep, make_policy(spec), np.arange(env.n_prompts), np.arange(runs))
+    res["fixed_st"] = prep.fixed_st
+    return res
 
 
 def simulate(prep: Prepared, policy: Policy, prompts: np.ndarray, runs: np.ndarray,
              record: bool = False) -> dict:
     """Simulate ``policy`` on env prompts ``prompts`` x ``runs``.
 
-    Returns arrays indexed ``[i_prompt, i_run]``: ``stopping_time``, ``time_s`` and
-    ``pulls`` (with a trailing arms axis); with ``record``, also ``history``: per round the
-    (position, arm, tokens emitted, environment prompt) of every lane (position and arm -1
-    once a lane is done), for conformance checks and exports.
+    Returns arrays indexed ``[i_prompt, i_run]``: ``stopping_time``, ``time_s`` (feedback
+    included), ``feedback_s`` (the part spent scoring unplayed drafters) and ``pulls`` (with a
+    trailing arms axis); with ``record``, also ``history``: per round the (position, arm,
+    tokens emitted, environment prompt) of every lane (position and arm -1 once a lane is
+    done), for conformance checks and exports.
     """
     if not record and kernel_applies(prep, policy):
         return _simulate_kernel(prep, policy, prompts, runs)
@@ -131,6 +198,7 @@ def simulate(prep: Prepared, policy: Policy, prompts: np.ndarray, runs: np.ndarr
                           f"provides (per-position acceptance of every drafter); got {prep.env.name!r}")
     if policy.feedback not in ("bandit", "full"):
         raise ConfigError(f"policy {policy.spec()}: unknown feedback type {policy.feedback!r}")
+    ctx = prep.context(policy)
     W = int(prep.env.table.L) + 1
     env, cfg = prep.env, prep.cfg
     A = env.n_arms
@@ -156,14 +224,17 @@ def simulate(prep: Prepared, policy: Policy, prompts: np.ndarray, runs: np.ndarr
     grnd = np.zeros(n_lanes, dtype=np.int64)
     pulls = np.zeros((n_lanes, A), dtype=np.int64)
     tsum = np.zeros(n_lanes)
+    fsum = np.zeros(n_lanes)
     active = np.ones(n_lanes, dtype=bool)
     out_st = np.zeros((P, R), dtype=np.int64)
     out_time = np.zeros((P, R))
+    out_fb = np.zeros((P, R))
     out_pulls = np.zeros((P, R, A), dtype=np.int64)
-    cost = prep.cost_s if prep.cost_s is not None else np.ones(A)
-    throughput = cfg.reward == "throughput"
+    cost = prep.cost_s if prep.cost_s is not None else np.ones((env.n_prompts, A))
+    fb_cost = prep.feedback_s if prep.charges_feedback(policy) else np.zeros_like(cost)
+    rscale = (prep.plain_s[:, None] / cost) if ctx.reward_kind == "throughput" else np.ones_like(cost)
 
-    policy.reset(n_lanes, prep.ctx)
+    policy.reset(n_lanes, ctx)
     policy.on_prompt_start(np.arange(n_lanes), cur)
     j = np.arange(max(policy.n_random, 1))
     history: list[tuple[np.ndarray, ...]] = []
@@ -175,16 +246,20 @@ def simulate(prep: Prepared, policy: Policy, prompts: np.ndarray, runs: np.ndarr
         e = np.where(active, env.emit(cur, lane_run, rnd, pos, arms), 0)
         if record:
             history.append((np.where(active, pos, -1), np.where(active, arms, -1), e, cur.copy()))
-        reward = e / cost[arms] if throughput else e.astype(np.float64)
+        reward = e * rscale[cur, arms]
         if full:
             where = pos[:, None] + np.arange(W)[None, :]
-            verified = np.arange(W)[None, :] < e[:, None]
-            policy.update_full(arms, reward, active, where, verified, env.gamma(cur, where))
+            verified = (np.arange(W)[None, :] < e[:, None]) & active[:, None]
+            # what a round did not verify never reaches a policy
+            gamma = np.where(verified[..., None], env.gamma(cur, where), 0.0)
+            policy.update_full(arms, reward, active, where, verified, gamma)
         else:
             policy.update(arms, reward, active)
         act = np.flatnonzero(active)
         pulls[act, arms[act]] += 1
-        tsum[act] += cost[arms[act]]
+        fb = fb_cost[cur[act], arms[act]]
+        tsum[act] += cost[cur[act], arms[act]] + fb
+        fsum[act] += fb
         pos += e
         rnd += active
         grnd += active
@@ -193,6 +268,7 @@ def simulate(prep: Prepared, policy: Policy, prompts: np.ndarray, runs: np.ndarr
             s, r = lane_slot[finished], lane_r_idx[finished]
             out_st[s, r] = rnd[finished]
             out_time[s, r] = tsum[finished]
+            out_fb[s, r] = fsum[finished]
             out_pulls[s, r] = pulls[finished]
             if carry:
                 more = finished[lane_slot[finished] + 1 < P]
@@ -205,10 +281,11 @@ def simulate(prep: Prepared, policy: Policy, prompts: np.ndarray, runs: np.ndarr
                     rnd[more] = 0
                     pulls[more] = 0
                     tsum[more] = 0.0
+                    fsum[more] = 0.0
                     policy.on_prompt_start(more, cur[more])
             else:
                 active[finished] = False
-    out = {"stopping_time": out_st, "time_s": out_time, "pulls": out_pulls}
+    out = {"stopping_time": out_st, "time_s": out_time, "feedback_s": out_fb, "pulls": out_pulls}
     if record:
         out["history"] = history
     return out
@@ -216,18 +293,16 @@ def simulate(prep: Prepared, policy: Policy, prompts: np.ndarray, runs: np.ndarr
 
 def kernel_applies(prep: Prepared, policy: Policy) -> bool:
     """Whether the compiled engine (``simulator.kernels``) runs this simulation: greedy replay,
-    per-prompt learning, UCBSpec or EXP3Spec.  ``engine="numba"`` demands it."""
+    per-prompt learning, a policy that declares a kernel.  ``engine="numba"`` demands it."""
     from . import kernels
     from .envs.replay import ReplayEnv
-    from .policies.exp3spec import EXP3Spec
-    from .policies.ucbspec import UCBSpec
 
     cfg = prep.cfg
     ok = (cfg.engine != "numpy" and kernels.AVAILABLE and type(prep.env) is ReplayEnv
-          and not prep.env.sampling and not cfg.carry_state and type(policy) in (UCBSpec, EXP3Spec))
+          and not prep.env.sampling and not cfg.carry_state and policy.kernel in kernels.KERNEL_POLICIES)
     if cfg.engine == "numba" and not ok:
-        raise ConfigError(f"engine 'numba' runs ucbspec / exp3spec on greedy replay without --carry-state"
-                          f"{'' if kernels.AVAILABLE else ' and needs numba installed'}; got policy "
+        raise ConfigError(f"engine 'numba' runs {sorted(kernels.KERNEL_POLICIES)} on greedy replay without "
+                          f"--carry-state{'' if kernels.AVAILABLE else ' and needs numba installed'}; got policy "
                           f"{policy.spec()!r}, setting {prep.env.name!r}")
     return ok
 
@@ -236,11 +311,15 @@ def _simulate_kernel(prep: Prepared, policy: Policy, prompts: np.ndarray, runs: 
     from . import kernels
 
     env = prep.env
-    cost = prep.cost_s if prep.cost_s is not None else np.ones(env.n_arms)
-    param = policy.delta if policy.name == "ucbspec" else policy.eta_scale
-    return kernels.replay(policy.name, param, env._acc, env.lengths, env.table.drafter_idx, env.table.k, cost,
-                          np.asarray(prompts), np.asarray(runs), crng.stream_key(prep.cfg.seed, "policy"),
-                          prep.ctx.reward_lo, prep.ctx.reward_hi, prep.cfg.reward == "throughput")
+    ctx = prep.context(policy)
+    cost = prep.cost_s if prep.cost_s is not None else np.ones((env.n_prompts, env.n_arms))
+    rscale = (prep.plain_s[:, None] / cost) if ctx.reward_kind == "throughput" else np.ones_like(cost)
+    lo, hi = ctx.arm_range()
+    res = kernels.replay(policy.kernel, policy.kernel_param(), env._acc, env.lengths, env.table.drafter_idx,
+                         env.table.k, cost, rscale, lo, hi, np.asarray(prompts), np.asarray(runs),
+                         crng.stream_key(prep.cfg.seed, "policy"))
+    res["feedback_s"] = np.zeros_like(res["time_s"])  # kernel policies are bandit-feedback
+    return res
 
 
 def _tasks(prep: Prepared, workers: int) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -284,9 +363,11 @@ def run_experiment(cfg: RunConfig, *, progress: bool = True) -> tuple[pd.DataFra
     prep = _prepare_cached(cfg)
     env = prep.env
     P, R, A = env.n_prompts, cfg.runs, env.n_arms
+    for spec in cfg.policies:  # every part of the request is valid before any work starts
+        prep.context(make_policy(spec))
     results = {
         spec: {"stopping_time": np.zeros((P, R), np.int64), "time_s": np.zeros((P, R)),
-               "pulls": np.zeros((P, R, A), np.int64)}
+               "feedback_s": np.zeros((P, R)), "pulls": np.zeros((P, R, A), np.int64)}
         for spec in cfg.policies
     }
     n_split = max(cfg.workers, 2) if cfg.backend == "ray" else cfg.workers
@@ -324,15 +405,19 @@ def _store(dst: dict, prompts: np.ndarray, runs: np.ndarray, res: dict) -> None:
 def resolved_config(prep: Prepared) -> dict:
     cfg = prep.cfg
     d = asdict(cfg)
-    d["policies"] = [make_policy(p).spec() for p in cfg.policies]
+    pols = [make_policy(p) for p in cfg.policies]
+    d["policies"] = [p.spec() for p in pols]
     d.update(
         trace_label=prep.trace.label,
         trace_synthetic=prep.trace.is_synthetic,
         trace_path=str(prep.trace.path),
         trace_manifest_created=prep.trace.manifest.get("created_utc"),
         arms=[a.name for a in prep.arms],
-        L=prep.ctx.L,
-        reward_range=[prep.ctx.reward_lo, prep.ctx.reward_hi],
+        L=int(max(prep.env.table.L, 1)),
+        rewards={p.spec(): _reward_info(prep, p) for p in pols if p.rewards},
+        feedback_cost={p.spec(): ("charged" if prep.charges_feedback(p) else "free") for p in pols
+                       if p.feedback == "full"},
+        cost_model=None if prep.costs is None else dict(prep.costs.describe(), context=_context_info(prep)),
         env=prep.env.describe(),
         seed_entropy=int(np.random.SeedSequence(cfg.seed).entropy),
         toolkit_version=toolkit_version(),
@@ -340,44 +425,74 @@ def resolved_config(prep: Prepared) -> dict:
     return d
 
 
+def _reward_info(prep: Prepared, policy: Policy) -> dict:
+    ctx = prep.context(policy)
+    lo, hi = ctx.arm_range()
+    return {"kind": ctx.reward_kind, "range": [ctx.reward_lo, ctx.reward_hi],
+            "arm_range": {a: [float(x), float(y)] for a, x, y in zip(ctx.arm_names, lo, hi, strict=True)}}
+
+
+def _context_info(prep: Prepared) -> dict:
+    c = prep.env.context_lens
+    return {"rule": "prompt_len + output_len / 2 per prompt", "min": float(c.min()), "max": float(c.max())}
+
+
+def fixed_frame(prep: Prepared) -> pd.DataFrame:
+    """Every fixed arm on every prompt: ``E[ST]`` (``rounds``) and, with costs, ``time_s``; the
+    comparators of regret, stored so tables can show every fixed arm without simulating it."""
+    env = prep.env
+    P, A = prep.fixed_st.shape
+    d = {"setting": prep.cfg.setting, "prompt_id": np.repeat(np.asarray(env.prompt_ids, dtype=object), A),
+         "category": np.repeat(np.asarray(env.categories, dtype=object), A),
+         "arm": np.tile(np.array([a.name for a in prep.arms], dtype=object), P),
+         "tokens": np.repeat(env.lengths, A), "rounds": prep.fixed_st.ravel()}
+    if prep.cost_s is not None:
+        d["time_s"] = prep.fixed_time_s.ravel()
+        d["plain_time_s"] = np.repeat(env.lengths * prep.plain_s, A)
+    return pd.DataFrame(d)
+
+
 def _to_frame(prep: Prepared, results: dict) -> pd.DataFrame:
+    """One row per (policy, prompt, run).  Each regret column has its own comparator, the best
+    fixed arm per prompt in that objective: ``regret_rounds`` (BanditSpec Eq. 1/12) and
+    ``regret_s`` (time); ``config.json``'s ``objective`` says which one the run optimises."""
     env, cfg = prep.env, prep.cfg
     P, R = env.n_prompts, cfg.runs
-    best = np.argmin(prep.fixed_st, axis=1)
-    best_st = prep.fixed_st[np.arange(P), best]
+    best = prep.hindsight_best()
+    best_st = prep.fixed_st[np.arange(P), best["rounds"]]
     arm_names = np.array([a.name for a in prep.arms], dtype=object)
-    plain_time = fixed_time_best = None
-    if prep.cost_s is not None:
-        # plain decoding costs one verification of one token per token, arm set or not
-        c_plain = round_costs_s(prep.trace.costs, [Arm("plain", 0)], cfg.cost_device)[0]
-        plain_time = env.lengths.astype(float) * c_plain
-        fixed_time = prep.fixed_st * prep.cost_s[None, :]
-        fixed_time_best = fixed_time.min(axis=1)
-        best_time_arm = arm_names[fixed_time.argmin(axis=1)]
     frames = []
     for spec, res in results.items():
+        pol = make_policy(spec)
         st = res["stopping_time"]
         tokens = np.repeat(env.lengths[:, None], R, axis=1)
         d = {
             "setting": cfg.setting,
-            "policy": make_policy(spec).spec(),
+            "objective": cfg.objective,
+            "policy": pol.spec(),
+            "reward": cfg.policy_reward(pol) if pol.rewards else "",
             "prompt_id": np.repeat(np.asarray(env.prompt_ids, dtype=object), R),
             "category": np.repeat(np.asarray(env.categories, dtype=object), R),
             "run": np.tile(np.arange(R), P),
             "stopping_time": st.ravel(),
             "tokens": tokens.ravel(),
             "mean_accepted": (tokens / st).ravel(),
-            "regret": (st - best_st[:, None]).ravel(),
-            "best_fixed_arm": np.repeat(arm_names[best], R),
-            "best_fixed_st": np.repeat(best_st, R),
+            "regret_rounds": (st - best_st[:, None]).ravel(),
+            "best_arm_rounds": np.repeat(arm_names[best["rounds"]], R),
+            "best_rounds": np.repeat(best_st, R),
         }
         if prep.cost_s is not None:
             t = res["time_s"]
+            # plain decoding costs one verification of one token per token, arm set or not
+            plain_time = env.lengths * prep.plain_s
+            best_t = prep.fixed_time_s[np.arange(P), best["time"]]
             d["time_s"] = t.ravel()
+            d["feedback_s"] = res["feedback_s"].ravel()
             d["plain_time_s"] = np.repeat(plain_time, R)
             d["speedup"] = (plain_time[:, None] / t).ravel()
-            d["time_regret_s"] = (t - fixed_time_best[:, None]).ravel()
-            d["best_time_arm"] = np.repeat(best_time_arm, R)
+            d["regret_s"] = (t - best_t[:, None]).ravel()
+            d["best_arm_time"] = np.repeat(arm_names[best["time"]], R)
+            d["best_time_s"] = np.repeat(best_t, R)
         d["pulls"] = list(res["pulls"].reshape(P * R, -1))
         frames.append(pd.DataFrame(d))
     return pd.concat(frames, ignore_index=True)

@@ -6,16 +6,15 @@ that arm emits at its own position (replay), and the round costs the verify + dr
 that arm at the current number of unfinished sequences (static batching: finished sequences
 leave the batch).  Throughput is total tokens / total time.
 
-Round times for a batch of ``n`` come from the trace's cost table: verify times are linear
-interpolations in ``n`` between measured batch sizes and linear extrapolation past the largest
-(the memory-to-compute transition makes verify time affine in batch tokens there); a
-drafter's per-token cost, measured at batch 1, scales with the target's ``k = 0`` verify time
-(a smaller model of the same shape family).  ``docs/reproducing.md`` states this model.
+Round times for a batch of ``n`` come from the one cost model (``simulator.costs``) at the
+batch's context, the mean over its prompts of ``prompt_len + output_len / 2``: the same rule
+``simulator run`` uses at ``n = 1``.
 
-The policy's reward is the round's throughput relative to plain decoding of the same ``n``
-sequences, ``(sum of emitted tokens / c(k, n)) / (n / c(0, n))``: ordering arms within a round
-exactly as raw throughput does, with one range ``[c(0,n)/c(k,n), L + 1]`` whatever the batch
-size, so one confidence radius fits every lane.  Prompts are drawn from
+The policy's reward (``throughput``, the default) is the round's throughput relative to plain
+decoding of the same ``n`` sequences, ``(sum of emitted tokens / c(k, n)) / (n / c(0, n))``:
+ordering arms within a round exactly as raw throughput does, with per-arm ranges
+``[c(0,n)/c(k,n), (K+1) c(0,n)/c(k,n)]`` over every batch size (``serving_context``); with
+``reward=tokens``, the tokens per sequence of the round.  Prompts are drawn from
 ``SeedSequence([seed, sample, run])`` and are the same for every arm and policy (common random
 numbers).
 """
@@ -32,7 +31,7 @@ import traces
 from traces import PLAIN, Arm, resolve_arms
 
 from . import rng as crng
-from .costs import CostError
+from .costs import CostModel, prompt_contexts
 from .envs.replay import ReplayEnv
 from .policies import PolicyContext, make_policy
 
@@ -63,47 +62,11 @@ class ServeConfig:
                 raise ServeError(f"policy {p!r}: batch serving gives bandit feedback only")
 
 
-def batch_round_costs_s(costs: pd.DataFrame | None, arms: list[Arm], device: str | None,
-                        n_max: int) -> np.ndarray:
-    """Seconds per round, shape (n_max + 1, n_arms): row ``n`` is a batch of ``n`` sequences.
-
-    Uses the smallest context length the table has for the device.
-    """
-    if costs is None or len(costs) == 0:
-        raise CostError("batch serving needs a cost table (costs.parquet); the trace has none")
-    devices = sorted(costs["device"].unique())
-    dev = device or devices[0]
-    match = [d for d in devices if d == dev] or [d for d in devices if d.startswith(dev)]
-    if len(match) != 1:
-        raise CostError(f"cost device {dev!r} not in the trace (or not a unique prefix); it has {devices}")
-    c = costs[costs["device"] == match[0]]
-    ver = c[c["kind"] == "verify"]
-    ver = ver[ver["context_len"] == ver["context_len"].min()]
-    tab = ver.groupby(["batch_size", "k"])["ms"].median().unstack("k")  # (batch sizes, k)
-    ks = tab.columns.to_numpy(float)
-    bs = tab.index.to_numpy(float)
-    n = np.arange(n_max + 1, dtype=float)
-    per_b = np.array([[np.interp(a.k, ks, tab.loc[b].to_numpy(float)) for a in arms] for b in tab.index])
-    if len(bs) == 1:
-        verify = np.broadcast_to(per_b[0], (len(n), len(arms))).copy()
-    else:
-        verify = np.empty((len(n), len(arms)))
-        for j in range(len(arms)):
-            slope = (per_b[-1, j] - per_b[-2, j]) / (bs[-1] - bs[-2])
-            verify[:, j] = np.where(n <= bs[-1], np.interp(n, bs, per_b[:, j]),
-                                    per_b[-1, j] + slope * (n - bs[-1]))
-    v0 = np.array([np.interp(0, ks, tab.loc[b].to_numpy(float)) for b in tab.index])
-    scale = (np.where(n <= bs[-1], np.interp(n, bs, v0), v0[-1] + (n - bs[-1]) *
-                      ((v0[-1] - v0[-2]) / (bs[-1] - bs[-2]) if len(bs) > 1 else 0.0)) / v0[0])
-    drf = c[(c["kind"] == "draft") & (c["batch_size"] == c["batch_size"].min())].groupby("drafter")["ms"].median()
-    out = verify.copy()
-    for j, a in enumerate(arms):
-        if a.drafter == PLAIN or a.k == 0:
-            continue
-        if a.drafter not in drf.index:
-            raise CostError(f"cost table for {match[0]!r} has no draft cost for drafter {a.drafter!r}")
-        out[:, j] += a.k * float(drf[a.drafter]) * scale
-    return np.maximum(out, 1e-9) / 1000.0
+def batch_round_costs_s(model: CostModel, arms: list[Arm], n_max: int, context: np.ndarray) -> np.ndarray:
+    """Seconds per round, shape (len(context), n_max + 1, n_arms): entry ``[l, n]`` is a batch
+    of ``n`` sequences at lane ``l``'s context (row 0 unused), from the one cost model."""
+    n = np.maximum(np.arange(n_max + 1), 1)
+    return model.round_ms(arms, n[None, :], np.asarray(context, float)[:, None]) / 1000.0
 
 
 def _draw_batches(seed: int, batch_sizes: tuple[int, ...], runs: int, n_prompts: int) -> list[np.ndarray]:
@@ -120,7 +83,8 @@ def _draw_batches(seed: int, batch_sizes: tuple[int, ...], runs: int, n_prompts:
 
 def _simulate(env: ReplayEnv, batches: list[np.ndarray], cost: np.ndarray, spec: str | None,
               fixed_arm: int | None, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Tokens, seconds and rounds per lane (one lane per batch) for a policy or a fixed arm."""
+    """Tokens, seconds and rounds per lane (one lane per batch) for a policy or a fixed arm;
+    ``cost`` (lanes, n_max + 1, arms) in seconds."""
     n_lanes = len(batches)
     lane = np.concatenate([np.full(len(b), i) for i, b in enumerate(batches)])
     prompt = np.concatenate(batches).astype(np.int64)
@@ -129,16 +93,12 @@ def _simulate(env: ReplayEnv, batches: list[np.ndarray], cost: np.ndarray, spec:
     tokens = np.zeros(n_lanes)
     time_s = np.zeros(n_lanes)
     rounds = np.zeros(n_lanes, dtype=np.int64)
-    A = env.n_arms
+    lanes = np.arange(n_lanes)
     policy = None
     if spec is not None:
         policy = make_policy(spec)
-        L = int(env.table.L)
-        ratio = cost[1:, :1] / cost[1:]  # c(0, n)/c(k, n): the reward range's lower end
-        ctx = PolicyContext(n_arms=A, arm_names=tuple(a.name for a in env.table.arms), L=L,
-                            reward_lo=float(min(ratio.min(), 1.0)), reward_hi=float(L + 1),
-                            drafter_names=env.trace.drafter_names)
-        policy.reset(n_lanes, ctx)
+        policy.reset(n_lanes, serving_context(env, cost, policy))
+        throughput = policy.reward_for("time") == "throughput"
         key = crng.stream_key(seed, "serve:" + policy.spec())
         j = np.arange(max(policy.n_random, 1))
     while True:
@@ -150,22 +110,41 @@ def _simulate(env: ReplayEnv, batches: list[np.ndarray], cost: np.ndarray, spec:
         if policy is None:
             arms = np.full(n_lanes, fixed_arm, dtype=np.int64)
         else:
-            u = crng.uniform(key, np.arange(n_lanes)[:, None], rounds[:, None], j[None, :])
+            u = crng.uniform(key, lanes[:, None], rounds[:, None], j[None, :])
             arms = np.asarray(policy.select(u), dtype=np.int64)
         idx = np.flatnonzero(alive)  # finished sequences have left the batch
         zero = np.zeros(len(idx), dtype=np.int64)
         e = np.zeros(len(prompt), dtype=np.int64)
         e[idx] = env.emit(prompt[idx], zero, zero, pos[idx], arms[lane[idx]])
         emitted = np.bincount(lane, weights=e, minlength=n_lanes)
-        c = cost[n_act, arms]
+        c = cost[lanes, n_act, arms]
         if policy is not None:
-            reward = np.where(active, (emitted / c) / np.maximum(n_act / cost[n_act, 0], 1e-300), 0.0)
-            policy.update(arms, reward, active)
+            per_seq = emitted / np.maximum(n_act, 1)  # tokens per sequence this round
+            reward = per_seq * cost[lanes, n_act, 0] / c if throughput else per_seq
+            policy.update(arms, np.where(active, reward, 0.0), active)
         pos += e
         tokens += emitted
         time_s += np.where(active, c, 0.0)
         rounds += active
     return tokens, time_s, rounds
+
+
+def serving_context(env: ReplayEnv, cost: np.ndarray, policy) -> PolicyContext:
+    """The arms and reward ranges of batch serving (arm 0 is plain decoding): per arm,
+    tokens per sequence in ``[1, K+1]``, or throughput relative to plain decoding of the same
+    batch, ``[c0/c_k, (K+1) c0/c_k]`` over every batch size and lane."""
+    k = env.table.k.astype(float)
+    if policy.reward_for("time") == "throughput":
+        rel = (cost[:, 1:, :1] / cost[:, 1:, :]).reshape(-1, len(k))
+        lo, hi = rel.min(axis=0), ((k + 1)[None, :] * rel).max(axis=0)
+        kind = "throughput"
+    else:
+        lo, hi, kind = np.ones(len(k)), k + 1, "tokens"
+    return PolicyContext(n_arms=env.n_arms, arm_names=tuple(a.name for a in env.table.arms),
+                         L=int(env.table.L), reward_lo=float(lo.min()),
+                         reward_hi=float(hi.max()),
+                         reward_kind=kind, objective="time", arm_lo=lo, arm_hi=hi, drafter_names=env.trace.drafter_names,
+                         arm_cost_s=cost[:, 1, :].mean(axis=0))
 
 
 def run_serving(cfg: ServeConfig, progress: bool = True) -> tuple[pd.DataFrame, dict]:
@@ -182,8 +161,10 @@ def run_serving(cfg: ServeConfig, progress: bool = True) -> tuple[pd.DataFrame, 
     env = ReplayEnv(tr, arms, seed=cfg.seed)
     if env.sampling:
         raise ServeError(f"{cfg.trace}: batch serving replays greedy traces only")
-    cost = batch_round_costs_s(tr.costs, arms, cfg.cost_device, max(cfg.batch_sizes))
+    model = CostModel.from_table(tr.costs, cfg.cost_device)
     batches = _draw_batches(cfg.seed, cfg.batch_sizes, cfg.runs, tr.n_prompts)
+    ctx = prompt_contexts(tr.prompts["prompt_len"].to_numpy(float), tr.output_lens)
+    cost = batch_round_costs_s(model, arms, max(cfg.batch_sizes), np.array([ctx[b].mean() for b in batches]))
     sample = np.repeat(np.arange(len(cfg.batch_sizes)), cfg.runs)
     bsz = np.repeat(np.asarray(cfg.batch_sizes), cfg.runs)
     run = np.tile(np.arange(cfg.runs), len(cfg.batch_sizes))
@@ -202,8 +183,11 @@ def run_serving(cfg: ServeConfig, progress: bool = True) -> tuple[pd.DataFrame, 
     df = pd.concat(frames, ignore_index=True)
     df["improvement"] = df["throughput"] / np.tile(plain_tp, len(methods))
     conf = dict(trace=cfg.trace, trace_label=tr.label, arms=[a.name for a in arms], policies=list(cfg.policies),
-                batch_sizes=list(cfg.batch_sizes), runs=cfg.runs, seed=cfg.seed,
-                cost_device=str(cfg.cost_device), setting="batch-serving")
+                batch_sizes=list(cfg.batch_sizes), runs=cfg.runs, seed=cfg.seed, objective="time",
+                rewards={make_policy(p).spec(): make_policy(p).reward_for("time") for p in cfg.policies},
+                cost_device=str(cfg.cost_device), cost_model=dict(model.describe(), context=(
+                    "per batch: mean over its prompts of prompt_len + output_len / 2")),
+                measured_batch_sizes=model.batch_sizes.astype(int).tolist(), setting="batch-serving")
     return df, conf
 
 

@@ -10,13 +10,14 @@ import pytest
 
 import traces
 from simulator.cli import main as sim_main
+from simulator.costs import CostModel
 from simulator.envs.replay import ReplayEnv
 from simulator.serving import ServeConfig, _simulate, batch_round_costs_s, run_serving
 from traces import Arm, synthetic
 
 EXPECTED = ["fig3_batch_serving", "fig_regret_vs_length", "fig_normalised_regret", "fig5a_cumulative_regret",
             "fig5b_regret_vs_pool", "fig6a_pulls_over_time", "fig6b_pulls_by_category",
-            "fig7_acceptance_survival"]
+            "fig7_acceptance_survival", "fig3b_batch_serving_sorted"]
 
 
 @pytest.fixture(scope="module")
@@ -33,9 +34,10 @@ def test_figures_end_to_end_from_a_tiny_trace(tmp_path, small_trace_dir, capsys)
             p = out / f"{name}.{ext}"
             assert p.stat().st_size > 2000, p
         assert (out / f"{name}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    t1 = pd.read_csv(out / "tables" / "table1.csv", index_col=0)
-    assert {"ucbspec", "exp3spec", "hedgespec", "oracle"} <= set(t1.index)
-    assert "overall" in t1.columns
+    t1 = pd.read_csv(out / "tables" / "table1.csv")
+    assert {"vanilla (plain@0)", "ucbspec [throughput]", "ucbspec:reward=tokens", "exp3spec [throughput]",
+            "hedgespec", "smartspec [tokens]", "oracle [time]", "oracle:rounds"} <= set(t1.method)
+    assert "overall" in set(t1.category)
     meta = json.loads((out / "data" / "config.json").read_text())
     assert set(meta["timings"]) >= {"table1 replay", "batch serving", "regret vs length"}
     # render-only redraws from the saved tables without simulating
@@ -75,7 +77,7 @@ def test_batch_serving_golden():
                              np.array([[0, 0, 0, 0], [1, 1, 1, 1]])], ["a", "b"], k_max=3, name="t2")
     arms = [Arm("plain", 0), Arm("a", 2)]
     env = ReplayEnv(tr, arms)
-    cost = np.array([[0, 0], [1.0, 2.0], [1.5, 3.0]])  # rows: batch of n sequences
+    cost = np.array([[0, 0], [1.0, 2.0], [1.5, 3.0]])[None]  # (lanes, batch of n sequences, arms)
     # prompt 0 alone with a@2: rounds at t=0 (+3), 3 (+3), 6 (+1), 7 (+1), 8 (+2) -> 5 rounds, 10 tokens
     tok, t, rounds = _simulate(env, [np.array([0])], cost, None, 1, 0)
     assert (tok[0], rounds[0], t[0]) == (10, 5, 5 * 2.0)
@@ -91,7 +93,9 @@ def test_batch_costs_interpolate_and_extrapolate_in_batch_size():
             rows.append(dict(device="dev", kind="verify", drafter="", k=k, batch_size=b, context_len=512,
                              ms=base + k))
     rows.append(dict(device="dev", kind="draft", drafter="d", k=1, batch_size=1, context_len=512, ms=2.0))
-    c = batch_round_costs_s(pd.DataFrame(rows), [Arm("plain", 0), Arm("d", 2)], "dev", 28)
+    model = CostModel.from_table(pd.DataFrame(rows), "dev")
+    c = batch_round_costs_s(model, [Arm("plain", 0), Arm("d", 2)], 28, np.array([512.0]))[0]
+    assert any("above the largest measured batch 16" in n for n in model.notes)  # extrapolation is said
     assert c[1, 0] == pytest.approx(0.010) and c[4, 0] == pytest.approx(0.013)
     assert c[10, 0] == pytest.approx(0.019)  # halfway between 4 and 16
     assert c[28, 0] == pytest.approx(0.037)  # slope 1 ms per sequence past 16

@@ -61,7 +61,7 @@ def test_hedgespec_beats_bandits_on_demo():
     df, _ = run_experiment(RunConfig(trace="builtin:synthetic-demo", setting="replay",
                                      policies=("hedgespec", "hedgespec:learner=normalhedge", "ucbspec"),
                                      runs=5, arms="strong@4,copy@4,mid@4,weak@4"), progress=False)
-    m = df.groupby("policy").regret.mean()
+    m = df.groupby("policy").regret_rounds.mean()
     assert m["hedgespec"] < m["ucbspec"] and m["hedgespec:learner=normalhedge"] < m["ucbspec"]
 
 
@@ -82,5 +82,5 @@ def test_structured_learners_by_hand_and_scaling(tmp_path):
 
     df = arms_scaling("builtin:synthetic-demo", k=4, runs=3,
                       policies=("ucbspec", "hedgespec", "structured-ucb"))
-    last = df[df.arms == df.arms.max()].set_index("policy").regret
+    last = df[df.drafters == df.drafters.max()].set_index("policy").regret
     assert last["hedgespec"] < last["structured-ucb"] < last["ucbspec"]

@@ -74,7 +74,7 @@ def test_heuristic_schedule_by_hand(tiny_trace_dir):
 def test_banditspec_code_warmup_and_shared_bonus():
     p = make_policy("banditspec-code:drafter=strong")
     prep = prepare(RunConfig(trace="builtin:synthetic-demo", policies=("uniform",), runs=1, arms="strong@1-4"))
-    p.reset(1, prep.ctx)
+    p.reset(1, prep.context(p))
     seen = []
     for r in [1.0, 2.0, 3.0, 5.0, 1.0, 2.0, 3.0, 9.0]:
         a = p.select(np.zeros((1, 1)))

@@ -4,10 +4,13 @@ Arms plain@0, a@2, b@1.  Worked by hand:
   plain@0: 10 rounds.
   a@2: t=0 L=2 -> 3 tokens; t=3 L=3 -> 3; t=6 L=0 -> 1; t=7 L=0 -> 1; t=8 L=1 -> 2: 5 rounds.
   b@1: t=0 ->1, t=1 ->1, t=2 L=1 ->2, t=4 ->1, t=5 L=2 ->2, t=7 ->1, t=8 ->1, t=9 ->1: 8 rounds.
-UCBSpec (L=2, K=3, delta=1/2): round robin plain@t0 (1 tok), a@t1 (L=1: 2), b@t3 (1);
-round 4 all n=1, a has the best mean -> a@t4 (L=2: 3 tok); round 5: UCB plain = b = 5.652 >
-a = 5.402, tie -> plain@t7 (1); round 6: b has n=1 -> b@t8 (1); round 7: all n=2, a best
--> a@t9 (capped at 1).  ST = 7, pulls (2, 3, 2), regret 7 - 5 = 2.
+UCBSpec (K=3, delta=1/2, radius of arm i scaled by its own reward width K_i/2: plain 0,
+a 1, b 1/2): round robin plain@t0 (1 tok), a@t1 (L=1: 2), b@t3 (1); round 4 (all n=1,
+sqrt(2 (1 + 2 log(3*9*sqrt2/0.5))) = 4.398): plain 1, a 2 + 4.398, b 1 + 2.199 -> a@t4
+(L=2: 3 tok); round 5: a (n=2) 2.5 + 2.902 = 5.402, b 1 + 2.326, plain 1 -> a@t7 (1 tok);
+round 6: a (n=3) 2 + 2.348, b 1 + 2.420, plain 1 -> a@t8 (L=1: 2 tok, done).
+ST = 6, pulls (1, 4, 1), regret 6 - 5 = 1.  (With the paper's common width L = 2 for every
+arm, plain's radius would equal b's and it would be replayed: ST 7.)
 """
 
 from __future__ import annotations
@@ -33,11 +36,11 @@ def test_ucbspec_by_hand(tiny_trace_dir):
     df, conf = run_experiment(cfg, progress=False)
     assert conf["arms"] == ["plain@0", "a@2", "b@1"]
     u = df[df.policy == "ucbspec"]
-    assert u.stopping_time.tolist() == [7, 7]
-    assert [list(p) for p in u.pulls] == [[2, 3, 2], [2, 3, 2]]
-    assert u.regret.tolist() == [2.0, 2.0]
+    assert u.stopping_time.tolist() == [6, 6]
+    assert [list(p) for p in u.pulls] == [[1, 4, 1], [1, 4, 1]]
+    assert u.regret_rounds.tolist() == [1.0, 1.0]
     f = df[df.policy == "fixed:b@1"]
-    assert f.stopping_time.tolist() == [8, 8] and f.regret.tolist() == [3.0, 3.0]
+    assert f.stopping_time.tolist() == [8, 8] and f.regret_rounds.tolist() == [3.0, 3.0]
     o = df[df.policy == "oracle"]
-    assert o.regret.tolist() == [0.0, 0.0] and (o.best_fixed_arm == "a@2").all()
-    assert np.allclose(u.mean_accepted, 10 / 7)
+    assert o.regret_rounds.tolist() == [0.0, 0.0] and (o.best_arm_rounds == "a@2").all()
+    assert np.allclose(u.mean_accepted, 10 / 6)

@@ -55,6 +55,13 @@ class Env:
         return len(self.prompt_ids)
 
     @property
+    def context_lens(self) -> np.ndarray:
+        """Context length each environment prompt's rounds are costed at (``make_env`` sets it
+        from the trace: ``prompt_len + output_len / 2``); 0 for bare environments."""
+        c = getattr(self, "_context", None)
+        return np.asarray(c, float) if c is not None else np.zeros(self.n_prompts)
+
+    @property
     def n_arms(self) -> int:
         return len(self.table.arms)
 

@@ -18,6 +18,9 @@ class PolicyError(ValueError):
     """Unknown policy name or invalid hyperparameter."""
 
 
+REWARDS = ("tokens", "throughput")
+
+
 @dataclass(frozen=True)
 class PolicyContext:
     """What a policy may know before the first round.
@@ -29,10 +32,22 @@ class PolicyContext:
     L : int
         Maximum speculation length among the arms (BanditSpec's L).
     reward_lo, reward_hi : float
-        Range of the per-round reward (tokens: ``[1, L+1]``).
-    hindsight_best : ndarray or None
-        Best fixed arm per environment prompt, for the ``oracle`` baseline only: it is
-        knowledge of the future and no learning policy reads it.
+        Range of the per-round reward over the arm set (tokens: ``[1, L+1]``).
+    reward_kind : {"tokens", "throughput"}
+        What the reward is: tokens emitted per round (BanditSpec's ``Y``), or the round's
+        throughput relative to plain decoding, ``y * c(plain) / c(arm)``.
+    arm_lo, arm_hi : ndarray (n_arms,) or None
+        The range of each arm's own reward (tokens: ``[1, K_i + 1]``; throughput:
+        ``[c0/c_i, (K_i + 1) c0/c_i]``); ``None`` means ``[reward_lo, reward_hi]`` for all.
+    objective : {"rounds", "time"}
+        What the run optimises (the oracle's default criterion).
+    hindsight_best : dict or None
+        Best fixed arm per environment prompt by objective (``"rounds"``, ``"time"``), for
+        the ``oracle`` baseline only: it is knowledge of the future and no learner reads it.
+    drafter_names : tuple of str
+        The trace's drafters, in the order of ``gamma`` in full-information feedback.
+    arm_cost_s : ndarray (n_arms,) or None
+        Seconds per round of each arm (mean over prompts), if the trace has costs.
     """
 
     n_arms: int
@@ -40,9 +55,19 @@ class PolicyContext:
     L: int
     reward_lo: float
     reward_hi: float
-    hindsight_best: np.ndarray | None = None
-    drafter_names: tuple[str, ...] = ()  # the trace's drafters, in the order of FullFeedback.gamma
-    arm_cost_s: np.ndarray | None = None  # seconds per round of each arm, if the trace has costs
+    reward_kind: str = "tokens"
+    objective: str = "rounds"
+    arm_lo: np.ndarray | None = None
+    arm_hi: np.ndarray | None = None
+    hindsight_best: dict[str, np.ndarray] | None = None
+    drafter_names: tuple[str, ...] = ()
+    arm_cost_s: np.ndarray | None = None
+
+    def arm_range(self) -> tuple[np.ndarray, np.ndarray]:
+        """``(lo, hi)`` of every arm's reward, shape (n_arms,) each."""
+        if self.arm_lo is None or self.arm_hi is None:
+            return np.full(self.n_arms, float(self.reward_lo)), np.full(self.n_arms, float(self.reward_hi))
+        return np.asarray(self.arm_lo, float), np.asarray(self.arm_hi, float)
 
 
 @dataclass
@@ -52,6 +77,21 @@ class Policy:
     name: ClassVar[str] = "policy"
     feedback: ClassVar[str] = "bandit"  # "bandit" or "full"
     n_random: ClassVar[int] = 0  # uniforms per lane per round the policy consumes
+    # reward kinds the policy can learn from, the first its default; () = reads no reward
+    rewards: ClassVar[tuple[str, ...]] = REWARDS
+    kernel: ClassVar[str] = ""  # name of its compiled replay kernel (simulator.kernels), if any
+    reward: str = ""  # "" = the run's objective decides (rounds -> tokens, time -> throughput)
+
+    def kernel_param(self) -> float:
+        """The one hyperparameter the compiled kernel takes."""
+        return 0.0
+
+    def reward_for(self, objective: str) -> str:
+        """The reward this policy learns from in a run with ``objective``."""
+        if self.reward:
+            return self.reward
+        natural = "throughput" if objective == "time" else "tokens"
+        return natural if natural in self.rewards else (self.rewards[0] if self.rewards else "tokens")
 
     def reset(self, n_lanes: int, ctx: PolicyContext) -> None:
         self.ctx_ = ctx
@@ -81,12 +121,15 @@ class Policy:
                   if f.init and getattr(self, f.name) != f.default}
         if self.name == "fixed":
             return f"fixed:{params.get('arm', '')}"
+        if self.name == "oracle" and list(params) == ["by"]:
+            return f"oracle:{params['by']}"
         if not params:
             return self.name
         return self.name + ":" + ",".join(f"{k}={v}" for k, v in params.items())
 
 
 REGISTRY: dict[str, type[Policy]] = {}
+SHORTHAND = {"fixed": "arm", "oracle": "by"}  # ``fixed:ARM``, ``oracle:rounds``
 
 
 def register(cls: type[Policy]) -> type[Policy]:
@@ -116,8 +159,8 @@ def make_policy(spec: str) -> Policy:
     fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
     kwargs: dict[str, Any] = {}
     if rest:
-        if name == "fixed" and "=" not in rest:
-            rest = f"arm={rest}"
+        if name in SHORTHAND and "=" not in rest:
+            rest = f"{SHORTHAND[name]}={rest}"
         for item in rest.split(","):
             k, eq, v = item.partition("=")
             if not eq or k not in fields:
@@ -125,6 +168,10 @@ def make_policy(spec: str) -> Policy:
                     f"policy {spec!r}: unknown parameter {k!r}; expected one of {sorted(fields)}"
                 )
             kwargs[k] = _convert(v, fields[k].type, k, name)
+    reward = kwargs.get("reward", "")
+    if reward and reward not in cls.rewards:
+        raise PolicyError(f"policy {spec!r}: reward={reward!r}: expected one of {list(cls.rewards)}"
+                          if cls.rewards else f"policy {spec!r}: {name} learns from no reward; drop reward=")
     try:
         return cls(**kwargs)
     except TypeError as exc:

@@ -16,6 +16,7 @@ class Fixed(Policy):
     """``ALG_i``: always play ``arm`` (BanditSpec's comparator class)."""
 
     name: ClassVar[str] = "fixed"
+    rewards: ClassVar[tuple[str, ...]] = ()
     arm: str = ""
 
     def __post_init__(self) -> None:
@@ -40,6 +41,7 @@ class Uniform(Policy):
 
     name: ClassVar[str] = "uniform"
     n_random: ClassVar[int] = 1
+    rewards: ClassVar[tuple[str, ...]] = ()
 
     def select(self, u: np.ndarray) -> np.ndarray:
         return np.minimum((u[:, 0] * self.ctx_.n_arms).astype(np.int64), self.ctx_.n_arms - 1)
@@ -48,22 +50,38 @@ class Uniform(Policy):
 @register
 @dataclass
 class Oracle(Policy):
-    """The best fixed arm in hindsight for each prompt (argmin of E[ST(ALG_i)]).
+    """The best fixed arm in hindsight for each prompt, by the run's objective or by ``by``:
+    argmin of ``E[ST(ALG_i)]`` (``oracle:rounds``) or of the arm's expected time
+    (``oracle:time``).
 
-    It reads the future by construction, so its regret is 0 in expectation: a check of
-    the regret computation, not a method.
+    It reads the future by construction, so its regret in its own objective is 0: a check
+    of the regret computation and an upper limit of per-prompt arm choice, not a method.
+
+    Parameters
+    ----------
+    by : {"", "rounds", "time"}
+        The objective it is best in; "" = the run's objective.
     """
 
     name: ClassVar[str] = "oracle"
+    rewards: ClassVar[tuple[str, ...]] = ()
+    by: str = ""
+
+    def __post_init__(self) -> None:
+        if self.by not in ("", "rounds", "time"):
+            raise PolicyError(f"policy oracle: by must be 'rounds' or 'time', got {self.by!r}")
 
     def reset(self, n_lanes: int, ctx: PolicyContext) -> None:
         super().reset(n_lanes, ctx)
-        if ctx.hindsight_best is None:
-            raise PolicyError("policy oracle: the runner gave no hindsight information")
+        by = self.by or ctx.objective
+        if ctx.hindsight_best is None or by not in ctx.hindsight_best:
+            raise PolicyError(f"policy oracle:{by}: the runner gave no hindsight information for {by!r}"
+                              + (" (the trace has no cost table)" if by == "time" else ""))
+        self.best_ = ctx.hindsight_best[by]
         self.arm_ = np.zeros(n_lanes, dtype=np.int64)
 
     def on_prompt_start(self, lanes: np.ndarray, prompts: np.ndarray) -> None:
-        self.arm_[lanes] = self.ctx_.hindsight_best[prompts]
+        self.arm_[lanes] = self.best_[prompts]
 
     def select(self, u: np.ndarray) -> np.ndarray:
         return self.arm_.copy()

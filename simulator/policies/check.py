@@ -43,7 +43,8 @@ def check_policy(spec: str, setting: str | None = None) -> None:
 
     # probabilities sum to 1 where exposed; inputs not mutated
     p = make_policy(spec)
-    p.reset(4, prep.ctx)
+    ctx = prep.context(p)
+    p.reset(4, ctx)
     p.on_prompt_start(np.arange(4), np.zeros(4, dtype=np.int64))
     rng = np.random.default_rng(0)
     for _ in range(20):
@@ -52,15 +53,15 @@ def check_policy(spec: str, setting: str | None = None) -> None:
         arms = p.select(u)
         assert np.array_equal(u, u0), f"{spec}: select mutated its input"
         assert arms.shape == (4,) and arms.dtype.kind == "i", f"{spec}: select must return (n_lanes,) ints"
-        assert ((arms >= 0) & (arms < prep.ctx.n_arms)).all(), f"{spec}: arm out of range"
+        assert ((arms >= 0) & (arms < ctx.n_arms)).all(), f"{spec}: arm out of range"
         if hasattr(p, "probabilities"):
             pr = p.probabilities()
             assert np.allclose(pr.sum(axis=1), 1.0) and (pr >= 0).all(), f"{spec}: probabilities"
-        rew = rng.integers(1, prep.ctx.L + 2, size=4).astype(float)
+        rew = rng.integers(1, ctx.L + 2, size=4).astype(float)
         act = np.array([True, True, False, True])
-        where = np.arange(prep.ctx.L + 1)[None, :] + 3 * np.arange(4)[:, None] + _ * 8
-        ver = np.arange(prep.ctx.L + 1)[None, :] < rew[:, None]
-        gam = rng.random((4, prep.ctx.L + 1, len(prep.ctx.drafter_names)))
+        where = np.arange(ctx.L + 1)[None, :] + 3 * np.arange(4)[:, None] + _ * 8
+        ver = np.arange(ctx.L + 1)[None, :] < rew[:, None]
+        gam = rng.random((4, ctx.L + 1, len(ctx.drafter_names)))
         inputs = (arms, rew, act, where, ver, gam) if p.feedback == "full" else (arms, rew, act)
         copies = tuple(x.copy() for x in inputs)
         (p.update_full if p.feedback == "full" else p.update)(*inputs)

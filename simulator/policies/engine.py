@@ -41,6 +41,7 @@ class Heuristic(Policy):
     """
 
     name: ClassVar[str] = "heuristic"
+    rewards: ClassVar[tuple[str, ...]] = ("tokens",)  # reads accepted tokens
     drafter: str = ""
     start: int = 20
     transient: ClassVar[bool] = False
@@ -51,8 +52,6 @@ class Heuristic(Policy):
 
     def reset(self, n_lanes: int, ctx: PolicyContext) -> None:
         super().reset(n_lanes, ctx)
-        if ctx.reward_lo != 1.0 or ctx.reward_hi != ctx.L + 1:
-            raise PolicyError(f"policy {self.name} reads accepted tokens: run it with --reward tokens")
         self.arms_by_k_ = _drafter_arms(ctx, self.drafter)
         self.kmax_ = max(self.arms_by_k_)
         self.k_ = np.full(n_lanes, min(self.start, self.kmax_), dtype=np.int64)

@@ -27,7 +27,11 @@ class EXP3Spec(Policy):
 
     name: ClassVar[str] = "exp3spec"
     n_random: ClassVar[int] = 1
+    kernel: ClassVar[str] = "exp3spec"
     eta_scale: float = 1.0
+
+    def kernel_param(self) -> float:
+        return self.eta_scale
 
     def __post_init__(self) -> None:
         if not self.eta_scale > 0:

@@ -5,10 +5,12 @@ drafter's acceptance probability ``gamma_t[d]`` (greedy: the 0/1 teacher-forced 
 sampling: ``alpha``).  Losses per position:
 
 * ``loss="acceptance"``: ``f_t[d] = 1 - gamma_t[d]`` (available at once);
-* ``loss="length"``: ``f_t[d] = 1 - AcceptLength_t[d] / (K_d + 1)`` with
+* ``loss="length"``: ``f_t[d] = 1 - AcceptLength_t[d] / (K_max + 1)`` with
   ``AcceptLength = 1 + sum_{k<=K} prod_{j<k} gamma_{t+j}`` (Theorem 3, closed form).  It
   needs ``gamma`` at ``t .. t+K-1``: positions not yet verified are censored, so the loss of
   ``t`` is held back until its whole window is verified (delayed feedback, delay <= 2K).
+  One normaliser ``K_max + 1`` (the largest K among the experts) for every drafter, so a
+  drafter that emits more tokens always has the smaller loss.
 
 The learner weighs drafters (each played at its largest ``K`` in the arm set) with Hedge
 (anytime ``eta_t = sqrt(8 ln N / t)``, or a fixed ``eta``) or NormalHedge (parameter-free,
@@ -77,6 +79,7 @@ class HedgeSpec(Policy):
     name: ClassVar[str] = "hedgespec"
     feedback: ClassVar[str] = "full"
     n_random: ClassVar[int] = 1
+    rewards: ClassVar[tuple[str, ...]] = ()  # learns from gamma, not from the round's reward
     loss: str = "length"
     learner: str = "hedge"
     eta: float = 0.0
@@ -136,7 +139,7 @@ class HedgeSpec(Policy):
         g = self.buf_[lanes[:, None], idx]  # (n, Kmax, N)
         g = np.where(np.arange(Kmax)[None, :, None] < self.K_[None, None, :], g, 0.0)
         accept_len = 1.0 + np.cumprod(g, axis=1).sum(axis=1)
-        return 1.0 - accept_len / (self.K_[None, :] + 1)
+        return 1.0 - accept_len / (Kmax + 1)
 
     def update_full(self, arms, rewards, active, positions, verified, gamma) -> None:
         need = int(positions.max(initial=0)) + self.window_ + 1

@@ -12,7 +12,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from .base import Policy, PolicyContext, PolicyError, register
+from .base import Policy, PolicyContext, register
 
 
 @dataclass
@@ -22,10 +22,10 @@ class _RunLength(Policy):
     ``passed[j]`` = those that also accepted the ``j``-th token.  Survival
     ``S(j) = P(L >= j) = prod_{i<=j} passed[i] / at_risk[i]`` (Kaplan-Meier)."""
 
+    rewards: ClassVar[tuple[str, ...]] = ("tokens",)  # reads accepted tokens
+
     def reset(self, n_lanes: int, ctx: PolicyContext) -> None:
         super().reset(n_lanes, ctx)
-        if ctx.reward_lo != 1.0 or ctx.reward_hi != ctx.L + 1:
-            raise PolicyError(f"policy {self.name} reads accepted tokens: run it with --reward tokens")
         drafters, d_of, k_of = [], [], []
         for name in ctx.arm_names:
             d, _, k = name.rpartition("@")

@@ -31,7 +31,10 @@ def ucbspec_radius(n: np.ndarray, t: np.ndarray, K: int, L: float, delta: float)
 class UCBSpec(Policy):
     """Round-robin over the K arms, then ``argmax_i mu_hat_i + cr_{i,t-1}``.
 
-    Anytime (``t^2`` inside the log, no doubling); ties go to the lowest arm index.
+    Anytime (``t^2`` inside the log, no doubling); ties go to the lowest arm index.  The radius
+    of arm ``i`` is scaled by the width of *its* reward range (``PolicyContext.arm_range``):
+    ``K_i`` for tokens (the paper's ``L`` when every arm drafts ``L``), ``K_i c0 / c_i`` for
+    relative throughput; a plain-decoding arm (width 0) has radius 0.
 
     Parameters
     ----------
@@ -40,7 +43,11 @@ class UCBSpec(Policy):
     """
 
     name: ClassVar[str] = "ucbspec"
+    kernel: ClassVar[str] = "ucbspec"
     delta: float = 0.5
+
+    def kernel_param(self) -> float:
+        return self.delta
 
     def __post_init__(self) -> None:
         if not 0 < self.delta:
@@ -56,7 +63,8 @@ class UCBSpec(Policy):
     def index(self) -> np.ndarray:
         """``UCB_{i,t-1}`` per lane and arm (``inf`` for unpulled arms)."""
         K = self.ctx_.n_arms
-        width = self.ctx_.reward_hi - self.ctx_.reward_lo
+        lo, hi = self.ctx_.arm_range()
+        width = (hi - lo)[None, :]
         n = self.counts_
         with np.errstate(divide="ignore", invalid="ignore"):
             mean = self.sums_ / n
