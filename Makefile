@@ -6,9 +6,9 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml Makefile | cksum | cut -d' ' -f1)
 
 DEMO_TRACE ?= builtin:smollm2-greedy
-# BanditSpec 6.1: choose among drafters (each at K = 4), reward = tokens per round
+# BanditSpec 6.1: choose among drafters (each at K = 4), objective = rounds (the theory's)
 DEMO_ARMS  ?= pld@4,skip5-24@4,rtn4@4,hf-rtn3@4,early28@4
-# BanditSpec 6.2: choose the draft length, reward = tokens/s on the H100 cost table
+# BanditSpec 6.2: choose the draft length, objective = time on the H100 cost table
 DEMO_ARMS_K ?= plain@0,rtn4@1-4
 DEMO_OUT   ?= results/demo
 DEMO_RUNS  ?= 50
@@ -28,15 +28,15 @@ $(STAMP):
 
 demo: $(STAMP)
 	$(PY) -m simulator run --trace $(DEMO_TRACE) \
-	    --setting replay --setting stochastic --setting adversarial \
+	    --setting replay --setting stochastic --setting adversarial --stream category-switch \
 	    --policy ucbspec --policy exp3spec --policy uniform --policy oracle \
-	    --arms '$(DEMO_ARMS)' --cost-device cuda --runs $(DEMO_RUNS) --seed 0 --workers 2 \
+	    --arms '$(DEMO_ARMS)' --objective rounds --cost-device cuda --runs $(DEMO_RUNS) --seed 0 --workers 2 \
 	    --out $(DEMO_OUT)/drafters
 	$(PY) -m simulator plot $(DEMO_OUT)/drafters
 	$(PY) -m simulator table --results $(DEMO_OUT)/drafters --setting replay
 	$(PY) -m simulator run --trace $(DEMO_TRACE) --setting replay --carry-state \
-	    --policy ucbspec --policy exp3spec --policy uniform --policy oracle \
-	    --reward throughput --cost-device cuda --arms '$(DEMO_ARMS_K)' \
+	    --policy ucbspec --policy exp3spec --policy banditspec-code --policy ucb1 --policy uniform \
+	    --policy oracle --objective time --cost-device cuda --arms '$(DEMO_ARMS_K)' \
 	    --runs $(DEMO_RUNS) --seed 0 --workers 2 --out $(DEMO_OUT)/draft-length-h100
 	$(PY) -m simulator plot $(DEMO_OUT)/draft-length-h100
 	$(PY) -m simulator figures --trace $(DEMO_TRACE) --out $(FIGURES_OUT)

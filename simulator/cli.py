@@ -169,6 +169,10 @@ def _figures(a: argparse.Namespace) -> int:
                        drafters=tuple(a.drafters.split(",")) if a.drafters else (),
                        serve_drafter=a.serve_drafter, **kw)
     paths, times = make_figures(cfg, a.out, render_only=a.render_only, progress=not a.quiet)
+    if not a.quiet:
+        from pathlib import Path
+
+        print(Path(a.out, "tables", "table1.md").read_text())
     for p in paths:
         print(f"wrote {p}")
     print(f"done in {times['total']:.1f} s (render {times['render']:.1f} s)")

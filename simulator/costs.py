@@ -93,23 +93,29 @@ class CostModel:
         (broadcast)."""
         k, n, c = np.broadcast_arrays(np.asarray(k, float), np.asarray(n, float), np.asarray(c, float))
         bs = self.batch_sizes
+        if len(bs) == 1:
+            lo, w = np.zeros(n.shape, dtype=np.int64), np.zeros(n.shape)
+        else:
+            lo = np.clip(np.searchsorted(bs, n, side="right") - 1, 0, len(bs) - 2)
+            w = (np.maximum(n, bs[0]) - bs[lo]) / (bs[lo + 1] - bs[lo])  # > 1 past the last: extrapolated
+        used = set(lo[w < 1].tolist()) | set((lo[w > 0] + 1).tolist())
         per_b = []
-        for b in bs:
+        for i, b in enumerate(bs):
             ctxs, ks, ms = self.verify[int(b)]
-            at_c = np.stack([_lerp(k, ks, ms[i], True) for i in range(len(ctxs))])  # (contexts, ...)
+            at_c = np.stack([_lerp(k, ks, ms[j], True) for j in range(len(ctxs))])  # (contexts, ...)
             if len(ctxs) == 1:
                 per_b.append(at_c[0])
             else:
-                lo = np.clip(np.searchsorted(ctxs, c, side="right") - 1, 0, len(ctxs) - 2)
-                cc = np.clip(c, ctxs[0], ctxs[-1])
-                w = (cc - ctxs[lo]) / (ctxs[lo + 1] - ctxs[lo])
-                per_b.append(np.take_along_axis(at_c, lo[None], 0)[0] * (1 - w)
-                             + np.take_along_axis(at_c, lo[None] + 1, 0)[0] * w)
-            if (c < ctxs[0]).any() or (c > ctxs[-1]).any():
-                self._note(f"context {c.min():.0f}-{c.max():.0f} outside the measured contexts "
-                           f"{ctxs.astype(int).tolist()}: held at the nearest")
-            if (k > ks[-1]).any():
-                self._note(f"k up to {k.max():.0f} above the measured {ks[-1]:.0f}: verify time extrapolated")
+                j = np.clip(np.searchsorted(ctxs, c, side="right") - 1, 0, len(ctxs) - 2)
+                cw = (np.clip(c, ctxs[0], ctxs[-1]) - ctxs[j]) / (ctxs[j + 1] - ctxs[j])
+                per_b.append(np.take_along_axis(at_c, j[None], 0)[0] * (1 - cw)
+                             + np.take_along_axis(at_c, j[None] + 1, 0)[0] * cw)
+            if i in used:
+                if (c < ctxs[0]).any() or (c > ctxs[-1]).any():
+                    self._note(f"context {c.min():.0f}-{c.max():.0f} outside the measured contexts "
+                               f"{ctxs.astype(int).tolist()}: held at the nearest")
+                if (k > ks[-1]).any():
+                    self._note(f"k up to {k.max():.0f} above the measured {ks[-1]:.0f}: verify time extrapolated")
         per_b = np.stack(per_b)  # (batch sizes, ...)
         if (n > bs[-1]).any():
             self._note(f"batch {int(bs[-1]) + 1}-{int(n.max())} above the largest measured batch "
@@ -118,9 +124,6 @@ class CostModel:
             self._note(f"batch below the smallest measured {int(bs[0])}: held at {int(bs[0])}")
         if len(bs) == 1:
             return per_b[0]
-        lo = np.clip(np.searchsorted(bs, n, side="right") - 1, 0, len(bs) - 2)
-        nn = np.maximum(n, bs[0])
-        w = (nn - bs[lo]) / (bs[lo + 1] - bs[lo])  # > 1 past the last point: linear extrapolation
         return (np.take_along_axis(per_b, lo[None], 0)[0] * (1 - w)
                 + np.take_along_axis(per_b, lo[None] + 1, 0)[0] * w)
 

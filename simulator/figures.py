@@ -211,21 +211,37 @@ def batch_serving_sorted(df: pd.DataFrame, title: str = "") -> plt.Figure:
 
 
 def regret_vs_length(curves: pd.DataFrame) -> plt.Figure:
-    """Regret against output length (log x), mean ± 95% CI over runs, with the upper bound
-    (Theorem 4.3 stochastic, 5.3 adversarial) and the Theorem 4.4 curve ``c log(len)``."""
-    groups = [("stochastic", s) for s in dict.fromkeys(curves.loc[curves.check == "stochastic", "setting"])]
-    groups += [("adversarial", s) for s in dict.fromkeys(curves.loc[curves.check == "adversarial", "setting"])]
-    fig, axes = plt.subplots(1, len(groups), figsize=(2.9 * len(groups), 2.9), squeeze=False)
-    for ax, (check, s) in zip(axes[0], groups, strict=True):
-        g = curves[(curves.check == check) & (curves.setting == s)]
+    """Regret against output length (log x), mean ± 95% CI over runs, one panel per (check,
+    setting) in order of appearance, with the upper bound (Theorem 4.3 where the rows carry
+    the Theorem 4.4 curve ``c log(len)``, else Theorem 5.3) and, where given (column
+    ``worst``), the worst fixed arm's regret: a bound above it is vacuous.  Where the rows
+    carry a fitted log-log slope (``slope``, ``slope_lo``, ``slope_hi``, ``fit_from``), the
+    fitted power law is drawn over its window and the slope with its 95% interval labelled."""
+    groups = list(dict.fromkeys(zip(curves["check"], curves["setting"], strict=True)))
+    ncol = min(len(groups), 4)
+    nrow = -(-len(groups) // ncol)
+    fig, axes = plt.subplots(nrow, ncol, figsize=(2.9 * ncol, 2.9 * nrow), squeeze=False)
+    for ax, (check, s) in zip(axes.flat, groups, strict=False):
+        g = curves[(curves["check"] == check) & (curves["setting"] == s)]
         for pol, gp in g.groupby("policy", sort=False):
+            col = policy_color(pol)
+            label = f"{pol} (mean ± 95% CI)"
+            if "slope" in gp and np.isfinite(gp["slope"].iloc[0]):
+                b, lo, hi = gp[["slope", "slope_lo", "slope_hi"]].iloc[0]
+                w = gp[(gp["n"] >= gp["fit_from"].iloc[0]) & (gp["regret"] > 0)]
+                x, y = np.log(w["n"].to_numpy(float)), np.log(w["regret"].to_numpy(float))
+                ax.plot(w["n"], np.exp(y.mean() + b * (x - x.mean())), color=col, lw=2.5, alpha=0.35)
+                label = f"{pol}: slope {b:.2f} [{lo:.2f}, {hi:.2f}]"
             ax.errorbar(gp["n"], gp["regret"], yerr=gp["ci95"], marker=policy_marker(pol), ms=3, capsize=2,
-                        color=policy_color(pol), label=f"{pol} (mean ± 95% CI)")
+                        color=col, label=label)
         first = g[g["policy"] == g["policy"].iloc[0]]
+        stochastic = first["lower"].notna().any()
         ax.plot(first["n"], first["upper"], "k--", lw=1,
-                label="upper bound (Thm 4.3)" if check == "stochastic" else "upper bound (Thm 5.3)")
-        if first["lower"].notna().any():
+                label="upper bound (Thm 4.3)" if stochastic else "upper bound (Thm 5.3)")
+        if stochastic:
             ax.plot(first["n"], first["lower"], "k:", lw=1, label="c log(len) (Thm 4.4)")
+        if "worst" in first and first["worst"].notna().any():
+            ax.plot(first["n"], first["worst"], color="0.55", ls="-.", lw=1, label="worst fixed arm")
         ax.set_xscale("log")
         if (g["regret"] > 0).all():
             ax.set_yscale("log")
@@ -234,7 +250,10 @@ def regret_vs_length(curves: pd.DataFrame) -> plt.Figure:
         ax.set_xlabel("output length (tokens)")
         ax.set_title(f"{check}: {s}", fontsize=7)
         ax.legend(fontsize=5.5)
-    axes[0][0].set_ylabel("stopping-time regret (rounds)")
+    for ax in axes.flat[len(groups):]:
+        ax.set_visible(False)
+    for row in axes:
+        row[0].set_ylabel("stopping-time regret (rounds)")
     fig.tight_layout()
     return fig
 

@@ -23,11 +23,16 @@ import pandas as pd
 import traces
 
 from .policies import make_policy
-from .runner import RunConfig, prepare, run_experiment, simulate
+from .runner import RunConfig, _prepare_cached, fixed_frame, prepare, run_experiment, simulate
 
 # drafter choice among these (each at K = 4) when the trace has them (BanditSpec 6.1)
 PREFERRED_DRAFTERS = ("pld", "skip5-24", "rtn4", "hf-rtn3", "early28")
 Z = 1.96
+# Table 1 rows besides vanilla and the fixed arms (learners with both rewards; oracles by objective)
+TABLE1_POLICIES_TIME = ("ucbspec", "ucbspec:reward=tokens", "exp3spec", "exp3spec:reward=tokens", "hedgespec",
+                        "smartspec", "oracle", "oracle:rounds")
+TABLE1_POLICIES_ROUNDS = ("ucbspec", "exp3spec", "hedgespec", "smartspec", "oracle")
+SERVE_POLICIES = ("ucbspec", "banditspec-code", "ucb1", "uniform")
 
 
 @dataclass(frozen=True)
@@ -47,6 +52,7 @@ class FigureConfig:
     curve_runs: int = 200
     bound_runs: int = 40
     scaling_runs: int = 5
+    scaling_orders: int = 3
     seed: int = 0
 
 
@@ -87,13 +93,18 @@ def compute(cfg: FigureConfig, data: Path, progress: bool = True) -> dict:
         if progress:
             print(f"  {name}: {times[name]:.1f} s", flush=True)
 
-    # table 1 + fig 6 (per category): fixed arms and policies on the recorded positions
+    # table 1 + fig 6 (per category): policies on the recorded positions, objective time when
+    # the trace has costs (learners with both rewards, HedgeSpec charged for its feedback);
+    # fixed arms come from the exact fixed-arm table
     t0 = time.perf_counter()
-    pols = tuple(f"fixed:{d}@{cfg.k}" for d in drafters) + ("ucbspec", "exp3spec", "hedgespec", "oracle")
+    timed = tr.costs is not None
+    pols = TABLE1_POLICIES_TIME if timed else TABLE1_POLICIES_ROUNDS
     rc = RunConfig(trace=cfg.trace, setting="replay", policies=pols, runs=cfg.runs, seed=cfg.seed, arms=arms,
-                   cost_device=device)
+                   objective="time" if timed else "rounds", cost_device=device)
     df, conf = run_experiment(rc, progress=False)
     df.drop(columns=["pulls"]).to_parquet(data / "replay_results.parquet", compression="zstd")
+    fixed_frame(_prepare_cached(rc)).to_parquet(data / "replay_fixed.parquet", compression="zstd")
+    (data / "replay_config.json").write_text(json.dumps(conf, indent=2, default=str) + "\n")
     pulls = np.stack(df["pulls"].to_numpy())
     cat = pd.DataFrame(pulls, columns=conf["arms"])
     cat.insert(0, "category", df["category"].to_numpy())
@@ -112,11 +123,12 @@ def compute(cfg: FigureConfig, data: Path, progress: bool = True) -> dict:
     # fig 3: batch serving
     t0 = time.perf_counter()
     if tr.costs is not None and tr.manifest["kind"] == "greedy":
-        sc = ServeConfig(trace=cfg.trace, arms=f"plain@0,{serve}@1-4", policies=("ucbspec",),
+        sc = ServeConfig(trace=cfg.trace, arms=f"plain@0,{serve}@1-4", policies=SERVE_POLICIES,
                          batch_sizes=tuple(b for b in cfg.batch_sizes if b <= tr.n_prompts), runs=cfg.serve_runs,
                          seed=cfg.seed, cost_device=device)
-        sdf, _ = run_serving(sc, progress=False)
+        sdf, sconf = run_serving(sc, progress=False)
         sdf.to_csv(data / "serving.csv", index=False)
+        (data / "serving_config.json").write_text(json.dumps(sconf, indent=2, default=str) + "\n")
     lap("batch serving", t0)
 
     # figs regret-vs-length and normalised regret: stochastic (TGD fitted to the trace, plus
@@ -146,7 +158,8 @@ def compute(cfg: FigureConfig, data: Path, progress: bool = True) -> dict:
 
     # fig 5b: regret against the pool size
     t0 = time.perf_counter()
-    sdf = arms_scaling(cfg.trace, k=cfg.k, runs=cfg.scaling_runs, seed=cfg.seed)
+    sdf = arms_scaling(cfg.trace, k=cfg.k, runs=cfg.scaling_runs, seed=cfg.seed, orders=cfg.scaling_orders,
+                       cost_device=device)
     sdf.to_csv(data / "arms_scaling.csv", index=False)
     lap("arms scaling", t0)
 
@@ -227,7 +240,7 @@ def trajectories(rc: RunConfig, policies: tuple[str, ...]) -> pd.DataFrame:
         for s in range(S):
             row = dict(policy=pol, step=s + 1, active=int(n_act[s]), cum_regret=float(mean[s]),
                        ci95=float(ci[s]))
-            row.update({f"frac:{a}": float(frac[s, j]) for j, a in enumerate(prep.ctx.arm_names)})
+            row.update({f"frac:{a}": float(frac[s, j]) for j, a in enumerate(a.name for a in prep.arms)})
             rows.append(row)
     return pd.DataFrame(rows)
 
@@ -236,7 +249,7 @@ def trajectories(rc: RunConfig, policies: tuple[str, ...]) -> pd.DataFrame:
 def render(data: Path, out: Path) -> list[Path]:
     """Draw every table and figure from the tables ``compute`` wrote; return written paths."""
     from . import figures as F
-    from .tables import table1, to_markdown
+    from .tables import caption, table1, table1_tidy, to_markdown
 
     F.set_style()
     meta = json.loads((data / "config.json").read_text())
@@ -245,14 +258,20 @@ def render(data: Path, out: Path) -> list[Path]:
     tdir = out / "tables"
     tdir.mkdir(parents=True, exist_ok=True)
     res = pd.read_parquet(data / "replay_results.parquet")
-    t = table1(res, "replay")
-    t.to_csv(tdir / "table1.csv")
-    (tdir / "table1.md").write_text(f"Trace: {label}; cells: {t.columns.name} "
-                                    f"(cost device: {meta['cost_device_used']})\n\n" + to_markdown(t))
+    fixed = pd.read_parquet(data / "replay_fixed.parquet")
+    rconf = json.loads((data / "replay_config.json").read_text())
+    seed = int(meta.get("seed", 0))
+    table1_tidy(res, fixed, "replay", seed).to_csv(tdir / "table1.csv", index=False)
+    t = table1(res, fixed, "replay", seed)
+    cap = caption(traces.load(meta["trace"]).manifest, rconf, res["prompt_id"].nunique())
+    (tdir / "table1.md").write_text(f"Trace: {label}. {cap}\nCells: {t.columns.name}\n\n" + to_markdown(t))
     paths += [tdir / "table1.csv", tdir / "table1.md"]
     if (data / "serving.csv").exists():
-        paths += F.save_figure(F.batch_serving(pd.read_csv(data / "serving.csv"), label), out,
+        sconf = json.loads((data / "serving_config.json").read_text())
+        sdf = pd.read_csv(data / "serving.csv")
+        paths += F.save_figure(F.batch_serving(sdf, label, sconf.get("measured_batch_sizes")), out,
                                "fig3_batch_serving")
+        paths += F.save_figure(F.batch_serving_sorted(sdf, label), out, "fig3b_batch_serving_sorted")
     bounds = pd.read_csv(data / "bounds.csv")
     paths += F.save_figure(F.regret_vs_length(bounds), out, "fig_regret_vs_length")
     paths += F.save_figure(F.normalised_regret(bounds), out, "fig_normalised_regret")

@@ -143,7 +143,8 @@ def serving_context(env: ReplayEnv, cost: np.ndarray, policy) -> PolicyContext:
     return PolicyContext(n_arms=env.n_arms, arm_names=tuple(a.name for a in env.table.arms),
                          L=int(env.table.L), reward_lo=float(lo.min()),
                          reward_hi=float(hi.max()),
-                         reward_kind=kind, objective="time", arm_lo=lo, arm_hi=hi, drafter_names=env.trace.drafter_names,
+                         reward_kind=kind, objective="time", arm_lo=lo, arm_hi=hi,
+                         drafter_names=env.trace.drafter_names,
                          arm_cost_s=cost[:, 1, :].mean(axis=0))
 
 

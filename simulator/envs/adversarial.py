@@ -8,6 +8,17 @@ needs more rounds), so ``ST(ALG_i)`` equals the replay value exactly.
 ``stream="category-switch"``: one long stream, the prompts grouped by category and
 concatenated, each arm's sequence the concatenation of its per-prompt sequences; the
 best arm switches when the category does.
+
+Two SYNTHETIC named streams built to make a theorem visible (derivations in docs/theory.md,
+"Named adversarial streams"); they need exactly two arms with the same draft length
+``K = L`` (arm 0 is the first listed, arm 1 the second; their recorded acceptances are not
+used) and last the trace's total output length (one stream, like ``category-switch``):
+
+``stream="sqrt-burst"`` (:func:`sqrt_burst_rewards`): arm 1 is at least as good in every
+round, one token better in sparse bursts; EXP3Spec's regret grows like ``sqrt(len)``.
+
+``stream="ucb-trap"`` (:func:`ucb_trap_rewards`): arm 0 is best in a first phase, arm 1
+afterwards and overall; UCBSpec keeps playing arm 0 and its regret grows linearly.
 """
 
 from __future__ import annotations
@@ -18,13 +29,77 @@ from traces import Arm, Trace
 
 from .base import ArmTable, Env
 
+# named synthetic streams -> the smallest draft length they need (the trap's rewards are
+# L+1 > L > 2 > 1, so L >= 3)
+SYNTHETIC_STREAMS = {"sqrt-burst": 1, "ucb-trap": 3}
+STREAMS = ("recorded", "category-switch", *SYNTHETIC_STREAMS)
+
+
+def sqrt_burst_rewards(rounds: int, L: int) -> np.ndarray:
+    """Stream "sqrt-burst", shape (2, rounds): ``y_{0,t} = L`` and
+    ``y_{1,t} = L + 1{t in B}``, ``B = {floor(j^2 / L^2) : j >= 1}`` (rounds ``t = 1, 2, ...``).
+
+    Arm 1 is never worse, so ``ST(ALG) >= ST(ALG_1)`` for every policy (Assumption 5.2).
+    Its lead after ``T`` rounds is ``|B cap [1, T]| / L ~ sqrt(T)`` in EXP3Spec's loss units
+    (Algorithm 9), while ``eta_T = sqrt(log 2 / (2T))``, so the weight ratio stays near
+    ``exp(sqrt(log 2 / 2))``: EXP3Spec never concentrates and misses a fixed fraction of the
+    ``L sqrt(T)`` bursts, ``Reg ~ sqrt(len / L) / (1 + e^0.59)`` (Theorem 5.3's ``sqrt(len)``).
+
+    >>> sqrt_burst_rewards(12, 2)[1].tolist()
+    [3, 3, 2, 3, 2, 3, 2, 2, 3, 2, 2, 3]
+    """
+    t = np.arange(1, rounds + 1)
+    j = np.arange(1, L * int(np.sqrt(rounds)) + L + 2)
+    burst = np.isin(t, j**2 // L**2)
+    return np.stack([np.full(rounds, L), L + burst]).astype(np.int64)
+
+
+def ucb_trap_rewards(n: int, L: int, rounds: int | None = None) -> tuple[np.ndarray, int]:
+    """Stream "ucb-trap" for output length ``n``, shape (2, rounds), and its first phase ``T1``.
+
+    Rounds ``t <= T1 = n // (5L)`` give ``(y0, y1) = (L+1, L)``, later rounds ``(1, 2)``.  At
+    ``n = 5L T1``: ``ST(ALG_1) = (2L+1) T1 < ST(ALG_0) = 4L T1``, so arm 1 is the best fixed arm.
+    UCBSpec learns arm 0 in phase 1 (arm 1 pulled ``O(L^2 log T1)`` times, Eq. 33) and keeps
+    it while arm 0's mean, built on ``~T1`` pulls of ``L+1``, decays to about 2: ``(L-1) T1``
+    rounds of phase 2, each a token short.  Regret ``-> (L-2) T1 / 2 = (L-2) n / (10 L)``.
+
+    >>> Y, T1 = ucb_trap_rewards(40, 4)
+    >>> T1, Y[:, 1].tolist(), Y[:, 2].tolist(), Y.shape
+    (2, [5, 4], [1, 2], (2, 41))
+    """
+    T1 = n // (5 * L)
+    first = np.arange(rounds if rounds is not None else n + 1) < T1
+    return np.stack([np.where(first, L + 1, 1), np.where(first, L, 2)]).astype(np.int64), T1
+
+
+def synthetic_rewards(stream: str, n: int, L: int, rounds: int | None = None) -> np.ndarray:
+    """(2, rounds) rewards of a named synthetic stream for output length ``n`` (``rounds``
+    defaults to ``n + 1``: a round emits at least one token)."""
+    rounds = n + 1 if rounds is None else rounds
+    if stream == "sqrt-burst":
+        return sqrt_burst_rewards(rounds, L)
+    if stream == "ucb-trap":
+        return ucb_trap_rewards(n, L, rounds)[0]
+    raise ValueError(f"stream: expected one of {list(SYNTHETIC_STREAMS)}, got {stream!r}")
+
 
 class AdversarialEnv(Env):
     name = "adversarial"
 
     def __init__(self, trace: Trace, arms: list[Arm], *, stream: str = "recorded"):
-        if stream not in ("recorded", "category-switch"):
-            raise ValueError(f"stream: expected 'recorded' or 'category-switch', got {stream!r}")
+        if stream not in STREAMS:
+            raise ValueError(f"stream: expected one of {list(STREAMS)}, got {stream!r}")
+        if stream in SYNTHETIC_STREAMS:
+            ks = {a.k for a in arms}
+            if len(arms) != 2 or len(ks) != 1 or min(ks) < SYNTHETIC_STREAMS[stream]:
+                raise ValueError(f"stream {stream!r} (synthetic) needs exactly 2 arms with the same K >= "
+                                 f"{SYNTHETIC_STREAMS[stream]}, got {[a.name for a in arms]}")
+            n = int(trace.output_lens.sum())
+            env = AdversarialEnv.synthetic(stream, [n], arms[0].k, [a.name for a in arms])
+            self.__dict__.update(env.__dict__)
+            self.table = ArmTable.build(trace, arms)
+            self.prompt_ids = [stream]
+            return
         self.stream = stream
         self.table = ArmTable.build(trace, arms)
         A = len(arms)
@@ -68,6 +143,18 @@ class AdversarialEnv(Env):
         env._st = (cum < env.lengths[:, None, None]).sum(axis=2) + 1.0
         return env
 
+    @classmethod
+    def synthetic(cls, stream: str, lengths, L: int, arm_names: list[str] | None = None) -> AdversarialEnv:
+        """One environment prompt per output length in ``lengths``, each the named synthetic
+        stream built for that length (``sqrt-burst`` is the same stream cut at each length,
+        ``ucb-trap``'s phases scale with it).  Arms default to ``a0@L``, ``a1@L``."""
+        lengths = np.asarray(lengths, dtype=np.int64)
+        S = int(lengths.max()) + 1
+        Y = np.stack([synthetic_rewards(stream, int(n), L, S) for n in lengths])
+        env = cls.from_sequences(Y, lengths, arm_names or [f"a0@{L}", f"a1@{L}"], name=stream)
+        env.categories = ["synthetic"] * len(lengths)
+        return env
+
     def emit_all(self, prompt, run, rnd, pos):
         s = np.minimum(rnd, self.Y.shape[2] - 1)
         y = self.Y[prompt, :, s]
@@ -81,4 +168,7 @@ class AdversarialEnv(Env):
         return self._st.copy()
 
     def describe(self) -> dict:
-        return {"name": self.name, "stream": self.stream}
+        out = {"name": self.name, "stream": self.stream}
+        if self.stream in SYNTHETIC_STREAMS:
+            out.update(synthetic=True, length=int(self.lengths.max()))
+        return out
