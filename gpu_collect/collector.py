@@ -24,8 +24,8 @@ import torch
 from tqdm.auto import tqdm
 
 import traces
+from traces.accept import run_lengths
 from traces.manifest import make_manifest, software_versions
-from traces.synthetic import run_lengths
 
 from . import prompts as P
 from .drafters import Drafter, Seq, make_drafter

@@ -11,7 +11,8 @@ import sys
 
 import torch
 
-from .models import CollectError, load_model, rtn_copy
+from .models import CollectError, load_model
+from .surgery import rtn_copy
 
 
 def main(argv: list[str] | None = None) -> int:

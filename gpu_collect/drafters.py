@@ -21,9 +21,10 @@ import numpy as np
 import torch
 from numpy.lib.stride_tricks import sliding_window_view
 
-from traces.synthetic import run_lengths
+from traces.accept import run_lengths
 
-from .models import CollectError, Loaded, int8_copy, layer_submodel, load_model, rtn_copy, same_tokenizer
+from .models import CollectError, Loaded, load_model, same_tokenizer
+from .surgery import int8_copy, layer_submodel, rtn_copy
 
 
 @dataclass

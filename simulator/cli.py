@@ -11,9 +11,9 @@ from traces import ArmError, TraceError
 
 from .costs import CostError
 from .distributed import BackendError
-from .policies import REGISTRY, PolicyError, make_policy
+from .policies import REGISTRY, PolicyError
 from .results import ResultsError, read_config, read_fixed, read_results, write_results
-from .runner import ConfigError, RunConfig, _prepare_cached, fixed_frame, run_experiment
+from .runner import ConfigError, RunConfig, _prepare_cached, check_request, fixed_frame, run_experiment
 from .serving import ServeError
 from .summary import format_summary, summarize
 
@@ -24,16 +24,10 @@ def _run(a: argparse.Namespace) -> int:
         trace=a.trace, setting=setting, policies=tuple(a.policy or ["ucbspec", "exp3spec"]),
         runs=a.runs, seed=a.seed, arms=a.arms, objective=a.objective, reward=a.reward, carry_state=a.carry_state,
         law=a.law, stream=a.stream, cost_device=a.cost_device, free_feedback=a.free_feedback, workers=a.workers,
-        engine=a.engine, backend=a.backend, address=a.address,
+        engine=a.engine, backend=a.backend, address=a.address, policy_modules=tuple(a.policy_module or ()),
     ) for setting in settings]
     for cfg in cfgs:  # every setting and policy is checked before any work starts
-        prep = _prepare_cached(cfg)
-        for spec in cfg.policies:
-            pol = make_policy(spec)
-            prep.context(pol)
-            if pol.feedback == "full" and not hasattr(prep.env, "gamma"):
-                raise ConfigError(f"policy {pol.spec()} needs full-information feedback, which setting "
-                                  f"{cfg.setting!r} does not provide (only replay does)")
+        check_request(cfg)
     frames, fixed, configs = [], [], []
     for cfg in cfgs:
         df, conf = run_experiment(cfg, progress=not a.quiet)
@@ -218,6 +212,9 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--policy", action="append",
                    help="policy NAME[:k=v,...] or fixed:DRAFTER@K (repeatable; default "
                         "ucbspec, exp3spec); see `python -m simulator policies`")
+    r.add_argument("--policy-module", action="append",
+                   help="module name or .py file defining policies with @register (repeatable); "
+                        "see docs/simulator.md 'Writing a policy'")
     r.add_argument("--runs", type=int, default=20)
     r.add_argument("--seed", type=int, default=0)
     r.add_argument("--out", required=True, help="results directory")
@@ -237,8 +234,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="carry policy state across the prompt stream (default: reset per prompt)")
     r.add_argument("--law", choices=["empirical", "tgd", "autocorrelated"], default="empirical",
                    help="stochastic setting: per-arm law")
-    r.add_argument("--stream", choices=["recorded", "category-switch"], default="recorded",
-                   help="adversarial setting: which oblivious stream")
+    r.add_argument("--stream", choices=["recorded", "category-switch", "sqrt-burst", "ucb-trap"],
+                   default="recorded",
+                   help="adversarial setting: which oblivious stream; sqrt-burst and ucb-trap are SYNTHETIC "
+                        "(docs/theory.md): exactly 2 arms with the same K (ucb-trap: K >= 3), one stream as "
+                        "long as the trace's total output")
     r.add_argument("--cost-device", default=None, help="device of the cost table to use")
     r.add_argument("--workers", type=int, default=1,
                    help="local processes; with --backend ray, tasks = 4 x workers (results do not depend on it)")

@@ -47,7 +47,7 @@ def regret_curve(policy: str, pmf: np.ndarray, grid: np.ndarray, runs: int, seed
         raise ValueError("grid: expected increasing output lengths >= 1")
     p = param if param is not None else (0.5 if policy == "ucbspec" else 1.0)
     st, pulls = kernels.iid_curve(kernels.KERNEL_POLICIES[policy], cdf, grid, np.arange(runs, dtype=np.int64),
-                                  crng.stream_key(seed, f"env:stochastic:{law}"), crng.stream_key(seed, "policy"),
+                                  crng.env_key(seed, f"stochastic:{law}"), crng.policy_key(seed),
                                   0, 1.0, float(L1), float(p))
     fixed = kernels.renewal_rounds(pmf, int(grid[-1]))[grid]
     return {"stopping_time": st, "pulls": pulls, "fixed_st": fixed, "grid": grid}

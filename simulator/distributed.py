@@ -49,10 +49,18 @@ def _init(address: str | None) -> Any:
     return ray
 
 
-def _call_single_threaded(fn: Callable, job: Any) -> Any:
-    from .runner import _single_threaded
+def single_threaded() -> None:
+    """Worker processes use one thread each (the processes are the parallelism)."""
+    from . import kernels
 
-    _single_threaded()
+    if kernels.AVAILABLE:
+        import numba
+
+        numba.set_num_threads(1)
+
+
+def _call_single_threaded(fn: Callable, job: Any) -> Any:
+    single_threaded()
     return fn(job)
 
 

@@ -218,7 +218,7 @@ def regret_vs_length(curves: pd.DataFrame) -> plt.Figure:
     carry a fitted log-log slope (``slope``, ``slope_lo``, ``slope_hi``, ``fit_from``), the
     fitted power law is drawn over its window and the slope with its 95% interval labelled."""
     groups = list(dict.fromkeys(zip(curves["check"], curves["setting"], strict=True)))
-    ncol = min(len(groups), 4)
+    ncol = 3 if len(groups) in (6, 9) else min(len(groups), 4)  # full rows for the paper's six panels
     nrow = -(-len(groups) // ncol)
     fig, axes = plt.subplots(nrow, ncol, figsize=(2.9 * ncol, 2.9 * nrow), squeeze=False)
     for ax, (check, s) in zip(axes.flat, groups, strict=False):

@@ -34,6 +34,8 @@ except ImportError:  # pragma: no cover
 
     prange = range  # type: ignore[assignment]
 
+from .rng import MAX_RUNS  # noqa: E402  (the lane counter recipe, as a compile-time constant)
+
 UCBSPEC, EXP3SPEC, HEDGE = 0, 1, 2
 KERNEL_POLICIES = {"ucbspec": UCBSPEC, "exp3spec": EXP3SPEC}
 
@@ -141,7 +143,7 @@ def replay_bandit(policy, acc, lengths, d_idx, kk, cost, rscale, half, prompts, 
         p, r = prompts[ip], runs[ir]
         n_tok = lengths[p]
         state = np.zeros((5, A))
-        lane_key = np.int64(p) * np.int64(1 << 20) + np.int64(r)
+        lane_key = np.int64(p) * np.int64(MAX_RUNS) + np.int64(r)
         pos, t, tsum = 0, 0, 0.0
         while pos < n_tok:
             arm = bandit_select(policy, t, A, state, key, lane_key, half, param)
@@ -236,7 +238,7 @@ def iid_curve(policy, cdf, grid, runs, env_key, pol_key, prompt, lo, hi, param):
         r = runs[ir]
         state = np.zeros((5, A))
         n_i = np.zeros(A, dtype=np.int64)
-        lane_key = np.int64(prompt) * np.int64(1 << 20) + np.int64(r)
+        lane_key = np.int64(prompt) * np.int64(MAX_RUNS) + np.int64(r)
         half = np.full(A, (hi - lo) / 2.0)
         pos, t, c = 0, 0, 0
         while c < C:

@@ -43,3 +43,33 @@ def uniform(key: np.uint64, *counters: np.ndarray | int) -> np.ndarray:
         for c in counters:
             h = _mix(h ^ (np.asarray(c).astype(np.uint64) * _GOLDEN + _GOLDEN))
         return (h >> np.uint64(11)).astype(np.float64) * (1.0 / 9007199254740992.0)
+
+
+# -- the one recipe for keys: stream names and lane counters live here only ----------------------
+LANE_SHIFT = 20  # a lane of (prompt p, run r) is counter p * 2^20 + r: runs < 2^20 per prompt
+MAX_RUNS = 1 << LANE_SHIFT
+
+
+def lane_key(prompt: np.ndarray | int, run: np.ndarray | int) -> np.ndarray:
+    """Counter of the (prompt, run) lane in the per-prompt policy stream."""
+    return np.asarray(prompt, dtype=np.int64) * np.int64(MAX_RUNS) + np.asarray(run, dtype=np.int64)
+
+
+def policy_key(seed: int, carry: bool = False) -> np.uint64:
+    """Policy randomness: per (prompt, run) lane, or per run when state is carried across prompts."""
+    return stream_key(seed, "policy:carry" if carry else "policy")
+
+
+def env_key(seed: int, name: str) -> np.uint64:
+    """Environment randomness of setting ``name`` (``replay-sampling``, ``stochastic:LAW``)."""
+    return stream_key(seed, f"env:{name}")
+
+
+def serve_key(seed: int, policy_spec: str) -> np.uint64:
+    """Batch-serving policy randomness, one stream per policy configuration."""
+    return stream_key(seed, f"serve:{policy_spec}")
+
+
+def bootstrap_key(seed: int, n: int) -> np.uint64:
+    """Prompt-bootstrap resampling of ``n`` prompts (shared by every policy: paired intervals)."""
+    return stream_key(seed, f"bootstrap:{n}")

@@ -23,9 +23,11 @@ from traces.manifest import toolkit_version
 
 from . import rng as crng
 from .costs import CostModel
+from .distributed import single_threaded
 from .envs import SETTINGS, Env, make_env
 from .policies import Policy, PolicyContext, make_policy
 from .policies.base import REWARDS
+from .policies.plugins import load_module_file, resolve_module
 
 OBJECTIVES = ("rounds", "time")
 ENGINES = ("auto", "numpy", "numba")
@@ -63,6 +65,7 @@ class RunConfig:
     cost_device: str | None = None
     free_feedback: bool = False
     engine: str = "auto"
+    policy_modules: tuple[str, ...] = ()  # files defining user policies (resolved from module names)
     workers: int = field(default=1, compare=False)
     backend: str = field(default="local", compare=False)
     address: str | None = field(default=None, compare=False)
@@ -78,8 +81,9 @@ class RunConfig:
             raise ConfigError(f"objective: expected one of {list(OBJECTIVES)}, got {self.objective!r}")
         if self.reward is None:
             object.__setattr__(self, "reward", "throughput" if self.objective == "time" else "tokens")
-        if not isinstance(self.runs, int) or self.runs < 1:
-            raise ConfigError(f"runs: expected an integer >= 1, got {self.runs!r}")
+        if not isinstance(self.runs, int) or not 1 <= self.runs <= crng.MAX_RUNS:
+            raise ConfigError(f"runs: expected an integer in 1..{crng.MAX_RUNS} (the lane counter holds "
+                              f"2^{crng.LANE_SHIFT} runs per prompt), got {self.runs!r}")
         if not isinstance(self.seed, int) or self.seed < 0:
             raise ConfigError(f"seed: expected an integer >= 0, got {self.seed!r}")
         if self.engine not in ENGINES:
@@ -90,6 +94,9 @@ class RunConfig:
             raise ConfigError(f"workers: expected >= 1, got {self.workers}")
         if not self.policies:
             raise ConfigError("policies: expected at least one policy")
+        object.__setattr__(self, "policy_modules", tuple(resolve_module(m) for m in self.policy_modules))
+        for path in self.policy_modules:
+            load_module_file(path)
         for p in self.policies:
             make_policy(p)  # raises PolicyError with the reason
 
@@ -193,7 +200,7 @@ def simulate(prep: Prepared, policy: Policy, prompts: np.ndarray, runs: np.ndarr
     if not record and kernel_applies(prep, policy):
         return _simulate_kernel(prep, policy, prompts, runs)
     full = policy.feedback == "full"
-    if full and not hasattr(prep.env, "gamma"):
+    if full and not prep.env.full_information:
         raise ConfigError(f"policy {policy.spec()} declares feedback 'full', which only the replay setting "
                           f"provides (per-position acceptance of every drafter); got {prep.env.name!r}")
     if policy.feedback not in ("bandit", "full"):
@@ -208,14 +215,14 @@ def simulate(prep: Prepared, policy: Policy, prompts: np.ndarray, runs: np.ndarr
         n_lanes = R
         lane_run = runs.astype(np.int64)
         lane_slot = np.zeros(n_lanes, dtype=np.int64)  # index into ``prompts``
-        pkey = crng.stream_key(cfg.seed, "policy:carry")
+        pkey = crng.policy_key(cfg.seed, carry=True)
         lane_key = lane_run
     else:
         n_lanes = P * R
         lane_run = np.tile(runs, P).astype(np.int64)
         lane_slot = np.repeat(np.arange(P), R)
-        pkey = crng.stream_key(cfg.seed, "policy")
-        lane_key = prompts[lane_slot] * np.int64(1 << 20) + lane_run
+        pkey = crng.policy_key(cfg.seed)
+        lane_key = crng.lane_key(prompts[lane_slot], lane_run)
     lane_r_idx = np.tile(np.arange(R), P) if not carry else np.arange(R)
     cur = prompts[lane_slot]
     N = env.lengths
@@ -317,7 +324,7 @@ def _simulate_kernel(prep: Prepared, policy: Policy, prompts: np.ndarray, runs: 
     lo, hi = ctx.arm_range()
     res = kernels.replay(policy.kernel, policy.kernel_param(), env._acc, env.lengths, env.table.drafter_idx,
                          env.table.k, cost, rscale, lo, hi, np.asarray(prompts), np.asarray(runs),
-                         crng.stream_key(prep.cfg.seed, "policy"))
+                         crng.policy_key(prep.cfg.seed))
     res["feedback_s"] = np.zeros_like(res["time_s"])  # kernel policies are bandit-feedback
     return res
 
@@ -332,18 +339,10 @@ def _tasks(prep: Prepared, workers: int) -> list[tuple[np.ndarray, np.ndarray]]:
     return [(c, np.arange(R)) for c in np.array_split(np.arange(P), n_chunks) if len(c)]
 
 
-def _single_threaded() -> None:
-    """Worker processes use one thread each (the processes are the parallelism)."""
-    from . import kernels
-
-    if kernels.AVAILABLE:
-        import numba
-
-        numba.set_num_threads(1)
-
-
 def _worker(args: tuple[RunConfig, str, np.ndarray, np.ndarray]) -> tuple:
     cfg, spec, prompts, runs = args
+    for path in cfg.policy_modules:  # a fresh worker process has not seen the user's policies
+        load_module_file(path)
     prep = _prepare_cached(cfg)
     return spec, prompts, runs, simulate(prep, make_policy(spec), prompts, runs)
 
@@ -358,13 +357,24 @@ def _prepare_cached(cfg: RunConfig) -> Prepared:
     return _CACHE[cfg]
 
 
+def check_request(cfg: RunConfig) -> Prepared:
+    """Resolve ``cfg`` against its trace and check that every policy can run in its setting
+    (reward available, feedback provided), before any work starts."""
+    prep = _prepare_cached(cfg)
+    for spec in cfg.policies:
+        pol = make_policy(spec)
+        prep.context(pol)
+        if pol.feedback == "full" and not prep.env.full_information:
+            raise ConfigError(f"policy {pol.spec()} needs full-information feedback, which setting "
+                              f"{cfg.setting!r} does not provide (only replay does)")
+    return prep
+
+
 def run_experiment(cfg: RunConfig, *, progress: bool = True) -> tuple[pd.DataFrame, dict]:
     """Run every policy of ``cfg``; return the tidy results table and resolved config."""
-    prep = _prepare_cached(cfg)
+    prep = check_request(cfg)
     env = prep.env
     P, R, A = env.n_prompts, cfg.runs, env.n_arms
-    for spec in cfg.policies:  # every part of the request is valid before any work starts
-        prep.context(make_policy(spec))
     results = {
         spec: {"stopping_time": np.zeros((P, R), np.int64), "time_s": np.zeros((P, R)),
                "feedback_s": np.zeros((P, R)), "pulls": np.zeros((P, R, A), np.int64)}
@@ -382,7 +392,7 @@ def run_experiment(cfg: RunConfig, *, progress: bool = True) -> tuple[pd.DataFra
     elif cfg.workers > 1:
         # spawn: forking after numba / OpenMP threads have started is unsafe
         with ProcessPoolExecutor(max_workers=cfg.workers, mp_context=multiprocessing.get_context("spawn"),
-                                 initializer=_single_threaded) as ex:
+                                 initializer=single_threaded) as ex:
             outs = ex.map(_worker, jobs)
             for spec, prompts, runs, res in outs:
                 _store(results[spec], prompts, runs, res)

@@ -99,7 +99,7 @@ def _simulate(env: ReplayEnv, batches: list[np.ndarray], cost: np.ndarray, spec:
         policy = make_policy(spec)
         policy.reset(n_lanes, serving_context(env, cost, policy))
         throughput = policy.reward_for("time") == "throughput"
-        key = crng.stream_key(seed, "serve:" + policy.spec())
+        key = crng.serve_key(seed, policy.spec())
         j = np.arange(max(policy.n_random, 1))
     while True:
         alive = pos < N

@@ -19,7 +19,7 @@ LEVEL = 0.95
 
 def bootstrap_indices(n: int, b: int = B_DEFAULT, seed: int = 0) -> np.ndarray:
     """``(b, n)`` prompt indices drawn with replacement, a pure function of ``(n, b, seed)``."""
-    u = crng.uniform(crng.stream_key(seed, f"bootstrap:{n}"), np.arange(b)[:, None], np.arange(n)[None, :])
+    u = crng.uniform(crng.bootstrap_key(seed, n), np.arange(b)[:, None], np.arange(n)[None, :])
     return np.minimum((u * n).astype(np.int64), n - 1)
 
 

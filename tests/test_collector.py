@@ -14,7 +14,8 @@ from gpu_collect import prompts as P  # noqa: E402
 from gpu_collect.collector import CollectConfig, collect  # noqa: E402
 from gpu_collect.drafters import EarlyDrafter, Seq, make_drafter  # noqa: E402
 from gpu_collect.live import speculative_decode  # noqa: E402
-from gpu_collect.models import CollectError, layer_submodel, load_model  # noqa: E402
+from gpu_collect.models import CollectError, load_model  # noqa: E402
+from gpu_collect.surgery import layer_submodel  # noqa: E402
 from gpu_collect.tiny import build_tiny  # noqa: E402
 from traces import Arm  # noqa: E402
 

@@ -16,7 +16,44 @@ from simulator.runner import ConfigError, RunConfig, prepare, simulate
 
 @pytest.mark.parametrize("name", sorted(REGISTRY))
 def test_policy_conforms(name):
-    check_policy(default_spec(name))
+    check_policy(make_policy(default_spec(name)))
+
+
+def test_check_policy_can_fail():
+    """Broken on purpose: a policy that shares state across lanes, and one that draws its own
+    random numbers, are both caught with a message that says what to fix."""
+
+    @dataclass
+    class Leaky(Policy):
+        name: ClassVar[str] = "leaky-test"
+
+        def reset(self, n_lanes, ctx):
+            super().reset(n_lanes, ctx)
+            self.total_ = 0.0
+
+        def select(self, u):
+            return np.full(self.n_lanes_, int(self.total_) % self.ctx_.n_arms)
+
+        def update(self, arms, rewards, active):
+            self.total_ += float(rewards[active].sum())  # one total for every lane
+
+    @dataclass
+    class OwnRandom(Policy):
+        name: ClassVar[str] = "own-random-test"
+
+        def select(self, u):
+            return np.random.default_rng().integers(0, self.ctx_.n_arms, self.n_lanes_)
+
+    from simulator.policies.base import REGISTRY as R
+
+    try:
+        for cls, msg in ((Leaky, "simulated alone"), (OwnRandom, "different arms")):
+            R[cls.name] = cls
+            with pytest.raises(AssertionError, match=msg):
+                check_policy(cls())
+    finally:
+        R.pop("leaky-test", None)
+        R.pop("own-random-test", None)
 
 
 @pytest.mark.parametrize("name", sorted(n for n in REGISTRY if n != "oracle"))
@@ -36,7 +73,7 @@ def test_no_peeking(name, tmp_path):
         acc[p, :, T0:n] = new[:, T0:]
     changed = traces.Trace(base.manifest, base.prompts, acc, costs=base.costs)
     paths = [traces.write(base, tmp_path / "a"), traces.write(changed, tmp_path / "b")]
-    spec = default_spec(name)
+    spec = {"fixed": "fixed:strong@2"}.get(name, name)
     hist = []
     for path in paths:
         prep = prepare(RunConfig(trace=str(path), setting="replay", policies=(spec,), runs=3, seed=1,

@@ -18,8 +18,8 @@ from gpu_collect.tiny import build_tiny  # noqa: E402
 from simulator.envs.base import simulate_fixed  # noqa: E402
 from simulator.envs.replay import ReplayEnv, expected_rounds_bernoulli  # noqa: E402
 from traces import Arm  # noqa: E402
+from traces.accept import run_lengths  # noqa: E402
 from traces.manifest import make_manifest  # noqa: E402
-from traces.synthetic import run_lengths  # noqa: E402
 
 T, N, K, M = 1.0, 16, 3, 160
 

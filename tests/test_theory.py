@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 
 import theory
 from simulator.envs.stochastic import tgd_pmf
+from theory.fits import fit_slope, verdict
 
 probs = st.floats(0.05, 0.95)
 
@@ -59,11 +60,48 @@ def test_regret_from_pulls_matches_eq36_by_hand():
     assert theory.regret_from_pulls(np.array([2.0, 4.0]), np.array([3.0, 10.0])) == 1.5
 
 
+def _closed_over_exact(p, L):
+    p = np.array(p)
+    return theory.tgd_lower_constant(p, L) / theory.lai_robbins_constant(tgd_pmf(p, np.full(len(p), L), L))
+
+
 def test_prop45_closed_form_versus_exact_constant():
     """Finding (theory/lower.py): Eq. 136 as reconstructed fails for high p* and small L."""
-    def ratio(p, L):
-        p = np.array(p)
-        return theory.tgd_lower_constant(p, L) / theory.lai_robbins_constant(tgd_pmf(p, np.full(2, L), L))
+    assert _closed_over_exact([0.5, 0.6], 4) < 1 and _closed_over_exact([0.7, 0.8], 8) < 1
+    assert _closed_over_exact([0.8, 0.9], 2) > 1.3
+    assert np.isclose(_closed_over_exact([0.94, 0.95], 4), 1.39, atol=0.01)
+    assert np.isclose(_closed_over_exact([0.5, 0.8], 2), 1.011, atol=0.001)
 
-    assert ratio([0.5, 0.6], 4) < 1 and ratio([0.7, 0.8], 8) < 1
-    assert ratio([0.8, 0.9], 2) > 1.3
+
+def test_prop45_closed_form_is_a_lower_constant_exactly_below_the_threshold():
+    """For L >= 2, below ``p_L`` the closed form is below the exact constant for every gap
+    (largest near ``p_L`` with small gaps); above it, it exceeds it once the gap is small.
+    L = 1 (two-point laws) is an exception: large gaps exceed it too."""
+    expected = {1: 0.5, 2: 0.774, 3: 0.878, 4: 0.925, 6: 0.964, 8: 0.979}
+    for L, p_L in expected.items():
+        assert np.isclose(theory.tgd_closed_form_threshold(L), p_L, atol=1e-3)
+    for L in (2, 4, 8):
+        p_L = theory.tgd_closed_form_threshold(L)
+        for ps in np.linspace(0.1, p_L - 1e-3, 6):
+            for q in np.linspace(0.005, ps - 1e-3, 6):
+                assert _closed_over_exact([q, ps], L) <= 1
+        assert theory.tgd_closed_form_ratio_limit(p_L - 1e-3, L) < 1
+        ps = min(p_L + 0.01, 0.995)
+        assert _closed_over_exact([ps - 0.002, ps], L) > 1
+    assert _closed_over_exact([0.01, 0.3], 1) > 1.05
+
+
+def test_fit_slope_recovers_exponents_and_refuses_nan():
+    n = np.array([1e3, 3e3, 1e4, 3e4, 1e5])
+    rng = np.random.default_rng(0)
+    noisy = np.sqrt(n)[:, None] * (1 + 0.2 * rng.standard_normal((5, 200)))
+    f = fit_slope(n, noisy, "loglog")
+    assert f.lo < 0.5 < f.hi and f.hi - f.lo < 0.1
+    g = fit_slope(n, 3.0 * np.log(n)[:, None] + rng.standard_normal((5, 50)), "log")
+    assert g.lo < 3.0 < g.hi
+    # curvature widens the interval even without Monte Carlo noise
+    bent = fit_slope(n, (n**0.5 + n**0.9 / 50)[:, None], "loglog")
+    assert bent.hi - bent.lo > 0.05
+    assert not fit_slope(n, np.zeros((5, 3)), "loglog").finite  # zero regret: no exponent
+    assert not fit_slope(n[:2], np.ones((2, 3)), "loglog").finite  # two points: no interval
+    assert verdict(True, f.slope, float("nan")) == "fail"

@@ -6,7 +6,7 @@ Laws are probability vectors over the emitted count ``y in {1, ..., L+1}`` (last
 from __future__ import annotations
 
 import numpy as np
-from scipy.optimize import minimize, minimize_scalar
+from scipy.optimize import brentq, minimize, minimize_scalar
 
 from .instance import gaps, tgd_mean
 
@@ -77,14 +77,16 @@ def lai_robbins_constant(laws: np.ndarray) -> float:
 
 def tgd_lower_constant(p: np.ndarray, L: int) -> np.ndarray:
     """Proposition 4.5 closed form for truncated-geometric arms of length ``L``:
-    ``H p*(1 - p*^L) / (1 - p*)`` with ``H = sum_{i != i*} 1/(mu* Delta_i)`` (via
-    ``kl_i <= Delta_i^2 (1-p*) / (p* (1 - p*^L))``, Eq. 136: a lower bound on the constant).
+    ``H p*(1 - p*^L) / (1 - p*)`` with ``H = sum_{i != i*} 1/(mu* Delta_i)``, from
+    ``kl_i <= Delta_i^2 (1-p*) / (p* (1 - p*^L))`` (Eq. 136).
 
-    Finding: as reconstructed, Eq. 136 does not hold everywhere.  Against the exact
-    constant of :func:`lai_robbins_constant` the closed form is below it for most
-    instances (ratio 0.2-0.7 for L in {4, 8}) but above it when ``p*`` is high and ``L``
-    small (L = 2, p* = 0.9: ratio 1.4-2.0 for gaps 0.4-0.02), so there it is not a valid
-    lower bound.  Use :func:`lai_robbins_constant` for checks.
+    Finding: as reconstructed, Eq. 136 does not hold everywhere.  For ``L >= 2`` the closed
+    form is a valid lower-bound constant (below the exact one of :func:`lai_robbins_constant`,
+    for every gap; checked on a grid) where ``p* <= tgd_closed_form_threshold(L)`` (0.77,
+    0.88, 0.93, 0.96, 0.98 for L = 2, 3, 4, 6, 8).  Above it the closed form exceeds the exact
+    constant once the gaps are small: high acceptance rates and small ``L`` (L = 4,
+    p = (0.94, 0.95): ratio 1.39; L = 2, p* = 0.9: 1.2-2.1).  For L = 1 (two-point laws)
+    large gaps exceed it too (p = (0.01, 0.3): 1.10).  Checks use :func:`lai_robbins_constant`.
 
     >>> round(float(tgd_lower_constant(np.array([0.5, 0.8]), 4)), 3)
     0.493
@@ -98,6 +100,33 @@ def tgd_lower_constant(p: np.ndarray, L: int) -> np.ndarray:
     with np.errstate(divide="ignore"):
         H = np.where(d > 0, 1 / (ms * d), 0.0).sum(axis=-1)
     return H * pstar * (1 - pstar**L) / (1 - pstar)
+
+
+def tgd_closed_form_ratio_limit(pstar: float, L: int) -> float:
+    """Small-gap limit of ``tgd_lower_constant / lai_robbins_constant`` for TGD arms:
+    ``kl_i -> Delta_i^2 / (2 Var(P*))`` as ``Delta_i -> 0`` (local quadratic form of
+    ``kl_inf``), against Eq. 136's ``Delta_i^2 (1-p*) / (p*(1-p*^L))``, so the ratio tends to
+    ``p*(1 - p*^L) / ((1 - p*) 2 Var(P*))``.  For ``L >= 2`` the ratio is largest at small
+    gaps near the threshold, so where this limit is <= 1 the ratio is too (grid-checked in
+    ``tests/test_theory.py``).
+
+    >>> round(tgd_closed_form_ratio_limit(0.5, 1), 6), round(tgd_closed_form_ratio_limit(0.95, 4), 2)
+    (1.0, 1.44)
+    """
+    law = np.r_[pstar ** np.arange(L) * (1 - pstar), pstar**L]  # TGD(p*, L) on 1..L+1
+    x = np.arange(1, L + 2)
+    var = float(law @ (x - law @ x) ** 2)
+    return float(pstar * (1 - pstar**L) / ((1 - pstar) * 2 * var))
+
+
+def tgd_closed_form_threshold(L: int) -> float:
+    """The acceptance rate ``p_L`` above which Prop. 4.5's closed form exceeds the exact
+    Theorem 4.4 constant for small gaps (root of :func:`tgd_closed_form_ratio_limit` = 1).
+
+    >>> [round(tgd_closed_form_threshold(L), 3) for L in (1, 2, 4, 8)]
+    [0.5, 0.774, 0.925, 0.979]
+    """
+    return float(brentq(lambda q: tgd_closed_form_ratio_limit(q, L) - 1.0, 1e-3, 1 - 1e-9))
 
 
 def upper_lower_gap_tgd(pstar: np.ndarray, L: int) -> np.ndarray:

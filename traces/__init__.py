@@ -8,7 +8,7 @@
 
 from __future__ import annotations
 
-from .arms import PLAIN, Arm, ArmError, all_arms, parse_arm, resolve_arms
+from .arms import PLAIN, Arm, ArmError, all_arms, arm_from_name, parse_arm, resolve_arms
 from .build import from_arrays
 from .io import load, validate, write
 from .schema import SCHEMA_VERSION
@@ -16,5 +16,5 @@ from .trace import Trace, TraceError
 
 __all__ = [
     "PLAIN", "SCHEMA_VERSION", "Arm", "ArmError", "Trace", "TraceError",
-    "all_arms", "from_arrays", "load", "parse_arm", "resolve_arms", "validate", "write",
+    "all_arms", "arm_from_name", "from_arrays", "load", "parse_arm", "resolve_arms", "validate", "write",
 ]

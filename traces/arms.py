@@ -39,15 +39,22 @@ class Arm:
         return self.name
 
 
-def parse_arm(name: str, drafters: tuple[str, ...] | list[str], k_max: int) -> Arm:
-    """Parse ``DRAFTER@K`` and check it against the trace's drafters and ``k_max``."""
-    if "@" not in name:
-        raise ArmError(f"arm {name!r}: expected DRAFTER@K, e.g. {drafters[0]}@2 or plain@0")
-    d, _, k = name.rpartition("@")
+def arm_from_name(name: str) -> Arm:
+    """``DRAFTER@K`` -> ``Arm`` with no trace to check it against (the one arm-name parser)."""
+    d, at, k = name.rpartition("@")
+    if not at or not d:
+        raise ArmError(f"arm {name!r}: expected DRAFTER@K, e.g. pld@2 or plain@0")
     try:
         kk = int(k)
     except ValueError:
         raise ArmError(f"arm {name!r}: K must be an integer, got {k!r}") from None
+    return Arm(d, kk)
+
+
+def parse_arm(name: str, drafters: tuple[str, ...] | list[str], k_max: int) -> Arm:
+    """Parse ``DRAFTER@K`` and check it against the trace's drafters and ``k_max``."""
+    arm = arm_from_name(name)
+    d, kk = arm.drafter, arm.k
     if d != PLAIN and d not in drafters:
         raise ArmError(f"arm {name!r}: unknown drafter {d!r}; expected one of {sorted(drafters)}")
     if not 0 <= kk <= k_max:

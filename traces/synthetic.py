@@ -14,25 +14,11 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from .accept import run_lengths
 from .manifest import make_manifest
 from .trace import Trace
 
 DEFAULT_CATEGORIES = ("chat", "code", "math", "summarization", "translation")
-
-
-def run_lengths(bits: np.ndarray, k_max: int) -> np.ndarray:
-    """``L[..., t]`` = number of consecutive ``True`` from ``t`` on, capped at ``k_max``.
-
-    >>> run_lengths(np.array([1, 1, 0, 1, 1, 1], dtype=bool), 2).tolist()
-    [2, 1, 0, 2, 2, 1]
-    """
-    n = bits.shape[-1]
-    out = np.zeros(bits.shape, dtype=np.int64)
-    nxt = np.zeros(bits.shape[:-1], dtype=np.int64)
-    for t in range(n - 1, -1, -1):
-        nxt = np.where(bits[..., t], nxt + 1, 0)
-        out[..., t] = nxt
-    return np.minimum(out, k_max)
 
 
 def _assemble(

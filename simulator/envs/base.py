@@ -8,6 +8,7 @@ tokens a round emits, so one environment serves any batching of lanes and any po
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 
@@ -45,6 +46,8 @@ class Env:
     """
 
     name: str = "env"
+    # capability: reveals every drafter's acceptance at verified positions (``gamma``)
+    full_information: ClassVar[bool] = False
     prompt_ids: list[str]
     categories: list[str]
     lengths: np.ndarray

@@ -24,6 +24,7 @@ from .base import ArmTable, Env, simulate_fixed
 
 class ReplayEnv(Env):
     name = "replay"
+    full_information = True
 
     def __init__(self, trace: Trace, arms: list[Arm], *, seed: int = 0):
         self.trace = trace
@@ -38,7 +39,7 @@ class ReplayEnv(Env):
             stoch = np.array([bool(d.get("stochastic", True)) for d in trace.manifest["drafters"]])
             self._stoch_arm = stoch[self.table.drafter_idx] & (self.table.k > 0)
             self._beta = np.nan_to_num(trace.beta, nan=0.0).astype(np.float64)
-            self.key = crng.stream_key(seed, "env:replay-sampling")
+            self.key = crng.env_key(seed, "replay-sampling")
 
     # -- greedy -----------------------------------------------------------------------------
     def _accepted_recorded(self, prompt, d_idx, k, pos):

@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.optimize import brentq
 
-from traces import Arm, Trace
+from traces import Arm, Trace, arm_from_name
 
 from .. import rng as crng
 from .base import ArmTable, Env
@@ -81,12 +81,12 @@ class StochasticEnv(Env):
         env = cls.__new__(cls)
         env.law = law
         P, A, L1 = pmf.shape
-        env.table = ArmTable([Arm(n.rpartition("@")[0], int(n.rpartition("@")[2])) for n in arm_names],
+        env.table = ArmTable([arm_from_name(n) for n in arm_names],
                              np.zeros(A, dtype=np.int64), np.full(A, L1 - 1, dtype=np.int64))
         env.prompt_ids = [f"instance-{i}" for i in range(P)]
         env.categories = ["synthetic"] * P
         env.lengths = np.asarray(lengths, dtype=np.int64)
-        env.key = crng.stream_key(seed, f"env:stochastic:{law}")
+        env.key = crng.env_key(seed, f"stochastic:{law}")
         env.fitted_p = None
         env._set_pmf(np.asarray(pmf, float))
         return env
@@ -115,7 +115,7 @@ class StochasticEnv(Env):
         self.prompt_ids = trace.prompt_ids
         self.categories = trace.categories
         self.lengths = trace.output_lens
-        self.key = crng.stream_key(seed, f"env:stochastic:{law}")
+        self.key = crng.env_key(seed, f"stochastic:{law}")
         L = max(self.table.L, 1)
         P, A = trace.n_prompts, len(arms)
         pmf = np.zeros((P, A, L + 1))

@@ -13,6 +13,8 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from traces import Arm, arm_from_name
+
 
 class PolicyError(ValueError):
     """Unknown policy name or invalid hyperparameter."""
@@ -62,6 +64,11 @@ class PolicyContext:
     hindsight_best: dict[str, np.ndarray] | None = None
     drafter_names: tuple[str, ...] = ()
     arm_cost_s: np.ndarray | None = None
+
+    @property
+    def arms(self) -> tuple[Arm, ...]:
+        """The arms, parsed once from ``arm_names`` (the one arm parser: ``traces.arm_from_name``)."""
+        return tuple(arm_from_name(n) for n in self.arm_names)
 
     def arm_range(self) -> tuple[np.ndarray, np.ndarray]:
         """``(lo, hi)`` of every arm's reward, shape (n_arms,) each."""
@@ -154,7 +161,12 @@ def make_policy(spec: str) -> Policy:
     """Build a policy from ``NAME`` or ``NAME:key=value,...`` (``fixed:ARM`` for fixed arms)."""
     name, _, rest = spec.partition(":")
     if name not in REGISTRY:
-        raise PolicyError(f"unknown policy {name!r}; registered: {sorted(REGISTRY)}")
+        from .plugins import load_entry_points
+
+        load_entry_points()
+    if name not in REGISTRY:
+        raise PolicyError(f"unknown policy {name!r}; registered: {sorted(REGISTRY)} (a policy of your own: "
+                          f"--policy-module MODULE_OR_FILE, docs/simulator.md 'Writing a policy')")
     cls = REGISTRY[name]
     fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
     kwargs: dict[str, Any] = {}

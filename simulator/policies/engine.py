@@ -13,11 +13,10 @@ from .base import Policy, PolicyContext, PolicyError, register
 def _drafter_arms(ctx: PolicyContext, drafter: str) -> dict[int, int]:
     """K -> arm index for the arms ``drafter@K`` (K >= 1) of the arm set."""
     out = {}
-    for i, name in enumerate(ctx.arm_names):
-        d, _, k = name.rpartition("@")
-        if (d == drafter or (not drafter and not out)) and int(k) >= 1:
-            drafter = d
-            out[int(k)] = i
+    for i, arm in enumerate(ctx.arms):
+        if (arm.drafter == drafter or (not drafter and not out)) and arm.k >= 1:
+            drafter = arm.drafter
+            out[arm.k] = i
     if not out:
         raise PolicyError(f"policy needs arms DRAFTER@1..K of one drafter; arm set: {list(ctx.arm_names)}")
     return out

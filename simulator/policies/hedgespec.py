@@ -95,10 +95,9 @@ class HedgeSpec(Policy):
     def reset(self, n_lanes: int, ctx: PolicyContext) -> None:
         super().reset(n_lanes, ctx)
         best: dict[str, tuple[int, int]] = {}
-        for i, name in enumerate(ctx.arm_names):
-            d, _, k = name.rpartition("@")
-            if int(k) >= 1 and (d not in best or int(k) > best[d][1]):
-                best[d] = (i, int(k))
+        for i, arm in enumerate(ctx.arms):
+            if arm.k >= 1 and (arm.drafter not in best or arm.k > best[arm.drafter][1]):
+                best[arm.drafter] = (i, arm.k)
         if not best or not ctx.drafter_names:
             raise PolicyError("policy hedgespec needs drafter arms (K >= 1) and a trace's drafters")
         names = list(best)

@@ -27,12 +27,11 @@ class _RunLength(Policy):
     def reset(self, n_lanes: int, ctx: PolicyContext) -> None:
         super().reset(n_lanes, ctx)
         drafters, d_of, k_of = [], [], []
-        for name in ctx.arm_names:
-            d, _, k = name.rpartition("@")
-            if int(k) > 0 and d not in drafters:
-                drafters.append(d)
-            d_of.append(drafters.index(d) if int(k) > 0 else -1)
-            k_of.append(int(k))
+        for arm in ctx.arms:
+            if arm.k > 0 and arm.drafter not in drafters:
+                drafters.append(arm.drafter)
+            d_of.append(drafters.index(arm.drafter) if arm.k > 0 else -1)
+            k_of.append(arm.k)
         self.d_of_, self.k_of_ = np.array(d_of), np.array(k_of)
         self.Kmax_ = max(int(self.k_of_.max()), 1)
         self.at_risk_ = np.zeros((n_lanes, max(len(drafters), 1), self.Kmax_))
