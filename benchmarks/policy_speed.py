@@ -23,6 +23,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import numpy as np  # noqa: E402
+from learner_kernels import learner_rounds  # noqa: E402  (benchmarks/ is on sys.path as the script's dir)
 
 from simulator import kernels  # noqa: E402
 from simulator import rng as crng  # noqa: E402
@@ -36,11 +37,11 @@ POLICY_ID = {"ucbspec": kernels.UCBSPEC, "exp3spec": kernels.EXP3SPEC, "hedge": 
 
 def kernel_rate(name: str, K: int, R: int, seconds: float) -> float:
     means = np.linspace(1.5, L, K)
-    kernels.learner_rounds(POLICY_ID[name], K, R, 8, means, L, 0.5)  # compile / warm up
+    learner_rounds(POLICY_ID[name], K, R, 8, means, L, 0.5)  # compile / warm up
     n = 64
     while True:  # grow the horizon until one call takes long enough to time
         t0 = time.perf_counter()
-        kernels.learner_rounds(POLICY_ID[name], K, R, n, means, L, 0.5)
+        learner_rounds(POLICY_ID[name], K, R, n, means, L, 0.5)
         dt = time.perf_counter() - t0
         if dt > seconds / 4 or n > 1 << 26:
             break
@@ -48,7 +49,7 @@ def kernel_rate(name: str, K: int, R: int, seconds: float) -> float:
     best = dt
     for _ in range(2):
         t0 = time.perf_counter()
-        kernels.learner_rounds(POLICY_ID[name], K, R, n, means, L, 0.5)
+        learner_rounds(POLICY_ID[name], K, R, n, means, L, 0.5)
         best = min(best, time.perf_counter() - t0)
     return n * R / best
 

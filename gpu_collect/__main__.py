@@ -1,5 +1,5 @@
 import sys
 
-from .collect_traces import main
+from .cli import main
 
 sys.exit(main())

@@ -251,7 +251,6 @@ def collect(cfg: CollectConfig, *, progress: bool = True) -> Path:
                            f"({len(questions)} questions)")
     bar = tqdm(total=sum(min(len(questions[qi].turns), turns) for qi in mine), desc="prompts",
                unit="prompt", disable=not progress)
-    index = 0
     for turn in range(turns):
         todo = []
         for qi, q in enumerate(questions):
@@ -304,7 +303,6 @@ def collect(cfg: CollectConfig, *, progress: bool = True) -> Path:
                     raise CollectError(f"{path}: cannot write shard ({exc.strerror}); earlier shards "
                                        "are intact, rerun with --resume") from None
                 bar.update()
-                index += 1
     bar.close()
     elapsed = time.perf_counter() - t_start
 

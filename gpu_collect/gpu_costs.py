@@ -10,15 +10,14 @@ ones.  Each drafter of a trace is mapped to a proxy whose cost is measured:
 * ``quant`` / ``hf`` / ``model``: the small drafter model (a separately trained or
   quantised drafter is a small model in practice).
 
-    python -m gpu_collect.gpu_costs --trace traces/data/smollm2-greedy --out gpu_costs.parquet
-    python -m gpu_collect.gpu_costs --trace traces/data/smollm2-greedy --merge gpu_costs.parquet
+    python -m gpu_collect costs --trace traces/data/smollm2-greedy --out gpu_costs.parquet
+    python -m gpu_collect costs --trace traces/data/smollm2-greedy --merge gpu_costs.parquet
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 from pathlib import Path
 
@@ -181,40 +180,41 @@ def merge(trace_dir: str, costs_file: str) -> None:
     traces.write(merged, trace_dir, overwrite=True)
 
 
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m gpu_collect.gpu_costs", description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--trace", required=True)
+def add_arguments(ap: argparse.ArgumentParser) -> None:
+    from traces import clikit as ck
+
+    ck.add_trace(ap)
     ap.add_argument("--out", help="write the measured table here (and a .json note beside it)")
-    ap.add_argument("--merge", help="add a measured table to --trace")
-    ap.add_argument("--target-arch", default="llama3-8b", choices=sorted(ARCHS))
-    ap.add_argument("--drafter-arch", default="llama3.2-1b", choices=sorted(ARCHS))
-    ap.add_argument("--contexts", default="512,2048")
-    ap.add_argument("--batch-sizes", default="1,4,16")
-    ap.add_argument("--device", default="cuda")
-    ap.add_argument("--dtype", default="bfloat16")
+    ap.add_argument("--merge", help="add a measured table (a file written with --out) to --trace")
+    ap.add_argument("--target-arch", default="llama3-8b", choices=sorted(ARCHS), help="target shape (random weights)")
+    ap.add_argument("--drafter-arch", default="llama3.2-1b", choices=sorted(ARCHS), help="drafter shape")
+    ap.add_argument("--contexts", type=ck.int_list, default=(512, 2048), help="context lengths (default 512,2048)")
+    ap.add_argument("--batch-sizes", type=ck.int_list, default=(1, 4, 16), help="batch sizes (default 1,4,16)")
+    ap.add_argument("--device", default="cuda", help="torch device (default cuda)")
+    ap.add_argument("--dtype", default="bfloat16", help="torch dtype (default bfloat16)")
     ap.add_argument("--graph", action="store_true", help="CUDA-graph replay timing (GPU only)")
-    ap.add_argument("--warmup", type=int, default=5)
-    ap.add_argument("--reps", type=int, default=25)
-    a = ap.parse_args(argv)
+    ap.add_argument("--warmup", type=int, default=5, help="warm-up calls before timing (default 5)")
+    ap.add_argument("--reps", type=int, default=25, help="timed calls per point (default 25)")
+
+
+def run_cli(a: argparse.Namespace) -> int:
+    from traces.clikit import UsageError
+
     if a.merge:
         merge(a.trace, a.merge)
         print(f"merged {a.merge} into {a.trace}")
         return 0
     if not a.out:
-        ap.error("--out or --merge is required")
+        raise UsageError("costs: --out or --merge is required")
     device = torch.device(a.device)
     dtype = getattr(torch, a.dtype)
     fn = measure_graph if a.graph else measure
     extra = () if a.graph else (a.warmup, a.reps)
     df, note = fn(traces.load(a.trace), a.target_arch, a.drafter_arch,
-                       [int(x) for x in a.contexts.split(",")], [int(x) for x in a.batch_sizes.split(",")],
+                       list(a.contexts), list(a.batch_sizes),
                        device, dtype, *extra)
     df.to_parquet(a.out)
     Path(a.out).with_suffix(".json").write_text(note)
     print(df.to_string())
     return 0
 
-
-if __name__ == "__main__":
-    sys.exit(main())

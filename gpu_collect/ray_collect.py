@@ -1,6 +1,6 @@
 """Sharded collection on a Ray cluster: one collector per GPU, merged into one trace.
 
-    python gpu_collect/ray_collect.py --shards 8 [--address ray://head:10001] [--num-gpus 1] \\
+    python -m gpu_collect ray --shards 8 [--address ray://head:10001] [--num-gpus 1] \\
         --out traces/my-trace -- --target smollm2-135m --drafter pld --drafter early:24 \\
         --prompts question.jsonl --max-new-tokens 256 --k-max 8
 
@@ -29,13 +29,20 @@ def collect_shard(args: list[str], index: int, count: int) -> dict[str, bytes]:
     import io
     import tempfile
 
-    from gpu_collect.collect_traces import main
+    from gpu_collect.collect_cmd import add_collect_arguments, run_collect
+    from gpu_collect.errors import CollectError
+    from traces import TraceError
+    from traces import clikit as ck
 
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / f"shard-{index}"
         err = io.StringIO()
         with contextlib.redirect_stderr(err):
-            rc = main([*args, "--shard", f"{index}/{count}", "--out", str(out), "--quiet"])
+            ap = argparse.ArgumentParser(prog=f"collect shard {index}/{count}")
+            add_collect_arguments(ap)
+            ap.set_defaults(fn=run_collect)
+            rc = ck.run(ap, [*args, "--shard", f"{index}/{count}", "--out", str(out), "--quiet"],
+                        (CollectError, TraceError, ValueError))
         if rc != 0:
             raise RuntimeError(f"shard {index}/{count}: " + (err.getvalue().strip().splitlines() or ["failed"])[-1])
         return {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}
@@ -51,7 +58,7 @@ def run(shards: int, out: Path, collector_args: list[str], address: str | None =
     parts = Path(f"{out}.shards")
     parts.mkdir(parents=True, exist_ok=True)
     if not ray.is_initialized():
-        from simulator.distributed import check_reachable
+        from traces.clikit import check_reachable
 
         check_reachable(address)
         ray.init(address=address, include_dashboard=False, log_to_driver=False, configure_logging=False)
@@ -72,32 +79,30 @@ def run(shards: int, out: Path, collector_args: list[str], address: str | None =
     return out
 
 
-def main(argv: list[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
-    rest: list[str] = []
-    if "--" in argv:
-        k = argv.index("--")
-        argv, rest = argv[:k], argv[k + 1 :]
-    ap = argparse.ArgumentParser(prog="ray_collect.py", description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+def add_arguments(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--shards", type=int, required=True, help="number of shards (one Ray task each)")
-    ap.add_argument("--out", required=True)
+    ap.add_argument("--out", required=True, help="trace directory of the merged result")
     ap.add_argument("--address", default=None, help="Ray cluster address (default: a local instance)")
     ap.add_argument("--num-gpus", type=float, default=1, help="GPUs per task (0 for CPU collection)")
     ap.add_argument("--num-cpus", type=float, default=1, help="CPUs per task")
-    a = ap.parse_args(argv)
+    ap.add_argument("collector_args", nargs=argparse.REMAINDER,
+                    help="after '--': the arguments of `python -m gpu_collect collect` (no --out/--shard/--resume)")
+
+
+def run_cli(a: argparse.Namespace) -> int:
+    from traces.clikit import UsageError
+
+    rest = list(a.collector_args)
+    if rest and rest[0] == "--":
+        rest = rest[1:]
     if not rest:
-        ap.error("collector arguments go after '--' (see collect_traces.py --help)")
+        raise UsageError("ray: collector arguments go after '--' (see python -m gpu_collect collect --help)")
     if any(x in rest for x in ("--out", "--shard", "--resume")):
-        ap.error("--out, --shard and --resume are set by the launcher")
+        raise UsageError("ray: --out, --shard and --resume are set by the launcher")
     try:
         out = run(a.shards, Path(a.out), rest, a.address, a.num_gpus, a.num_cpus)
-    except (RuntimeError, ValueError, OSError) as exc:
-        print(f"error: {str(exc).splitlines()[-1] if str(exc) else exc}", file=sys.stderr)
-        return 2
+    except RuntimeError as exc:  # Ray's errors carry the worker's traceback: keep its last line
+        raise UsageError(str(exc).splitlines()[-1] if str(exc) else type(exc).__name__) from None
     print(f"wrote {out}")
     return 0
 
-
-if __name__ == "__main__":
-    sys.exit(main())

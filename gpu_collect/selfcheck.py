@@ -1,7 +1,7 @@
 """Check the collector on this machine's device: build tiny random models, collect a trace,
 and compare every replayed fixed arm with live speculative decoding.
 
-    python -m gpu_collect.selfcheck --device cuda --dtype bfloat16
+    python -m gpu_collect selfcheck --device cuda --dtype bfloat16
 
 Reports, per drafter, how many (K, prompt) runs agree exactly.  On GPUs in reduced
 precision a teacher-forced pass and incremental decoding can round differently; the
@@ -11,7 +11,6 @@ collector records teacher-forcing mismatches of the target per prompt for that r
 from __future__ import annotations
 
 import argparse
-import sys
 import tempfile
 from pathlib import Path
 
@@ -26,14 +25,14 @@ from .models import load_model, resolve_device, resolve_dtype
 from .tiny import build_tiny
 
 
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m gpu_collect.selfcheck", description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--device", default="auto")
-    ap.add_argument("--dtype", default="auto")
-    ap.add_argument("--prompts", type=int, default=4)
-    ap.add_argument("--max-new-tokens", type=int, default=32)
-    a = ap.parse_args(argv)
+def add_arguments(ap: argparse.ArgumentParser) -> None:
+    ap.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    ap.add_argument("--dtype", default="auto", help="auto (fp32 on CPU, bf16 on CUDA), float32, bfloat16")
+    ap.add_argument("--limit", type=int, default=4, help="first N questions of the built-in set (default 4)")
+    ap.add_argument("--max-new-tokens", type=int, default=32, help="tokens per output (default 32)")
+
+
+def run_cli(a: argparse.Namespace) -> int:
     device = resolve_device(a.device)
     dtype = resolve_dtype(a.dtype, device)
     with tempfile.TemporaryDirectory() as tmp:
@@ -42,7 +41,7 @@ def main(argv: list[str] | None = None) -> int:
         specs = ("pld", "ngram:2", "early:2", "skip:1", "quant:rtn4", "quant:int8", f"draft=hf:{n}")
         out = Path(tmp) / "trace"
         collect(CollectConfig(target=str(t), drafters=specs, prompts="builtin:specregret-84",
-                              max_new_tokens=a.max_new_tokens, k_max=6, out=str(out), limit=a.prompts,
+                              max_new_tokens=a.max_new_tokens, k_max=6, out=str(out), limit=a.limit,
                               batch_size=2, device=str(device), dtype=a.dtype, cost_contexts=(64,),
                               cost_batch_sizes=(1, 4)), progress=False)
         tr = traces.load(out)
@@ -68,6 +67,3 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{info['name']:10} replay == live in {ok}/{total} runs")
     return 1 if bad_total else 0
 
-
-if __name__ == "__main__":
-    sys.exit(main())

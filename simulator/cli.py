@@ -1,4 +1,8 @@
-"""``python -m simulator {run,summary,policies,plot}``."""
+"""``python -m simulator {run,serve,summary,policies}``: the engine's command line.
+
+Tables, figures and exports of saved results are ``python -m experiments``; the grammar
+(flag names, list syntax, exit codes) is ``traces.clikit``'s.
+"""
 
 from __future__ import annotations
 
@@ -8,18 +12,28 @@ import sys
 import pandas as pd
 
 from traces import ArmError, TraceError
+from traces import clikit as ck
 
 from .costs import CostError
 from .distributed import BackendError
+from .envs import SETTINGS
 from .policies import REGISTRY, PolicyError
+from .policies.plugins import load_module_file, resolve_module
 from .results import ResultsError, read_config, read_fixed, read_results, write_results
 from .runner import ConfigError, RunConfig, _prepare_cached, check_request, fixed_frame, run_experiment
 from .serving import ServeError
 from .summary import format_summary, summarize
 
+ERRORS = (TraceError, ArmError, PolicyError, ConfigError, CostError, ResultsError, ServeError, BackendError,
+          ValueError)
+STREAMS = ("recorded", "category-switch", "sqrt-burst", "ucb-trap")
+
 
 def _run(a: argparse.Namespace) -> int:
-    settings = a.setting or ["replay"]
+    settings = list(dict.fromkeys(x for group in (a.setting or [("replay",)]) for x in group))
+    bad = [x for x in settings if x not in SETTINGS]
+    if bad:
+        raise ConfigError(f"--setting {bad[0]!r}: expected one of {list(SETTINGS)}")
     cfgs = [RunConfig(
         trace=a.trace, setting=setting, policies=tuple(a.policy or ["ucbspec", "exp3spec"]),
         runs=a.runs, seed=a.seed, arms=a.arms, objective=a.objective, reward=a.reward, carry_state=a.carry_state,
@@ -53,123 +67,25 @@ def _run(a: argparse.Namespace) -> int:
 
 
 def _summary(a: argparse.Namespace) -> int:
-    df = read_results(a.dir)
-    conf = read_config(a.dir)
+    df = read_results(a.results)
+    conf = read_config(a.results)
     if conf:
         print(f"trace: {conf[0].get('trace_label')}   arms: {len(conf[0].get('arms', []))}   "
               f"objective: {conf[0].get('objective', 'rounds')}")
-    print(format_summary(summarize(df, read_fixed(a.dir), seed=int(conf[0].get("seed", 0)) if conf else 0)))
+    print(format_summary(summarize(df, read_fixed(a.results), seed=int(conf[0].get("seed", 0)) if conf else 0)))
     return 0
 
 
 def _policies(a: argparse.Namespace) -> int:
+    from . import kernels
+
+    for path in (resolve_module(m) for m in a.policy_module or ()):
+        load_module_file(path)
+    print(f"{'policy':<22} {'feedback':<9} {'rewards':<20} kernel")
     for name in sorted(REGISTRY):
-        print(name)
-    return 0
-
-
-def _plot(a: argparse.Namespace) -> int:
-    from .figures import save_all
-
-    df = read_results(a.dir)
-    conf = read_config(a.dir)
-    c0 = conf[0] if conf else {}
-    arms = c0.get("arms") or (c0.get("settings") or [{}])[0].get("arms", [])
-    paths = save_all(df, arms, a.out or f"{a.dir}/figures", title=c0.get("trace_label", ""))
-    for p in paths:
-        print(f"wrote {p}")
-    return 0
-
-
-def _export(a: argparse.Namespace) -> int:
-    from .export import export_specbench
-
-    out = a.out or f"{a.results}/specbench/{a.policy.replace(':', '_')}.jsonl"
-    path = export_specbench(a.results, a.policy, out, setting=a.setting, run=a.run)
-    print(f"wrote {path}")
-    return 0
-
-
-def _table(a: argparse.Namespace) -> int:
-    from pathlib import Path
-
-    import traces as T
-
-    from .tables import caption, table1, table1_tidy, to_markdown
-
-    df = read_results(a.results)
-    fixed = read_fixed(a.results)
-    confs = read_config(a.results)
-    confs = confs[0].get("settings", confs) if confs else []
-    settings = [a.setting] if a.setting else list(dict.fromkeys(df["setting"]))
-    out = Path(a.out or Path(a.results) / "tables")
-    out.mkdir(parents=True, exist_ok=True)
-    for s in settings:
-        conf = next((c for c in confs if c.get("setting") == s), confs[0] if confs else {})
-        seed = int(conf.get("seed", 0))
-        t = table1(df, fixed, s, seed)
-        table1_tidy(df, fixed, s, seed).to_csv(out / f"table1_{s}.csv", index=False)
-        cap = caption(T.load(conf["trace"]).manifest, conf, df.loc[df.setting == s, "prompt_id"].nunique()) \
-            if conf.get("trace") else ""
-        (out / f"table1_{s}.md").write_text(f"Setting: {s}. {cap}\nCells: {t.columns.name}\n\n" + to_markdown(t))
-        print(f"== {s}: {cap}\n   cells: {t.columns.name}")
-        print(t.to_string())
-    print(f"wrote {out}/table1_*.csv and .md")
-    return 0
-
-
-def _survival(a: argparse.Namespace) -> int:
-
-    import traces as T
-
-    from .figures import acceptance_survival, save_figure
-
-    tr = T.load(a.trace)
-    fig = acceptance_survival(tr.accept, tr.output_lens, list(tr.drafter_names), tr.k_max, tr.label)
-    for p in save_figure(fig, a.out, "acceptance_survival"):
-        print(f"wrote {p}")
-    return 0
-
-
-def _scaling(a: argparse.Namespace) -> int:
-    from pathlib import Path
-
-    from .scaling import arms_scaling, plot
-
-    out = Path(a.out)
-    out.mkdir(parents=True, exist_ok=True)
-    df = arms_scaling(a.trace, k=a.k, runs=a.runs, seed=a.seed, policies=tuple(a.policy or ()) or
-                      ("ucbspec", "exp3spec", "hedgespec", "uniform"), orders=a.orders, cost_device=a.cost_device)
-    df.to_csv(out / "regret_vs_arms.csv", index=False)
-    plot(df, out, a.trace)
-    print("regret (rounds / prompt), mean over drafter orders:")
-    print(df.pivot_table(index="drafters", columns="policy", values="regret", sort=False).round(2).to_string())
-    if "tps" in df:
-        print("tokens/s (full-information feedback charged):")
-        print(df.pivot_table(index="drafters", columns="policy", values="tps", sort=False).round(1).to_string())
-    print(f"wrote {out}/regret_vs_arms.csv and regret_vs_arms.png/.pdf")
-    return 0
-
-
-def _figures(a: argparse.Namespace) -> int:
-    from .paper import FigureConfig, make_figures
-
-    kw = {}
-    if a.quick:  # small grids: a smoke test of the whole pipeline (tests, CI)
-        kw = dict(runs=4, serve_runs=2, batch_sizes=(1, 2, 4, 8), lengths=(100, 300, 1000),
-                  curve_grid=(100, 1000, 2), curve_runs=8, bound_runs=8, scaling_runs=2,
-                  scaling_orders=2)
-    cfg = FigureConfig(trace=a.trace, seed=a.seed, cost_device=a.cost_device,
-                       drafters=tuple(a.drafters.split(",")) if a.drafters else (),
-                       serve_drafter=a.serve_drafter, **kw)
-    paths, times = make_figures(cfg, a.out, render_only=a.render_only, progress=not a.quiet)
-    if not a.quiet:
-        from pathlib import Path
-
-        print(Path(a.out, "tables", "table1.md").read_text())
-    for p in paths:
-        print(f"wrote {p}")
-    print(f"done in {times['total']:.1f} s (render {times['render']:.1f} s)")
+        cls = REGISTRY[name]
+        kern = cls.kernel if cls.kernel in kernels.KERNEL_POLICIES and kernels.AVAILABLE else "no (numpy)"
+        print(f"{name:<22} {cls.feedback:<9} {','.join(cls.rewards) or '-':<20} {kern}")
     return 0
 
 
@@ -179,9 +95,9 @@ def _serve(a: argparse.Namespace) -> int:
 
     from .serving import ServeConfig, hindsight_summary, run_serving
 
-    lo, _, hi = a.batch_sizes.partition("-")
-    sizes = tuple(range(int(lo), int(hi or lo) + 1))
-    cfg = ServeConfig(trace=a.trace, arms=a.arms, policies=tuple(a.policy or ["ucbspec"]), batch_sizes=sizes,
+    for path in (resolve_module(m) for m in a.policy_module or ()):
+        load_module_file(path)
+    cfg = ServeConfig(trace=a.trace, arms=a.arms, policies=tuple(a.policy or ["ucbspec"]), batch_sizes=a.batch_sizes,
                       runs=a.runs, seed=a.seed, cost_device=a.cost_device)
     df, conf = run_serving(cfg, progress=not a.quiet)
     out = Path(a.out)
@@ -192,34 +108,30 @@ def _serve(a: argparse.Namespace) -> int:
     cols = [c for c in m.columns if c not in ("sample", "best arm name")]
     print(m[cols].mean().round(3).to_string())
     print(f"wrote {out}/serving.csv ({len(df)} rows) and config.json")
-    if not a.no_plot:
-        from .figures import batch_serving, save_figure
-
-        for p in save_figure(batch_serving(df, conf["trace_label"]), out, "batch_serving"):
-            print(f"wrote {p}")
+    for note in conf["cost_model"]["notes"]:
+        print(f"note: cost model: {note}", file=sys.stderr, flush=True)
+    print(f"plot it: python -m experiments plot --results {out}")
     return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(prog="python -m simulator",
-                                 description="Replay traces, run arm-selection policies, "
-                                             "measure stopping-time regret.")
-    sub = ap.add_subparsers(dest="cmd", required=True)
+    ap, sub = ck.make_parser("python -m simulator", "Replay traces, run arm-selection policies, measure regret "
+                             "in rounds or time.")
     r = sub.add_parser("run", help="simulate policies on a trace and write results")
-    r.add_argument("--trace", required=True, help="trace directory or builtin:NAME")
-    r.add_argument("--setting", action="append", choices=["replay", "stochastic", "adversarial"],
-                   help="environment (repeatable; default replay)")
+    ck.add_trace(r)
+    r.add_argument("--setting", action="append", type=ck.str_list,
+                   help=f"environment(s), comma-separated or repeated: {', '.join(SETTINGS)} (default replay)")
     r.add_argument("--policy", action="append",
-                   help="policy NAME[:k=v,...] or fixed:DRAFTER@K (repeatable; default "
-                        "ucbspec, exp3spec); see `python -m simulator policies`")
+                   help="policy NAME[:k=v,...], fixed:DRAFTER@K or oracle:rounds|time (repeatable; default "
+                        "ucbspec and exp3spec); see `python -m simulator policies`")
     r.add_argument("--policy-module", action="append",
                    help="module name or .py file defining policies with @register (repeatable); "
                         "see docs/simulator.md 'Writing a policy'")
-    r.add_argument("--runs", type=int, default=20)
-    r.add_argument("--seed", type=int, default=0)
-    r.add_argument("--out", required=True, help="results directory")
+    ck.add_runs(r, 20)
+    ck.add_seed(r)
+    ck.add_out(r)
     r.add_argument("--arms", default=None,
-                   help="arm set, e.g. 'plain@0,pld@1-8' or '*@1-4' (default: all arms)")
+                   help="arm set, e.g. 'plain@0,pld@1-8' or '*@1-4' (default: all arms of the trace)")
     r.add_argument("--objective", choices=["rounds", "time"], default=None,
                    help="what the run optimises and reports regret in: verification rounds (BanditSpec's "
                         "stopping time) or seconds from the cost model (default: time if --reward "
@@ -234,97 +146,46 @@ def build_parser() -> argparse.ArgumentParser:
                    help="carry policy state across the prompt stream (default: reset per prompt)")
     r.add_argument("--law", choices=["empirical", "tgd", "autocorrelated"], default="empirical",
                    help="stochastic setting: per-arm law")
-    r.add_argument("--stream", choices=["recorded", "category-switch", "sqrt-burst", "ucb-trap"],
-                   default="recorded",
+    r.add_argument("--stream", choices=list(STREAMS), default="recorded",
                    help="adversarial setting: which oblivious stream; sqrt-burst and ucb-trap are SYNTHETIC "
                         "(docs/theory.md): exactly 2 arms with the same K (ucb-trap: K >= 3), one stream as "
                         "long as the trace's total output")
-    r.add_argument("--cost-device", default=None, help="device of the cost table to use")
-    r.add_argument("--workers", type=int, default=1,
+    r.add_argument("--cost-device", default=None,
+                   help="cost table device, exact or a unique prefix (default: the trace's first)")
+    r.add_argument("--workers", type=ck.positive_int, default=1,
                    help="local processes; with --backend ray, tasks = 4 x workers (results do not depend on it)")
     r.add_argument("--engine", choices=["auto", "numpy", "numba"], default="auto",
-                   help="auto: compiled kernel for ucbspec/exp3spec on greedy replay, numpy otherwise")
+                   help="auto: compiled kernel where the policy and setting have one, numpy otherwise")
     r.add_argument("--backend", choices=["local", "ray"], default="local",
                    help="where tasks run: local processes or a Ray cluster (bit-identical results)")
     r.add_argument("--address", default=None, help="Ray cluster address (default: start a local instance)")
-    r.add_argument("--quiet", action="store_true")
+    ck.add_quiet(r)
     r.set_defaults(fn=_run)
-    s = sub.add_parser("summary", help="print the per-policy table of a results directory")
-    s.add_argument("dir")
-    s.set_defaults(fn=_summary)
-    p = sub.add_parser("policies", help="list registered policy names")
-    p.set_defaults(fn=_policies)
-    g = sub.add_parser("arms-scaling", help="regret against the number of arms (HedgeSpec Fig. 5b analogue)")
-    g.add_argument("--trace", required=True)
-    g.add_argument("--k", type=int, default=4, help="arms are DRAFTER@k for the first m drafters of each order")
-    g.add_argument("--orders", type=int, default=3, help="random drafter orders to average over (0 = trace order)")
-    g.add_argument("--cost-device", default=None, help="cost table device (prefix) for the tokens/s panel")
-    g.add_argument("--runs", type=int, default=10)
-    g.add_argument("--seed", type=int, default=0)
-    g.add_argument("--policy", action="append")
-    g.add_argument("--out", required=True)
-    g.set_defaults(fn=_scaling)
-    t = sub.add_parser("table", help="Table-1 analogue: MAT and tokens/s per policy and category")
-    t.add_argument("--results", required=True)
-    t.add_argument("--setting", default=None)
-    t.add_argument("--out", default=None, help="default RESULTS/tables")
-    t.set_defaults(fn=_table)
-    v = sub.add_parser("survival", help="acceptance survival P(L >= i) per drafter of a trace")
-    v.add_argument("--trace", required=True)
-    v.add_argument("--out", required=True)
-    v.set_defaults(fn=_survival)
-    x = sub.add_parser("export-specbench", help="Spec-Bench-style answer lines for one policy")
-    x.add_argument("--results", required=True, help="results directory of `run`")
-    x.add_argument("--policy", required=True)
-    x.add_argument("--setting", default=None, help="which setting, if the directory holds several")
-    x.add_argument("--run", type=int, default=0)
-    x.add_argument("--out", default=None, help="default RESULTS/specbench/POLICY.jsonl")
-    x.set_defaults(fn=_export)
-    q = sub.add_parser("figures", help="every paper-style table and figure from a saved trace")
-    q.add_argument("--trace", default="builtin:smollm2-greedy")
-    q.add_argument("--out", required=True)
-    q.add_argument("--seed", type=int, default=0)
-    q.add_argument("--cost-device", default="cuda", help="cost table device (prefix); falls back to the first")
-    q.add_argument("--drafters", default=None, help="comma-separated drafters for the drafter-choice figures")
-    q.add_argument("--serve-drafter", default=None, help="drafter of the batch-serving arms k = 1..4")
-    q.add_argument("--quick", action="store_true", help="small grids (smoke test)")
-    q.add_argument("--render-only", action="store_true", help="redraw from OUT/data without simulating")
-    q.add_argument("--quiet", action="store_true")
-    q.set_defaults(fn=_figures)
-    b = sub.add_parser("serve", help="batch serving: one draft length per round for a whole batch "
-                                     "(BanditSpec Fig. 3 setting)")
-    b.add_argument("--trace", required=True)
+    b = sub.add_parser("serve", help="batch serving: one arm per round for a whole batch (BanditSpec Fig. 3)")
+    ck.add_trace(b)
     b.add_argument("--arms", required=True, help="e.g. 'plain@0,rtn4@1-4' (plain@0 is added if missing)")
     b.add_argument("--policy", action="append", help="bandit policy (repeatable; default ucbspec)")
-    b.add_argument("--batch-sizes", default="1-50", help="A-B: one sample per batch size")
-    b.add_argument("--runs", type=int, default=16)
-    b.add_argument("--seed", type=int, default=0)
-    b.add_argument("--cost-device", default=None)
-    b.add_argument("--out", required=True)
-    b.add_argument("--no-plot", action="store_true")
-    b.add_argument("--quiet", action="store_true")
+    b.add_argument("--policy-module", action="append", help="module or .py file defining policies (repeatable)")
+    b.add_argument("--batch-sizes", type=ck.int_list, default=tuple(range(1, 51)),
+                   help="batch sizes, e.g. 1-50 or 1,4,16: one prompt sample per size and run (default 1-50)")
+    ck.add_runs(b, 16)
+    ck.add_seed(b)
+    b.add_argument("--cost-device", default=None,
+                   help="cost table device, exact or a unique prefix (default: the trace's first)")
+    ck.add_out(b)
+    ck.add_quiet(b)
     b.set_defaults(fn=_serve)
-    f = sub.add_parser("plot", help="write figures for a results directory")
-    f.add_argument("dir")
-    f.add_argument("--out", default=None, help="figure directory (default DIR/figures)")
-    f.set_defaults(fn=_plot)
-    return ap
+    s = sub.add_parser("summary", help="print the per-policy table of a results folder")
+    ck.add_results(s)
+    s.set_defaults(fn=_summary)
+    p = sub.add_parser("policies", help="list registered policy names and their capabilities")
+    p.add_argument("--policy-module", action="append", help="also load policies from this module or file")
+    p.set_defaults(fn=_policies)
+    return ck.finish(ap)
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    try:
-        return args.fn(args)
-    except BrokenPipeError:  # e.g. `... summary DIR | head`
-        return 0
-    except (TraceError, ArmError, PolicyError, ConfigError, CostError, ResultsError, ServeError, BackendError,
-            ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except OSError as exc:  # unwritable or impossible output path, disk full, ...
-        msg = f"{exc.filename}: {exc.strerror}" if exc.filename and exc.strerror else str(exc)
-        print(f"error: {msg}", file=sys.stderr)
-        return 2
+    return ck.run(build_parser(), argv, ERRORS)
 
 
 if __name__ == "__main__":

@@ -13,26 +13,11 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
+from traces.clikit import UsageError, check_reachable
+
 
 class BackendError(RuntimeError):
     """Ray is missing or the cluster cannot be reached."""
-
-
-def check_reachable(address: str | None, timeout_s: float = 5.0) -> None:
-    """Fail fast with one line when ``address`` (``host:port`` or ``ray://host:port``) does not
-    accept connections; Ray itself retries for minutes.  ``None`` and ``auto`` pass."""
-    import socket
-
-    if not address or address == "auto":
-        return
-    hostport = address.split("://", 1)[-1]
-    host, _, port = hostport.rpartition(":")
-    if not host or not port.isdigit():
-        raise BackendError(f"--address: expected HOST:PORT or ray://HOST:PORT, got {address!r}")
-    try:
-        socket.create_connection((host, int(port)), timeout=timeout_s).close()
-    except OSError as exc:
-        raise BackendError(f"--address {address}: cannot connect ({exc.strerror or exc})") from None
 
 
 def _init(address: str | None) -> Any:
@@ -41,7 +26,10 @@ def _init(address: str | None) -> Any:
     except ImportError:
         raise BackendError("backend 'ray' needs ray: pip install 'specregret[cluster]' (or ray>=2.9)") from None
     if not ray.is_initialized():
-        check_reachable(address)
+        try:
+            check_reachable(address)
+        except UsageError as exc:
+            raise BackendError(str(exc)) from None
         try:
             ray.init(address=address, include_dashboard=False, log_to_driver=False, configure_logging=False)
         except (ConnectionError, RuntimeError, ValueError) as exc:

@@ -322,7 +322,7 @@ def _simulate_kernel(prep: Prepared, policy: Policy, prompts: np.ndarray, runs: 
     cost = prep.cost_s if prep.cost_s is not None else np.ones((env.n_prompts, env.n_arms))
     rscale = (prep.plain_s[:, None] / cost) if ctx.reward_kind == "throughput" else np.ones_like(cost)
     lo, hi = ctx.arm_range()
-    res = kernels.replay(policy.kernel, policy.kernel_param(), env._acc, env.lengths, env.table.drafter_idx,
+    res = kernels.replay(policy.kernel, policy.kernel_param(), env.accept, env.lengths, env.table.drafter_idx,
                          env.table.k, cost, rscale, lo, hi, np.asarray(prompts), np.asarray(runs),
                          crng.policy_key(prep.cfg.seed))
     res["feedback_s"] = np.zeros_like(res["time_s"])  # kernel policies are bandit-feedback

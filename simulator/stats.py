@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from theory.fits import Z
+
 from . import rng as crng
 
 B_DEFAULT = 2000
@@ -49,6 +51,16 @@ def per_prompt(values: np.ndarray, prompt: np.ndarray, order: np.ndarray | None 
     ix = np.array([pos[k] for k in prompt])
     s = np.bincount(ix, weights=np.asarray(values, float), minlength=len(keys))
     return s / np.bincount(ix, minlength=len(keys))
+
+
+def runs_half_width(x: np.ndarray, axis: int = -1) -> np.ndarray:
+    """95% normal-approximation half-width of the mean over independent runs along ``axis``
+    (synthetic instances, where runs are the unit); 0 for a single (deterministic) run."""
+    x = np.asarray(x, float)
+    n = x.shape[axis]
+    if n < 2:
+        return np.zeros(np.delete(x.shape, axis % x.ndim))
+    return Z * x.std(axis=axis, ddof=1) / np.sqrt(n)
 
 
 def verdict(lo: float, hi: float, better_if_negative: bool = True) -> str:

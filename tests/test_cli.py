@@ -6,6 +6,7 @@ import sys
 import pandas as pd
 import pytest
 
+from experiments.cli import main as exp_main
 from simulator.cli import main as sim_main
 from simulator.policies import REGISTRY
 from traces.cli import main as traces_main
@@ -22,17 +23,21 @@ def test_simulator_cli_end_to_end(tmp_path, capsys):
     for col in ("setting", "policy", "prompt_id", "run", "stopping_time", "tokens", "regret_rounds"):
         assert col in df.columns
     assert len(df) == 3 * 40 * 3
-    assert sim_main(["summary", str(out)]) == 0
+    assert sim_main(["summary", "--results", str(out)]) == 0
     text = capsys.readouterr().out
     assert "ucbspec" in text and "oracle" in text and "SYNTHETIC" in text
-    assert sim_main(["plot", str(out)]) == 0
+    assert exp_main(["plot", "--results", str(out)]) == 0
     assert (out / "figures" / "regret_by_policy.png").stat().st_size > 1000
 
 
 def test_policies_listing(capsys):
     assert sim_main(["policies"]) == 0
-    names = capsys.readouterr().out.split()
+    rows = [line.split() for line in capsys.readouterr().out.splitlines()[1:]]
+    names = [r[0] for r in rows]
     assert names == sorted(REGISTRY) and {"ucbspec", "exp3spec", "oracle", "uniform", "fixed"} <= set(names)
+    caps = {r[0]: r for r in rows}
+    assert caps["hedgespec"][1] == "full" and caps["ucbspec"][-1] == "ucbspec"  # capabilities from the classes
+    assert caps["thompson"][-1] == "(numpy)"  # a learner without a kernel says so
 
 
 def test_cli_errors_are_one_line(tmp_path, capsys):
@@ -42,23 +47,23 @@ def test_cli_errors_are_one_line(tmp_path, capsys):
     rc = sim_main(["run", "--trace", "builtin:synthetic-demo", "--policy", "ucb2",
                    "--out", str(tmp_path / "x"), "--quiet"])
     assert rc == 2 and "unknown policy 'ucb2'" in capsys.readouterr().err
-    assert sim_main(["summary", str(tmp_path / "missing")]) == 2
+    assert sim_main(["summary", "--results", str(tmp_path / "missing")]) == 2
 
 
 def test_traces_cli(tmp_path, tiny_trace_dir, capsys):
-    assert traces_main(["info", "builtin:synthetic-demo"]) == 0
+    assert traces_main(["info", "--trace", "builtin:synthetic-demo"]) == 0
     out = capsys.readouterr().out
     assert "SYNTHETIC" in out and "strong" in out
-    assert traces_main(["validate", str(tiny_trace_dir)]) == 0
+    assert traces_main(["validate", "--trace", str(tiny_trace_dir)]) == 0
     (tiny_trace_dir / "accept.parquet").write_bytes(b"garbage")
-    assert traces_main(["validate", str(tiny_trace_dir)]) == 1
+    assert traces_main(["validate", "--trace", str(tiny_trace_dir)]) == 1
     assert "cannot read as parquet" in capsys.readouterr().out
 
 
 def test_module_entry_points_run():
     r = subprocess.run([sys.executable, "-m", "simulator", "policies"], capture_output=True, text=True)
     assert r.returncode == 0 and "ucbspec" in r.stdout
-    r = subprocess.run([sys.executable, "-m", "traces", "validate", "builtin:synthetic-demo"],
+    r = subprocess.run([sys.executable, "-m", "traces", "validate", "--trace", "builtin:synthetic-demo"],
                        capture_output=True, text=True)
     assert r.returncode == 0
 
@@ -70,7 +75,7 @@ def test_export_specbench(tmp_path):
     assert sim_main(["run", "--trace", "builtin:synthetic-demo", "--setting", "replay", "--setting", "stochastic",
                      "--policy", "exp3spec", "--policy", "ucbspec", "--runs", "2", "--arms", "plain@0,*@2",
                      "--out", str(out), "--quiet"]) == 0
-    assert sim_main(["export-specbench", "--results", str(out), "--policy", "exp3spec", "--setting",
+    assert exp_main(["export-specbench", "--results", str(out), "--policy", "exp3spec", "--setting",
                      "stochastic", "--run", "1"]) == 0
     lines = [json.loads(x) for x in (out / "specbench" / "exp3spec.jsonl").read_text().splitlines()]
     df = pd.read_parquet(out / "results.parquet")
@@ -81,11 +86,11 @@ def test_export_specbench(tmp_path):
         assert sum(ch["accept_lengths"]) == ch["new_tokens"][0] == df.loc[ln["question_id"], "tokens"]
         assert len(ch["accept_lengths"]) == ch["decoding_steps"][0] == df.loc[ln["question_id"], "stopping_time"]
         assert min(ch["accept_lengths"]) >= 1 and ch["wall_time"][0] > 0
-    assert sim_main(["export-specbench", "--results", str(out), "--policy", "hedgespec"]) == 2
+    assert exp_main(["export-specbench", "--results", str(out), "--policy", "hedgespec"]) == 2
 
 
 def test_survival_figure(tmp_path):
-    assert sim_main(["survival", "--trace", "builtin:smollm2-greedy", "--out", str(tmp_path)]) == 0
+    assert exp_main(["survival", "--trace", "builtin:smollm2-greedy", "--out", str(tmp_path)]) == 0
     assert (tmp_path / "acceptance_survival.png").stat().st_size > 5000
 
 
@@ -97,7 +102,7 @@ def test_table1(tmp_path):
     assert sim_main(["run", "--trace", "builtin:synthetic-demo", "--policy", "ucbspec", "--policy",
                      "ucbspec:reward=tokens", "--policy", "oracle", "--policy", "oracle:rounds", "--runs", "2",
                      "--arms", "plain@0,*@2", "--objective", "time", "--out", str(out), "--quiet"]) == 0
-    assert sim_main(["table", "--results", str(out)]) == 0
+    assert exp_main(["table", "--results", str(out)]) == 0
     t = pd.read_csv(out / "tables" / "table1_replay.csv")
     methods = list(dict.fromkeys(t.method))
     assert methods[0] == "vanilla (plain@0)" and {"fixed:strong@2", "fixed:weak@2"} <= set(methods)

@@ -1,4 +1,4 @@
-"""The figure pipeline (``python -m simulator figures``) and the batch-serving setting."""
+"""The figure pipeline (``python -m experiments figures``) and the batch-serving setting."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 import traces
+from experiments.cli import main as exp_main
 from simulator.cli import main as sim_main
 from simulator.costs import CostModel
 from simulator.envs.replay import ReplayEnv
@@ -28,7 +29,7 @@ def small_trace_dir(tmp_path_factory):
 
 def test_figures_end_to_end_from_a_tiny_trace(tmp_path, small_trace_dir, capsys):
     out = tmp_path / "figs"
-    assert sim_main(["figures", "--trace", str(small_trace_dir), "--out", str(out), "--quick", "--quiet"]) == 0
+    assert exp_main(["figures", "--trace", str(small_trace_dir), "--out", str(out), "--quick", "--quiet"]) == 0
     for name in EXPECTED:
         for ext in ("png", "pdf"):
             p = out / f"{name}.{ext}"
@@ -43,7 +44,7 @@ def test_figures_end_to_end_from_a_tiny_trace(tmp_path, small_trace_dir, capsys)
     # render-only redraws from the saved tables without simulating
     stamp = (out / "data" / "bounds.csv").stat().st_mtime_ns
     (out / "fig3_batch_serving.png").unlink()
-    assert sim_main(["figures", "--trace", str(small_trace_dir), "--out", str(out), "--render-only",
+    assert exp_main(["figures", "--trace", str(small_trace_dir), "--out", str(out), "--render-only",
                      "--quiet"]) == 0
     assert (out / "fig3_batch_serving.png").exists()
     assert (out / "data" / "bounds.csv").stat().st_mtime_ns == stamp
@@ -51,7 +52,7 @@ def test_figures_end_to_end_from_a_tiny_trace(tmp_path, small_trace_dir, capsys)
 
 def test_figure_data_say_what_the_captions_say(tmp_path, small_trace_dir):
     out = tmp_path / "figs"
-    assert sim_main(["figures", "--trace", str(small_trace_dir), "--out", str(out), "--quick", "--quiet"]) == 0
+    assert exp_main(["figures", "--trace", str(small_trace_dir), "--out", str(out), "--quick", "--quiet"]) == 0
     d = out / "data"
     serving = pd.read_csv(d / "serving.csv")
     plain = serving[serving["k"] == 0]
@@ -109,7 +110,8 @@ def test_serve_cli_and_common_prompts(tmp_path, small_trace_dir, capsys):
                      "--runs", "3", "--out", str(out), "--quiet"]) == 0
     df = pd.read_csv(out / "serving.csv")
     assert set(df["method"]) == {"plain@0", "tgd0@1", "tgd0@2", "tgd0@3", "ucbspec"}
-    assert len(df) == 5 * 4 * 3 and (out / "batch_serving.png").exists()
+    assert len(df) == 5 * 4 * 3
+    assert exp_main(["plot", "--results", str(out)]) == 0 and (out / "figures" / "batch_serving.png").exists()
     # every method sees the same batches: same total tokens per (sample, run)
     assert (df.groupby(["sample", "run"])["tokens"].nunique() == 1).all()
     # the policy is reproducible and never better than the best fixed arm by more than noise allows

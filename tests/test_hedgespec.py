@@ -78,7 +78,7 @@ def test_structured_learners_by_hand_and_scaling(tmp_path):
     # survival S(1) = 1, S(2) = 0: expected tokens 1, 2, 2, 2 for plain, a@1, a@2, a@3
     assert p.expected_tokens(p.survival()).tolist() == [[1.0, 2.0, 2.0, 2.0]]
 
-    from simulator.scaling import arms_scaling
+    from experiments.scaling import arms_scaling
 
     df = arms_scaling("builtin:synthetic-demo", k=4, runs=3,
                       policies=("ucbspec", "hedgespec", "structured-ucb"))

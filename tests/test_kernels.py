@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import sys
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -12,6 +14,9 @@ from simulator import rng as crng
 from simulator.policies import make_policy
 from simulator.policies.reference import EXP3SpecReference, HedgeReference, UCBSpecReference, sample_by_inversion
 from simulator.runner import ConfigError, RunConfig, prepare, run_experiment, simulate
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+from learner_kernels import learner_rounds  # noqa: E402  (a benchmark protocol, not library code)
 
 pytestmark = pytest.mark.skipif(not kernels.AVAILABLE, reason="numba not installed")  # it is a core dependency
 
@@ -53,7 +58,7 @@ def test_learner_kernels_follow_the_reference_twins(K):
     means = np.linspace(1.5, L, K)
     key = np.uint64(12345)
     # UCBSpec: deterministic
-    got = kernels.learner_rounds(kernels.UCBSPEC, K, 1, n, means, L, 0.5)[0]
+    got = learner_rounds(kernels.UCBSPEC, K, 1, n, means, L, 0.5)[0]
     tw = UCBSpecReference(K, L)
     pulls = np.zeros(K, dtype=np.int64)
     for _ in range(n):
@@ -63,7 +68,7 @@ def test_learner_kernels_follow_the_reference_twins(K):
     assert np.array_equal(got, pulls)
     # EXP3Spec and Hedge on the kernel's uniforms
     for pid in (kernels.EXP3SPEC, kernels.HEDGE):
-        got = kernels.learner_rounds(pid, K, 2, n, means, L, 0.5)
+        got = learner_rounds(pid, K, 2, n, means, L, 0.5)
         for r in range(2):
             tw = EXP3SpecReference(K, L) if pid == kernels.EXP3SPEC else HedgeReference(K)
             pulls = np.zeros(K, dtype=np.int64)

@@ -88,10 +88,10 @@ def test_shard_flag_and_traces_merge_equal_unsharded(tiny_target, unsharded, tmp
         dirs.append(str(d))
     assert [traces.load(d).n_prompts for d in dirs] == [2, 2, 1]
     out = tmp_path / "merged"
-    assert traces_main(["merge", dirs[2], dirs[0], dirs[1], "--out", str(out)]) == 0
+    assert traces_main(["merge", "--trace", dirs[2], "--trace", dirs[0], "--trace", dirs[1], "--out", str(out)]) == 0
     _same_trace(traces.load(out), unsharded)
     # a missing shard and a shard of another collection are refused with one line
-    assert traces_main(["merge", dirs[0], dirs[1], "--out", str(tmp_path / "bad")]) == 1
+    assert traces_main(["merge", "--trace", dirs[0], "--trace", dirs[1], "--out", str(tmp_path / "bad")]) == 2
     assert "expected every index 0..2" in capsys.readouterr().err
     with pytest.raises(traces.TraceError, match="collection.shard"):
         merge_shards([unsharded])

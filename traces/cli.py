@@ -1,17 +1,22 @@
-"""``python -m traces {info,validate,synth} ...``"""
+"""``python -m traces {list,info,validate,synth,merge}``: read, check and make traces.
+
+The grammar (flag names, list syntax, exit codes) is ``traces.clikit``'s: ``validate`` exits 1
+with one line per problem when a trace fails its checks, bad input exits 2.
+"""
 
 from __future__ import annotations
 
 import argparse
 import sys
 
+from . import clikit as ck
 from .builtin import names, resolve_path
 from .io import load, validate, write
 from .trace import TraceError
 
 
 def _info(args: argparse.Namespace) -> int:
-    tr = load(args.path)
+    tr = load(args.trace)
     s = tr.summary()
     print(f"trace       {s['label']}  ({tr.path})")
     print(f"kind        {s['kind']}   k_max {s['k_max']}   costs {'yes' if s['has_costs'] else 'no'}")
@@ -35,13 +40,13 @@ def _info(args: argparse.Namespace) -> int:
 
 def _validate(args: argparse.Namespace) -> int:
     try:
-        problems = validate(resolve_path(args.path))
+        problems = validate(resolve_path(args.trace))
     except FileNotFoundError as exc:
         problems = [str(exc)]
     for p in problems:
         print(p)
     if not problems:
-        print(f"{args.path}: valid")
+        print(f"{args.trace}: valid")
     return 1 if problems else 0
 
 
@@ -51,8 +56,7 @@ def _synth(args: argparse.Namespace) -> int:
     if args.generator == "demo":
         tr = synthetic.demo(args.seed)
     else:
-        p = [float(x) for x in args.p.split(",")]
-        tr = synthetic.tgd(p, n_prompts=args.prompts, output_len=args.output_len,
+        tr = synthetic.tgd(list(args.p), n_prompts=args.n_prompts, output_len=args.output_len,
                            k_max=args.k_max, seed=args.seed)
     write(tr, args.out, overwrite=args.overwrite)
     print(f"wrote {args.out}")
@@ -63,44 +67,49 @@ def _merge(args: argparse.Namespace) -> int:
     from .io import load
     from .merge import merge_shards
 
-    tr = merge_shards([load(p) for p in args.shards])
+    tr = merge_shards([load(p) for p in args.trace])
     write(tr, args.out, overwrite=args.overwrite)
-    print(f"wrote {args.out} ({tr.n_prompts} prompts from {len(args.shards)} shards)")
+    print(f"wrote {args.out} ({tr.n_prompts} prompts from {len(args.trace)} shards)")
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m traces", description=__doc__)
-    sub = ap.add_subparsers(dest="cmd", required=True)
+def _list(args: argparse.Namespace) -> int:
+    for n in names():
+        print(f"builtin:{n}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap, sub = ck.make_parser("python -m traces", "Read, check and make acceptance traces.")
+    p = sub.add_parser("list", help="the bundled traces (builtin:NAME)")
+    p.set_defaults(fn=_list)
     p = sub.add_parser("info", help="summary of a trace")
-    p.add_argument("path", help=f"trace directory or builtin:NAME ({', '.join(names())})")
+    ck.add_trace(p)
     p.set_defaults(fn=_info)
     p = sub.add_parser("validate", help="exit 0 if valid, 1 with one line per problem")
-    p.add_argument("path")
+    ck.add_trace(p)
     p.set_defaults(fn=_validate)
-    p = sub.add_parser("synth", help="write a synthetic trace")
-    p.add_argument("generator", choices=["demo", "tgd"])
-    p.add_argument("--out", required=True)
-    p.add_argument("--p", default="0.8,0.6,0.4", help="tgd: acceptance rate per drafter")
-    p.add_argument("--prompts", type=int, default=8)
-    p.add_argument("--output-len", type=int, default=256)
-    p.add_argument("--k-max", type=int, default=8)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--overwrite", action="store_true")
+    p = sub.add_parser("synth", help="write a synthetic trace (labelled SYNTHETIC everywhere)")
+    p.add_argument("generator", choices=["demo", "tgd"], help="demo: 4 drafters, 40 prompts; tgd: i.i.d. bits")
+    ck.add_out(p, "trace directory to write")
+    p.add_argument("--p", type=ck.float_list, default=(0.8, 0.6, 0.4),
+                   help="tgd: acceptance rate per drafter, comma-separated (default 0.8,0.6,0.4)")
+    p.add_argument("--n-prompts", type=ck.positive_int, default=8, help="tgd: number of prompts (default 8)")
+    p.add_argument("--output-len", type=ck.positive_int, default=256, help="tgd: tokens per output (default 256)")
+    p.add_argument("--k-max", type=ck.positive_int, default=8, help="tgd: longest draft recorded (default 8)")
+    ck.add_seed(p)
+    p.add_argument("--overwrite", action="store_true", help="replace an existing trace written by this toolkit")
     p.set_defaults(fn=_synth)
-    p = sub.add_parser("merge", help="merge the shard traces of collect_traces.py --shard I/N")
-    p.add_argument("shards", nargs="+", help="shard trace directories")
-    p.add_argument("--out", required=True)
-    p.add_argument("--overwrite", action="store_true")
+    p = sub.add_parser("merge", help="merge the shard traces of `gpu_collect collect --shard I/N`")
+    p.add_argument("--trace", action="append", required=True, help="a shard trace directory (repeat for each)")
+    ck.add_out(p, "trace directory to write")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing trace written by this toolkit")
     p.set_defaults(fn=_merge)
-    args = ap.parse_args(argv)
-    try:
-        return args.fn(args)
-    except BrokenPipeError:
-        return 0
-    except (TraceError, FileNotFoundError, FileExistsError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+    return ck.finish(ap)
+
+
+def main(argv: list[str] | None = None) -> int:
+    return ck.run(build_parser(), argv, (TraceError, FileNotFoundError, FileExistsError, ValueError))
 
 
 if __name__ == "__main__":

@@ -31,7 +31,7 @@ def make_env(setting: str, trace: Trace, arms: list[Arm], *, seed: int = 0,
     if list(env.prompt_ids) != list(trace.prompt_ids):
         w = trace.output_lens.astype(float)
         ctx = np.full(env.n_prompts, float((ctx * w).sum() / max(w.sum(), 1.0)))
-    env._context = ctx
+    env.set_context_lens(ctx)
     return env
 
 

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from traces import Arm, Trace
+from traces import Arm, Trace, arm_from_name
 
 from .base import ArmTable, Env
 
@@ -132,9 +132,8 @@ class AdversarialEnv(Env):
         env.stream = name
         Y = np.asarray(Y, dtype=np.int64)
         P, A, S = Y.shape
-        ks = np.array([int(n.rpartition("@")[2]) for n in arm_names])
-        env.table = ArmTable([Arm(n.rpartition("@")[0], int(k)) for n, k in zip(arm_names, ks, strict=True)],
-                             np.zeros(A, dtype=np.int64), ks)
+        arms = [arm_from_name(n) for n in arm_names]
+        env.table = ArmTable(arms, np.zeros(A, dtype=np.int64), np.array([a.k for a in arms], dtype=np.int64))
         env.prompt_ids = [f"{name}-{i}" for i in range(P)]
         env.categories = [name] * P
         env.lengths = np.asarray(lengths, dtype=np.int64)

@@ -64,6 +64,12 @@ class Env:
         c = getattr(self, "_context", None)
         return np.asarray(c, float) if c is not None else np.zeros(self.n_prompts)
 
+    def set_context_lens(self, context: np.ndarray) -> None:
+        context = np.asarray(context, float)
+        if context.shape != (self.n_prompts,):
+            raise ValueError(f"context lengths: expected shape ({self.n_prompts},), got {context.shape}")
+        self._context = context
+
     @property
     def n_arms(self) -> int:
         return len(self.table.arms)

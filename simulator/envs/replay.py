@@ -66,6 +66,11 @@ class ReplayEnv(Env):
                 acc = np.where(st, self._accepted_sampled(prompt, run, d, k, pos), acc)
         return acc
 
+    @property
+    def accept(self) -> np.ndarray:
+        """The trace's ``L_d(t)`` array (prompts, drafters, positions), read by the kernels."""
+        return self._acc
+
     def gamma(self, prompt: np.ndarray, positions: np.ndarray) -> np.ndarray:
         """Per-drafter acceptance probability at ``positions`` (n_lanes, W) -> (n_lanes, W, D):
         the teacher-forced match ``1[L_d(t) >= 1]`` (greedy) or ``alpha`` (sampling); 0 past

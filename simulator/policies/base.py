@@ -15,10 +15,7 @@ import numpy as np
 
 from traces import Arm, arm_from_name
 
-
-class PolicyError(ValueError):
-    """Unknown policy name or invalid hyperparameter."""
-
+from .errors import PolicyError
 
 REWARDS = ("tokens", "throughput")
 

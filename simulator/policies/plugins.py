@@ -14,7 +14,7 @@ import sys
 from importlib import metadata
 from pathlib import Path
 
-from .base import PolicyError
+from .errors import PolicyError
 
 ENTRY_POINT_GROUP = "specregret.policies"
 _LOADED: dict[str, str] = {}  # file path -> module name

@@ -1,4 +1,4 @@
-"""``python -m simulator figures``: every paper-style table and figure from saved traces.
+"""``python -m experiments figures``: every paper-style table and figure from saved traces.
 
 Two stages.  ``compute`` simulates from the trace (never a model) and writes tidy tables under
 ``OUT/data``; ``render`` reads only those tables and writes ``OUT/*.png|pdf`` and
@@ -13,6 +13,7 @@ Fig. 5), fig6 pull fractions, fig7 acceptance survival.
 from __future__ import annotations
 
 import json
+import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -21,13 +22,10 @@ import numpy as np
 import pandas as pd
 
 import traces
+from simulator.policies import make_policy
+from simulator.runner import RunConfig, _prepare_cached, fixed_frame, prepare, run_experiment, simulate
+from simulator.stats import runs_half_width
 
-from .policies import make_policy
-from .runner import RunConfig, _prepare_cached, fixed_frame, prepare, run_experiment, simulate
-
-# drafter choice among these (each at K = 4) when the trace has them (BanditSpec 6.1)
-PREFERRED_DRAFTERS = ("pld", "skip5-24", "rtn4", "hf-rtn3", "early28")
-Z = 1.96
 # Table 1 rows besides vanilla and the fixed arms (learners with both rewards; oracles by objective)
 TABLE1_POLICIES_TIME = ("ucbspec", "ucbspec:reward=tokens", "exp3spec", "exp3spec:reward=tokens", "hedgespec",
                         "smartspec", "oracle", "oracle:rounds")
@@ -37,16 +35,18 @@ SERVE_POLICIES = ("ucbspec", "banditspec-code", "ucb1", "uniform")
 
 @dataclass(frozen=True)
 class FigureConfig:
-    """What ``python -m simulator figures`` computes (written to ``OUT/data/config.json``)."""
+    """What ``python -m experiments figures`` computes (written to ``OUT/data/config.json``).
+    Empty / None fields are derived from the trace (``resolve``), and the choice is printed."""
 
     trace: str = "builtin:smollm2-greedy"
-    drafters: tuple[str, ...] = ()  # default: PREFERRED_DRAFTERS present, else the first five
-    k: int = 4
-    serve_drafter: str | None = None  # default: rtn4 if present, else the highest mean acceptance
-    cost_device: str | None = "cuda"
+    drafters: tuple[str, ...] = ()  # default: every drafter of the trace
+    k: int = 4  # capped at the trace's k_max
+    serve_drafter: str | None = None  # default: highest mean accepted length at K = k
+    cost_device: str | None = None  # default: the device with the most measured batch sizes
     runs: int = 20
     serve_runs: int = 16
-    batch_sizes: tuple[int, ...] = tuple(range(1, 51))
+    batch_sizes: tuple[int, ...] = ()  # default: 1..min(max_batch, prompts)
+    max_batch: int = 50
     lengths: tuple[int, ...] = (300, 1000, 3000, 10000, 30000, 100000)  # adversarial panel
     curve_grid: tuple[int, ...] = (300, 10**6, 4)  # stochastic panels: log grid (min, max, per decade)
     curve_runs: int = 200
@@ -56,36 +56,77 @@ class FigureConfig:
     seed: int = 0
 
 
-def _resolve(cfg: FigureConfig, tr: traces.Trace) -> tuple[list[str], str, str | None]:
+@dataclass(frozen=True)
+class Resolved:
+    """The trace-derived settings of one figures run, with why each was chosen."""
+
+    drafters: list[str]
+    k: int
+    serve_drafter: str
+    cost_device: str | None
+    batch_sizes: tuple[int, ...]
+    why: dict[str, str]
+
+
+def resolve(cfg: FigureConfig, tr: traces.Trace) -> Resolved:
+    """Fill the defaults of ``cfg`` from the trace; nothing is dropped or clamped silently."""
     names = list(tr.drafter_names)
-    drafters = list(cfg.drafters) or [d for d in PREFERRED_DRAFTERS if d in names] or names[:5]
-    if len(drafters) < 2:
-        drafters = names[:5]
-    for d in drafters:
-        tr.drafter_index(d)  # raises with the trace's drafters listed
-    serve = cfg.serve_drafter or ("rtn4" if "rtn4" in names else None)
-    if serve is None:
-        means = [tr.accept[:, i][tr.accept[:, i] >= 0].mean() for i in range(len(names))]
-        serve = names[int(np.argmax(means))]
-    device = cfg.cost_device
-    if tr.costs is not None and device is not None and not tr.costs["device"].str.startswith(device).any():
-        device = None  # e.g. a synthetic trace with nominal costs only
-    return drafters, serve, device
+    why: dict[str, str] = {}
+    for d in (*cfg.drafters, *([cfg.serve_drafter] if cfg.serve_drafter else [])):
+        if d not in names:
+            raise ValueError(f"--drafters/--serve-drafter: {d!r} is not a drafter of {tr.label}; it has {names}")
+    drafters = list(cfg.drafters) or names
+    why["drafters"] = "as given" if cfg.drafters else f"every drafter of the trace ({len(names)})"
+    k = min(cfg.k, tr.k_max)
+    why["k"] = f"{k}" + (f" (the trace's k_max; {cfg.k} asked)" if k < cfg.k else "")
+    if cfg.serve_drafter:
+        serve, why["serve_drafter"] = cfg.serve_drafter, "as given"
+    else:
+        mat = [np.mean(np.concatenate([np.minimum(tr.accept[p, i, : tr.output_lens[p]], k)
+                                       for p in range(tr.n_prompts)])) for i in range(len(names))]
+        serve = names[int(np.argmax(mat))]
+        why["serve_drafter"] = f"highest mean accepted length at K={k} ({max(mat):.2f})"
+    device = None
+    if tr.costs is not None and len(tr.costs):
+        from simulator.costs import resolve_device
+
+        if cfg.cost_device:
+            device, why["cost_device"] = resolve_device(tr.costs, cfg.cost_device), "as given"
+        else:
+            n_b = tr.costs[tr.costs.kind == "verify"].groupby("device")["batch_size"].nunique()
+            device = str(n_b.idxmax())
+            why["cost_device"] = f"most measured batch sizes ({int(n_b.max())}) of {sorted(n_b.index)}"
+    else:
+        why["cost_device"] = "the trace has no cost table: tables in rounds only, no batch serving"
+    top = min(cfg.max_batch, tr.n_prompts)
+    if cfg.batch_sizes:
+        too_big = [b for b in cfg.batch_sizes if b > tr.n_prompts]
+        if too_big:
+            raise ValueError(f"--batch-sizes: {too_big[0]} exceeds the trace's {tr.n_prompts} prompts")
+        sizes, why["batch_sizes"] = tuple(cfg.batch_sizes), "as given"
+    else:
+        sizes = tuple(range(1, top + 1))
+        why["batch_sizes"] = f"1-{top}" + (f" (clamped from 1-{cfg.max_batch}: the trace has {tr.n_prompts} "
+                                            f"prompts)" if top < cfg.max_batch else "")
+    return Resolved(drafters, k, serve, device, sizes, why)
 
 
 # ------------------------------------------------------------------------------ compute
 def compute(cfg: FigureConfig, data: Path, progress: bool = True) -> dict:
     """Simulate everything the figures need and write it under ``data``; return timings."""
+    from simulator.serving import ServeConfig, run_serving
     from theory.lower import lai_robbins_constant
-    from theory.validate import Grid, check_exp3, real_instance
 
     from .scaling import arms_scaling
-    from .serving import ServeConfig, run_serving
+    from .theory_validate import Grid, check_exp3, real_instance
 
     data.mkdir(parents=True, exist_ok=True)
     tr = traces.load(cfg.trace)
-    drafters, serve, device = _resolve(cfg, tr)
-    arms = ",".join(f"{d}@{cfg.k}" for d in drafters)
+    res = resolve(cfg, tr)
+    for key, why in res.why.items():
+        print(f"figures: {key} = {getattr(res, key)!s:.80} ({why})", file=sys.stderr, flush=True)
+    drafters, serve, device = res.drafters, res.serve_drafter, res.cost_device
+    arms = ",".join(f"{d}@{res.k}" for d in drafters)
     times: dict[str, float] = {}
 
     def lap(name: str, t0: float) -> None:
@@ -123,9 +164,8 @@ def compute(cfg: FigureConfig, data: Path, progress: bool = True) -> dict:
     # fig 3: batch serving
     t0 = time.perf_counter()
     if tr.costs is not None and tr.manifest["kind"] == "greedy":
-        sc = ServeConfig(trace=cfg.trace, arms=f"plain@0,{serve}@1-4", policies=SERVE_POLICIES,
-                         batch_sizes=tuple(b for b in cfg.batch_sizes if b <= tr.n_prompts), runs=cfg.serve_runs,
-                         seed=cfg.seed, cost_device=device)
+        sc = ServeConfig(trace=cfg.trace, arms=f"plain@0,{serve}@1-{res.k}", policies=SERVE_POLICIES,
+                         batch_sizes=res.batch_sizes, runs=cfg.serve_runs, seed=cfg.seed, cost_device=device)
         sdf, sconf = run_serving(sc, progress=False)
         sdf.to_csv(data / "serving.csv", index=False)
         (data / "serving_config.json").write_text(json.dumps(sconf, indent=2, default=str) + "\n")
@@ -138,7 +178,7 @@ def compute(cfg: FigureConfig, data: Path, progress: bool = True) -> dict:
     rows: list[dict] = []
     curves: list[dict] = []
     grid = Grid(list(cfg.lengths), cfg.bound_runs)
-    L = cfg.k
+    L = res.k
     p_fit = real_instance(tr, drafters, L)
     insts = {f"fitted-{Path(tr.label).name}": p_fit, "tgd-large-gap": np.array([0.45, 0.65, 0.85]),
              "tgd-small-gap": np.array([0.75, 0.8, 0.85])}
@@ -153,7 +193,8 @@ def compute(cfg: FigureConfig, data: Path, progress: bool = True) -> dict:
     check_exp3(rows, curves, "piecewise-oblivious", piecewise, [0.15, 0.15, 0.7], L, grid, cfg.seed,
                "adversarial")
     from simulator.envs.adversarial import SYNTHETIC_STREAMS
-    from theory.validate import check_named
+
+    from .theory_validate import check_named
 
     for stream, k_min in SYNTHETIC_STREAMS.items():  # EXP3Spec's sqrt(len) and UCBSpec's linear trap
         if L >= k_min:
@@ -165,7 +206,7 @@ def compute(cfg: FigureConfig, data: Path, progress: bool = True) -> dict:
 
     # fig 5b: regret against the pool size
     t0 = time.perf_counter()
-    sdf = arms_scaling(cfg.trace, k=cfg.k, runs=cfg.scaling_runs, seed=cfg.seed, orders=cfg.scaling_orders,
+    sdf = arms_scaling(cfg.trace, k=res.k, runs=cfg.scaling_runs, seed=cfg.seed, orders=cfg.scaling_orders,
                        cost_device=device)
     sdf.to_csv(data / "arms_scaling.csv", index=False)
     lap("arms scaling", t0)
@@ -178,8 +219,8 @@ def compute(cfg: FigureConfig, data: Path, progress: bool = True) -> dict:
         data / "survival.csv", index=False)
     lap("survival", t0)
 
-    meta = dict(asdict(cfg), drafters=drafters, serve_drafter=serve, cost_device_used=device,
-                trace_label=tr.label, arms=conf["arms"], timings=times)
+    meta = dict(asdict(cfg), resolved={k: getattr(res, k) for k in res.why}, why=res.why, drafters=drafters,
+                serve_drafter=serve, cost_device_used=device, trace_label=tr.label, arms=conf["arms"], timings=times)
     (data / "config.json").write_text(json.dumps(meta, indent=2, default=str) + "\n")
     return times
 
@@ -190,10 +231,9 @@ def stochastic_curve(name: str, pmf: np.ndarray, L: int, grid_spec: tuple[int, .
     (``simulator.curves``): direct regret with its CI, pull-count regret (Eq. 36), Theorem 4.3,
     ``c log(len)`` (Theorem 4.4) and the worst fixed arm's regret (where Theorem 4.3 stops
     being vacuous)."""
+    from simulator.curves import log_grid, regret_curve
     from theory.identities import regret_from_pulls
     from theory.upper import ucbspec_regret_bound
-
-    from .curves import log_grid, regret_curve
 
     grid = log_grid(*grid_spec)
     cur = regret_curve("ucbspec", pmf, grid, runs, seed, law="tgd-fixed")
@@ -203,7 +243,7 @@ def stochastic_curve(name: str, pmf: np.ndarray, L: int, grid_spec: tuple[int, .
     upper = ucbspec_regret_bound(mu, grid.astype(float), L)
     worst = cur["fixed_st"].max(axis=1) - cur["fixed_st"].min(axis=1)  # a bound above it is vacuous
     return [dict(check="stochastic", setting=name, policy="ucbspec", n=int(n), regret=float(direct[:, i].mean()),
-                 ci95=float(Z * direct[:, i].std(ddof=1) / np.sqrt(runs)), pseudo=float(pseudo[i]),
+                 ci95=float(runs_half_width(direct[:, i])), pseudo=float(pseudo[i]),
                  upper=float(upper[i]), lower=float(c * np.log(n)), worst=float(worst[i]))
             for i, n in enumerate(grid)]
 
@@ -245,7 +285,7 @@ def trajectories(rc: RunConfig, policies: tuple[str, ...]) -> pd.DataFrame:
         best = cum_all[-1].argmax(axis=1)
         reg = cum_all[:, np.arange(n_lanes), best] - gain_pol.cumsum(axis=0)  # (S, lanes)
         mean = reg.mean(axis=1)
-        ci = Z * reg.std(axis=1, ddof=1) / np.sqrt(n_lanes)
+        ci = runs_half_width(reg, axis=1)
         pol = make_policy(spec).spec()
         for s in range(S):
             row = dict(policy=pol, step=s + 1, active=int(n_act[s]), cum_regret=float(mean[s]),

@@ -39,7 +39,7 @@ def policy_color(policy: str):
 
 def _objective_cols(df: pd.DataFrame) -> tuple[str, str, float, str]:
     """(regret column, comparator column, scale, unit) of the results' objective."""
-    from .summary import objective_of
+    from simulator.summary import objective_of
 
     if objective_of(df) == "time" and "regret_s" in df.columns:
         return "regret_s", "best_time_s", 1000.0, "ms"
@@ -49,7 +49,7 @@ def _objective_cols(df: pd.DataFrame) -> tuple[str, str, float, str]:
 def regret_by_policy(df: pd.DataFrame, title: str = "") -> plt.Figure:
     """Mean regret per policy in the run's objective (rounds or ms per prompt), one panel per
     setting, error bars = 95% prompt-bootstrap interval."""
-    from .stats import mean_ci, per_prompt
+    from simulator.stats import mean_ci, per_prompt
 
     col, _, scale, unit = _objective_cols(df)
     settings = list(dict.fromkeys(df["setting"]))
@@ -143,7 +143,7 @@ def batch_serving(df: pd.DataFrame, title: str = "", measured: list[int] | None 
     run a different prompt sample, the same for every method) with a 95% bootstrap band over
     runs; every fixed ``k``, the best ``k`` per batch size in hindsight and each policy.  Batch
     sizes past the largest measured one (``measured``) use extrapolated costs and are shaded."""
-    from .stats import mean_ci
+    from simulator.stats import mean_ci
 
     fig, ax = plt.subplots(figsize=(5.6, 3.4))
     bs = np.sort(df["batch_size"].unique())
@@ -186,7 +186,7 @@ def batch_serving_sorted(df: pd.DataFrame, title: str = "") -> plt.Figure:
     """BanditSpec Fig. 3 layout: throughput improvement over ``k = 0`` per batch sample
     (mean over runs), samples sorted by the best arm's improvement; one curve per fixed arm,
     best and worst speculative arm in hindsight, and each policy."""
-    from .serving import hindsight_summary
+    from simulator.serving import hindsight_summary
 
     m = hindsight_summary(df)
     x = np.arange(len(m))

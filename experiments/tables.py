@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .stats import ratio_ci
+from simulator.stats import ratio_ci
 
 VANILLA = "vanilla (plain@0)"
 

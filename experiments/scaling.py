@@ -17,9 +17,8 @@ import numpy as np
 import pandas as pd
 
 import traces
-
-from .runner import RunConfig, run_experiment
-from .stats import mean_ci, ratio_ci
+from simulator.runner import RunConfig, run_experiment
+from simulator.stats import mean_ci, ratio_ci
 
 POLICIES = ("ucbspec", "exp3spec", "hedgespec", "uniform")
 

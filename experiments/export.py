@@ -17,9 +17,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .policies import make_policy
-from .results import ResultsError, read_config, read_results
-from .runner import RunConfig, prepare, simulate
+from simulator.policies import make_policy
+from simulator.results import ResultsError, read_config, read_results
+from simulator.runner import RunConfig, prepare, simulate
 
 
 def _configs(results_dir) -> list[dict]:

@@ -1,4 +1,4 @@
-"""``report.md`` and the per-check figures of ``python -m theory validate``."""
+"""``report.md`` and the per-check figures of ``python -m experiments theory``."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ def write_figures(curves: pd.DataFrame, out: Path) -> None:
     ``simulator.figures.regret_vs_length`` so the report and the paper figures agree."""
     if curves.empty:
         return
-    from simulator.figures import regret_vs_length, save_figure, set_style  # selects the Agg backend
+    from .figures import regret_vs_length, save_figure, set_style  # selects the Agg backend
 
     set_style()
     for check, sub in curves.groupby("check", sort=False):
@@ -41,7 +41,7 @@ def write_report(checks: pd.DataFrame, out: Path, quick: bool, elapsed: float, f
              "rows require the whole interval within the stated exponent +- 0.1.", ""]
     if fitted:
         rates = ", ".join(f"{k} {float(v):.3f}" for k, v in fitted.items())
-        lines += [f"Real-trace instance (check 3): TGD rates fitted to smollm2-greedy, pooled: {rates}.", ""]
+        lines += [f"Real-trace instance (check 3): TGD rates fitted to the trace, pooled: {rates}.", ""]
     for check, g in checks.groupby(checks["check"].str.split("-").str[0], sort=True):
         lines += [f"## Check {check}", "",
                   "| check | setting | policy | len | value | bound | ±95% / interval | status |",

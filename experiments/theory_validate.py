@@ -1,4 +1,4 @@
-"""``python -m theory validate [--quick] [--only 1,5] --out DIR``: hold measured regret against
+"""``python -m experiments theory [--quick] [--only 1,5] --out DIR``: hold measured regret against
 the bounds; exit status 1 when a check fails.
 
 Checks (each a row of ``checks.csv`` with a ``status``; ``report.md`` explains them):
@@ -25,6 +25,7 @@ A check never passes on NaN (``theory.fits.verdict``).
 
 from __future__ import annotations
 
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,13 +37,13 @@ import traces
 from simulator.envs import AdversarialEnv
 from simulator.envs.stochastic import StochasticEnv, fit_tgd_rate, tgd_pmf
 from simulator.runner import simulate_env
+from simulator.stats import runs_half_width
+from theory.fits import TOL_SLOPE, Z, fit_slope, verdict
+from theory.identities import regret_from_pulls, stopping_time_range, wald_expected_length
+from theory.instance import tgd_mean
+from theory.lower import lai_robbins_constant
+from theory.upper import exp3spec_regret_bound, ucbspec_regret_bound
 from traces import Arm
-
-from .fits import TOL_SLOPE, Z, fit_slope, verdict
-from .identities import regret_from_pulls, stopping_time_range, wald_expected_length
-from .instance import tgd_mean
-from .lower import lai_robbins_constant
-from .upper import exp3spec_regret_bound, ucbspec_regret_bound
 
 CHECKS = ("1", "2", "3", "4", "5")
 NAN = float("nan")
@@ -79,7 +80,7 @@ def _row(rows: list[dict], check: str, setting: str, policy: str, n: int, status
 
 def _ci(x: np.ndarray) -> np.ndarray:
     """95% half-width over runs (last axis); 0 for a single (deterministic) run."""
-    return Z * x.std(axis=-1, ddof=1) / np.sqrt(x.shape[-1]) if x.shape[-1] > 1 else np.zeros(x.shape[:-1])
+    return runs_half_width(x, axis=-1)
 
 
 def _upper(rows: list[dict], check: str, name: str, policy: str, n: int, mean: float, ci: float, bound: float,
@@ -265,11 +266,24 @@ def real_instance(trace: traces.Trace, drafters: list[str], K: int) -> np.ndarra
     return np.array(out)
 
 
-def run_validate(out: str | Path, quick: bool = False, seed: int = 0, only: tuple[str, ...] = CHECKS
-                 ) -> pd.DataFrame:
-    """Run the checks in ``only`` (check 4 comes with every other) and write ``checks.csv``,
-    ``curves.csv``, ``report.md`` and one figure per check under ``out``."""
-    from .report import write_figures, write_report
+def run_validate(out: str | Path, quick: bool = False, seed: int = 0, only: tuple[str, ...] | None = None,
+                 trace: str = "builtin:smollm2-greedy", drafters: tuple[str, ...] | None = None) -> pd.DataFrame:
+    """Run the checks in ``only`` (default all; check 4 comes with every other) and write
+    ``checks.csv``, ``curves.csv``, ``report.md`` and one figure per check under ``out``.
+    Check 3 fits its instances to ``trace`` (``drafters``: default every drafter of it)."""
+    only = tuple(only or CHECKS)
+    bad = [c for c in only if c not in CHECKS]
+    if bad or not set(only) - {"4"}:  # check 4's identities are computed on the others' runs
+        raise ValueError(f"--only: expected checks among {','.join(CHECKS)} (4 only with another), got {only}")
+    real = traces.load(trace) if "3" in only else None
+    names = list(drafters or (real.drafter_names if real is not None else ()))
+    for d in names:
+        if real is not None and d not in real.drafter_names:
+            raise ValueError(f"--drafters: {d!r} is not a drafter of {trace}; it has {list(real.drafter_names)}")
+    if real is not None:
+        print(f"theory: check 3 uses {trace} with drafters {names}"
+              + ("" if drafters else " (every drafter of the trace; --drafters to choose)"), file=sys.stderr)
+    from .theory_report import write_figures, write_report
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -290,7 +304,7 @@ def run_validate(out: str | Path, quick: bool = False, seed: int = 0, only: tupl
         ucb_hard = np.array([[0.9, 0.6], [0.3, 0.85]])
         check_exp3(rows, curves, "ucb-hard-L4", ucb_hard, [0.25, 0.75], 4, grid, seed, "2")
     if "3" in only:
-        fitted = _check_real(rows, curves, grid, seed)
+        fitted = _check_real(rows, curves, grid, seed, real, names)
     if "5" in only:
         for stream in ("sqrt-burst", "ucb-trap"):
             check_named(rows, curves, stream, 4, grid.named_lengths, grid.named_runs, seed,
@@ -305,15 +319,16 @@ def run_validate(out: str | Path, quick: bool = False, seed: int = 0, only: tupl
     return checks
 
 
-def _check_real(rows: list[dict], curves: list[dict], grid: Grid, seed: int) -> dict:
-    """Check 3: TGD (and autocorrelated) instances fitted to smollm2-greedy, and its real
-    category-switch stream."""
-    real = traces.load("builtin:smollm2-greedy")
-    names = ["pld", "skip5-24", "rtn4", "hf-rtn3", "early28"]
-    p = real_instance(real, names, 4)
-    check_ucb(rows, curves, "smollm2-fitted-tgd-L4", p, 4, grid, seed, "3")
-    check_ucb(rows, curves, "smollm2-fitted-autocorrelated-L4", p, 4, grid, seed, "3", law="autocorrelated")
-    env = AdversarialEnv(real, [Arm(d, 4) for d in names], stream="category-switch")
-    _adversarial(rows, [], env, "smollm2-category-switch", 4, max(10, grid.runs // 4), seed, "3",
+def _check_real(rows: list[dict], curves: list[dict], grid: Grid, seed: int, real: traces.Trace,
+                names: list[str]) -> dict:
+    """Check 3: TGD (and autocorrelated) instances fitted to the trace's drafters ``names``
+    (each at K = min(4, k_max)), and the trace's real category-switch stream."""
+    K = min(4, real.k_max)
+    tag = Path(real.label).name.replace(" (SYNTHETIC)", "-synthetic")
+    p = real_instance(real, names, K)
+    check_ucb(rows, curves, f"{tag}-fitted-tgd-L{K}", p, K, grid, seed, "3")
+    check_ucb(rows, curves, f"{tag}-fitted-autocorrelated-L{K}", p, K, grid, seed, "3", law="autocorrelated")
+    env = AdversarialEnv(real, [Arm(d, K) for d in names], stream="category-switch")
+    _adversarial(rows, [], env, f"{tag}-category-switch", K, max(10, grid.runs // 4), seed, "3",
                  ("exp3spec", "ucbspec"))
     return dict(zip(names, p.round(3), strict=True))

@@ -1,0 +1,213 @@
+"""``python -m experiments {figures,table,plot,export-specbench,arms-scaling,survival,theory}``.
+
+Every verb that reads a trace takes ``--trace`` and derives its defaults from it (drafters,
+cost device, batch sizes), saying on stderr what it chose and why; the grammar is
+``traces.clikit``'s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import traces
+from simulator.cli import ERRORS
+from simulator.results import read_config, read_fixed, read_results
+from traces import clikit as ck
+
+
+class CheckFailed(RuntimeError):
+    """A check that ran and failed (exit 1)."""
+
+
+def _figures(a: argparse.Namespace) -> int:
+    from .paper import FigureConfig, make_figures
+
+    kw = {}
+    if a.quick:  # small grids: a smoke test of the whole pipeline (tests, CI)
+        kw = dict(runs=4, serve_runs=2, max_batch=8, lengths=(100, 300, 1000),
+                  curve_grid=(100, 1000, 2), curve_runs=8, bound_runs=8, scaling_runs=2, scaling_orders=2)
+    if a.batch_sizes:
+        kw["batch_sizes"] = a.batch_sizes
+    cfg = FigureConfig(trace=a.trace, seed=a.seed, cost_device=a.cost_device, drafters=a.drafters or (),
+                       serve_drafter=a.serve_drafter, **kw)
+    paths, times = make_figures(cfg, a.out, render_only=a.render_only, progress=not a.quiet)
+    if not a.quiet:
+        print(Path(a.out, "tables", "table1.md").read_text())
+    for p in paths:
+        print(f"wrote {p}")
+    print(f"done in {times['total']:.1f} s (render {times['render']:.1f} s)")
+    return 0
+
+
+def _table(a: argparse.Namespace) -> int:
+    from .tables import caption, table1, table1_tidy, to_markdown
+
+    df = read_results(a.results)
+    fixed = read_fixed(a.results)
+    confs = read_config(a.results)
+    confs = confs[0].get("settings", confs) if confs else []
+    settings = [a.setting] if a.setting else list(dict.fromkeys(df["setting"]))
+    out = Path(a.out or Path(a.results) / "tables")
+    out.mkdir(parents=True, exist_ok=True)
+    for s in settings:
+        conf = next((c for c in confs if c.get("setting") == s), confs[0] if confs else {})
+        seed = int(conf.get("seed", 0))
+        t = table1(df, fixed, s, seed)
+        table1_tidy(df, fixed, s, seed).to_csv(out / f"table1_{s}.csv", index=False)
+        cap = caption(traces.load(conf["trace"]).manifest, conf, df.loc[df.setting == s, "prompt_id"].nunique()) \
+            if conf.get("trace") else ""
+        (out / f"table1_{s}.md").write_text(f"Setting: {s}. {cap}\nCells: {t.columns.name}\n\n" + to_markdown(t))
+        print(f"== {s}: {cap}\n   cells: {t.columns.name}")
+        print(t.to_string())
+    print(f"wrote {out}/table1_*.csv and .md")
+    return 0
+
+
+def _plot(a: argparse.Namespace) -> int:
+    from . import figures as F
+
+    res = Path(a.results)
+    out = Path(a.out or res / "figures")
+    if (res / "serving.csv").exists():  # a `simulator serve` folder
+        import pandas as pd
+
+        conf = json.loads((res / "config.json").read_text())
+        df = pd.read_csv(res / "serving.csv")
+        F.set_style()
+        paths = F.save_figure(F.batch_serving(df, conf["trace_label"], conf.get("measured_batch_sizes")), out,
+                              "batch_serving")
+        paths += F.save_figure(F.batch_serving_sorted(df, conf["trace_label"]), out, "batch_serving_sorted")
+    else:
+        df = read_results(res)
+        conf = read_config(res)
+        c0 = conf[0] if conf else {}
+        arms = c0.get("arms") or (c0.get("settings") or [{}])[0].get("arms", [])
+        paths = F.save_all(df, arms, out, title=c0.get("trace_label", ""))
+    for p in paths:
+        print(f"wrote {p}")
+    return 0
+
+
+def _export(a: argparse.Namespace) -> int:
+    from .export import export_specbench
+
+    out = a.out or f"{a.results}/specbench/{a.policy.replace(':', '_')}.jsonl"
+    path = export_specbench(a.results, a.policy, out, setting=a.setting, run=a.run)
+    print(f"wrote {path}")
+    return 0
+
+
+def _scaling(a: argparse.Namespace) -> int:
+    from .scaling import arms_scaling, plot
+
+    out = Path(a.out)
+    out.mkdir(parents=True, exist_ok=True)
+    df = arms_scaling(a.trace, k=a.k, runs=a.runs, seed=a.seed, policies=tuple(a.policy or ()) or
+                      ("ucbspec", "exp3spec", "hedgespec", "uniform"), orders=a.orders, cost_device=a.cost_device)
+    df.to_csv(out / "regret_vs_arms.csv", index=False)
+    plot(df, out, a.trace)
+    print("regret (rounds / prompt), mean over drafter orders:")
+    print(df.pivot_table(index="drafters", columns="policy", values="regret", sort=False).round(2).to_string())
+    if "tps" in df:
+        print("tokens/s (full-information feedback charged):")
+        print(df.pivot_table(index="drafters", columns="policy", values="tps", sort=False).round(1).to_string())
+    print(f"wrote {out}/regret_vs_arms.csv and regret_vs_arms.png/.pdf")
+    return 0
+
+
+def _survival(a: argparse.Namespace) -> int:
+    from .figures import acceptance_survival, save_figure, set_style
+
+    tr = traces.load(a.trace)
+    set_style()
+    fig = acceptance_survival(tr.accept, tr.output_lens, list(tr.drafter_names), tr.k_max, tr.label)
+    for p in save_figure(fig, a.out, "acceptance_survival"):
+        print(f"wrote {p}")
+    return 0
+
+
+def _theory(a: argparse.Namespace) -> int:
+    from .theory_validate import CHECKS, run_validate
+
+    checks = run_validate(a.out, quick=a.quick, seed=a.seed, only=a.only, trace=a.trace, drafters=a.drafters)
+    status = checks["status"]
+    failed = checks[status == "fail"]
+    print(f"{int((status == 'pass').sum())} passed, {len(failed)} failed, {int((status == 'vacuous').sum())} "
+          f"vacuous, {int((status == 'info').sum())} info ({len(checks)} rows of checks {sorted(CHECKS)}); "
+          f"report: {a.out}/report.md")
+    for _, r in failed.iterrows():
+        print(f"FAIL {r['check']} {r['setting']} {r['policy']} len={r['n']}: {r['value']:.3f} vs {r['bound']:.3f}")
+    return ck.EXIT_CHECK_FAILED if len(failed) else 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap, sub = ck.make_parser("python -m experiments", "Paper tables and figures from saved traces and results.")
+    q = sub.add_parser("figures", help="every paper-style table and figure from a trace")
+    ck.add_trace(q, default="builtin:smollm2-greedy")
+    ck.add_out(q, "folder for the figures, tables/ and data/")
+    ck.add_seed(q)
+    q.add_argument("--cost-device", default=None,
+                   help="cost table device (exact or prefix); default: the trace's device with the most "
+                        "measured batch sizes")
+    q.add_argument("--drafters", type=ck.str_list, default=None,
+                   help="drafters of the drafter-choice figures, comma-separated (default: all of the trace)")
+    q.add_argument("--serve-drafter", default=None,
+                   help="drafter of the batch-serving arms k = 1..4 (default: highest mean accepted length)")
+    q.add_argument("--batch-sizes", type=ck.int_list, default=None,
+                   help="batch-serving batch sizes, e.g. 1-50 (default: 1..min(50, prompts))")
+    q.add_argument("--quick", action="store_true", help="small grids (smoke test)")
+    q.add_argument("--render-only", action="store_true", help="redraw from OUT/data without simulating")
+    ck.add_quiet(q)
+    q.set_defaults(fn=_figures)
+    t = sub.add_parser("table", help="Table-1 analogue of a results folder: MAT, tokens/s, speedup, intervals")
+    ck.add_results(t)
+    t.add_argument("--setting", default=None, help="one setting of the folder (default: each)")
+    ck.add_out(t, "folder for table1_*.csv/.md (default RESULTS/tables)", required=False)
+    t.set_defaults(fn=_table)
+    f = sub.add_parser("plot", help="figures of a results folder (run or serve)")
+    ck.add_results(f)
+    ck.add_out(f, "figure folder (default RESULTS/figures)", required=False)
+    f.set_defaults(fn=_plot)
+    x = sub.add_parser("export-specbench", help="Spec-Bench-style answer lines for one policy")
+    ck.add_results(x)
+    x.add_argument("--policy", required=True, help="a policy of the results folder")
+    x.add_argument("--setting", default=None, help="which setting, if the folder holds several")
+    x.add_argument("--run", type=ck.nonneg_int, default=0, help="which run (default 0)")
+    ck.add_out(x, "answer file (default RESULTS/specbench/POLICY.jsonl)", required=False)
+    x.set_defaults(fn=_export)
+    g = sub.add_parser("arms-scaling", help="regret and tokens/s against the number of drafters (HedgeSpec Fig. 5b)")
+    ck.add_trace(g)
+    g.add_argument("--k", type=ck.positive_int, default=4, help="every drafter at this K (default 4)")
+    g.add_argument("--orders", type=ck.positive_int, default=3, help="drafter orders averaged over (default 3)")
+    g.add_argument("--cost-device", default=None, help="cost table device (prefix) for the tokens/s panel")
+    ck.add_runs(g, 10)
+    ck.add_seed(g)
+    g.add_argument("--policy", action="append", help="policy (repeatable; default ucbspec, exp3spec, hedgespec, "
+                                                     "uniform)")
+    ck.add_out(g, "folder for regret_vs_arms.csv and the figure")
+    g.set_defaults(fn=_scaling)
+    v = sub.add_parser("survival", help="acceptance survival P(L >= i) per drafter of a trace")
+    ck.add_trace(v)
+    ck.add_out(v, "figure folder")
+    v.set_defaults(fn=_survival)
+    h = sub.add_parser("theory", help="measured regret against the bounds; exit 1 if a non-vacuous check fails")
+    ck.add_out(h, "folder for checks.csv, curves.csv, report.md and figures")
+    h.add_argument("--quick", action="store_true", help="short grids (CI): lengths up to 1e4-1e5, fewer runs")
+    ck.add_seed(h)
+    h.add_argument("--only", type=ck.str_list, default=None, help="run only these checks, e.g. 1,5")
+    ck.add_trace(h, default="builtin:smollm2-greedy")
+    h.add_argument("--drafters", type=ck.str_list, default=None,
+                   help="drafters of the real-trace checks (default: every drafter of the trace)")
+    h.set_defaults(fn=_theory)
+    return ck.finish(ap)
+
+
+def main(argv: list[str] | None = None) -> int:
+    return ck.run(build_parser(), argv, ERRORS + (CheckFailed,), check_failed=lambda e: isinstance(e, CheckFailed))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

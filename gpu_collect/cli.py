@@ -1,0 +1,56 @@
+"""``python -m gpu_collect {collect,ray,costs,derive,selfcheck}``: collecting traces.
+
+``gpu_collect/collect_traces.py`` stays as a thin script for ``collect``.  The grammar (flag
+names, list syntax, exit codes) is ``traces.clikit``'s; nothing here imports the simulator.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from traces import TraceError
+from traces import clikit as ck
+
+from .collect_cmd import COLLECT_HELP, add_collect_arguments, run_collect
+from .errors import CollectError
+
+
+def _lazy(module: str, fn: str):
+    def call(a: argparse.Namespace) -> int:
+        import importlib
+
+        return getattr(importlib.import_module(f"gpu_collect.{module}"), fn)(a)
+
+    return call
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from . import derive, gpu_costs, ray_collect, selfcheck
+
+    ap, sub = ck.make_parser("python -m gpu_collect", "Collect acceptance traces from a real target and drafters.")
+    c = sub.add_parser("collect", help="collect a trace (also: python gpu_collect/collect_traces.py)",
+                       description=COLLECT_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_collect_arguments(c)
+    c.set_defaults(fn=run_collect)
+    r = sub.add_parser("ray", help="one collector per GPU on a Ray cluster, shards merged (args after --)")
+    ray_collect.add_arguments(r)
+    r.set_defaults(fn=_lazy("ray_collect", "run_cli"))
+    g = sub.add_parser("costs", help="measure a cost table with random-weight models (GPU), or merge one")
+    gpu_costs.add_arguments(g)
+    g.set_defaults(fn=_lazy("gpu_costs", "run_cli"))
+    d = sub.add_parser("derive", help="save a weight-rounded copy of a target as an hf: drafter")
+    derive.add_arguments(d)
+    d.set_defaults(fn=_lazy("derive", "run_cli"))
+    s = sub.add_parser("selfcheck", help="replay == live on a tiny model; exit 1 on any mismatch")
+    selfcheck.add_arguments(s)
+    s.set_defaults(fn=_lazy("selfcheck", "run_cli"))
+    return ck.finish(ap)
+
+
+def main(argv: list[str] | None = None) -> int:
+    return ck.run(build_parser(), argv, (CollectError, TraceError, ValueError))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

