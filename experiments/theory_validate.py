@@ -256,8 +256,9 @@ def check_named(rows: list[dict], curves: list[dict], stream: str, L: int, lengt
          limit), ratio, limit, "UCBSpec regret / T1 at the longest length within 10% of the derived (L-2)/2")
 
 
-def real_instance(trace: traces.Trace, drafters: list[str], K: int) -> np.ndarray:
-    """Acceptance rates fitted (TGD, pooled over prompts) for the named drafters."""
+def real_instance(trace: traces.Trace, drafters: list[str]) -> np.ndarray:
+    """Per-position acceptance rates fitted (TGD, pooled over prompts, from the mean accepted
+    length at the trace's k_max) for the named drafters; any K uses the same rate."""
     out = []
     for d in drafters:
         i = trace.drafter_index(d)
@@ -325,7 +326,7 @@ def _check_real(rows: list[dict], curves: list[dict], grid: Grid, seed: int, rea
     (each at K = min(4, k_max)), and the trace's real category-switch stream."""
     K = min(4, real.k_max)
     tag = Path(real.label).name.replace(" (SYNTHETIC)", "-synthetic")
-    p = real_instance(real, names, K)
+    p = real_instance(real, names)
     check_ucb(rows, curves, f"{tag}-fitted-tgd-L{K}", p, K, grid, seed, "3")
     check_ucb(rows, curves, f"{tag}-fitted-autocorrelated-L{K}", p, K, grid, seed, "3", law="autocorrelated")
     env = AdversarialEnv(real, [Arm(d, K) for d in names], stream="category-switch")

@@ -313,7 +313,7 @@ def collect(cfg: CollectConfig, *, progress: bool = True) -> Path:
         costs = pd.concat([measure_costs(target, drafters, cfg.k_max, cfg.cost_contexts,
                                          cfg.cost_batch_sizes, progress=progress),
                            nominal_costs(target, drafters, cfg.k_max)], ignore_index=True)
-    trace = merge(cfg, shards, questions, drafters, target, pset, costs, elapsed)
+    trace = merge(cfg, shards, drafters, target, pset, costs, elapsed)
     traces.write(trace, out, overwrite=True)
     for f in shards.iterdir():
         f.unlink()
@@ -321,7 +321,7 @@ def collect(cfg: CollectConfig, *, progress: bool = True) -> Path:
     return out
 
 
-def merge(cfg: CollectConfig, shards: Path, questions, drafters: list[Drafter], target: Loaded,
+def merge(cfg: CollectConfig, shards: Path, drafters: list[Drafter], target: Loaded,
           pset: dict, costs: pd.DataFrame | None, elapsed: float) -> traces.Trace:
     files = sorted(shards.glob("*.parquet"))
     metas, tables = zip(*(_read_shard(f) for f in files), strict=True)

@@ -25,6 +25,7 @@ from . import rng as crng
 from .costs import CostModel
 from .distributed import single_threaded
 from .envs import SETTINGS, Env, make_env
+from .lockstep import State, lockstep
 from .policies import Policy, PolicyContext, make_policy
 from .policies.base import REWARDS
 from .policies.plugins import load_module_file, resolve_module
@@ -206,93 +207,58 @@ def simulate(prep: Prepared, policy: Policy, prompts: np.ndarray, runs: np.ndarr
     if policy.feedback not in ("bandit", "full"):
         raise ConfigError(f"policy {policy.spec()}: unknown feedback type {policy.feedback!r}")
     ctx = prep.context(policy)
-    W = int(prep.env.table.L) + 1
     env, cfg = prep.env, prep.cfg
     A = env.n_arms
     P, R = len(prompts), len(runs)
     carry = cfg.carry_state
-    if carry:
-        n_lanes = R
+    if carry:  # a lane is one run through the prompts in order, its policy state carried along
         lane_run = runs.astype(np.int64)
-        lane_slot = np.zeros(n_lanes, dtype=np.int64)  # index into ``prompts``
-        pkey = crng.policy_key(cfg.seed, carry=True)
+        lane_slot = np.zeros(R, dtype=np.int64)  # index into ``prompts``
         lane_key = lane_run
-    else:
-        n_lanes = P * R
+        lane_r_idx = np.arange(R)
+    else:  # a lane is one (prompt, run); the policy learns within the prompt
         lane_run = np.tile(runs, P).astype(np.int64)
         lane_slot = np.repeat(np.arange(P), R)
-        pkey = crng.policy_key(cfg.seed)
         lane_key = crng.lane_key(prompts[lane_slot], lane_run)
-    lane_r_idx = np.tile(np.arange(R), P) if not carry else np.arange(R)
-    cur = prompts[lane_slot]
-    N = env.lengths
-    pos = np.zeros(n_lanes, dtype=np.int64)
-    rnd = np.zeros(n_lanes, dtype=np.int64)
-    grnd = np.zeros(n_lanes, dtype=np.int64)
-    pulls = np.zeros((n_lanes, A), dtype=np.int64)
-    tsum = np.zeros(n_lanes)
-    fsum = np.zeros(n_lanes)
-    active = np.ones(n_lanes, dtype=bool)
-    out_st = np.zeros((P, R), dtype=np.int64)
-    out_time = np.zeros((P, R))
-    out_fb = np.zeros((P, R))
-    out_pulls = np.zeros((P, R, A), dtype=np.int64)
+        lane_r_idx = np.tile(np.arange(R), P)
+    n_lanes = len(lane_run)
+    state = State(np.arange(n_lanes), prompts[lane_slot].astype(np.int64), lane_run, n_lanes, A)
+    out = {"stopping_time": np.zeros((P, R), dtype=np.int64), "time_s": np.zeros((P, R)),
+           "feedback_s": np.zeros((P, R)), "pulls": np.zeros((P, R, A), dtype=np.int64)}
     cost = prep.cost_s if prep.cost_s is not None else np.ones((env.n_prompts, A))
     fb_cost = prep.feedback_s if prep.charges_feedback(policy) else np.zeros_like(cost)
     rscale = (prep.plain_s[:, None] / cost) if ctx.reward_kind == "throughput" else np.ones_like(cost)
 
+    def round_cost(st: State, arms: np.ndarray, n_act: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return cost[st.prompt, arms], fb_cost[st.prompt, arms]
+
+    def reward(st: State, arms: np.ndarray, emitted: np.ndarray, n_act: np.ndarray, c: np.ndarray) -> np.ndarray:
+        return emitted * rscale[st.prompt, arms]
+
+    def on_finish(st: State, finished: np.ndarray) -> None:
+        s, r = lane_slot[finished], lane_r_idx[finished]
+        out["stopping_time"][s, r] = st.rnd[finished]
+        out["time_s"][s, r] = st.time_s[finished]
+        out["feedback_s"][s, r] = st.feedback_s[finished]
+        out["pulls"][s, r] = st.pulls[finished]
+        if carry:  # the lane goes on with its next prompt, the policy keeps its state
+            more = finished[lane_slot[finished] + 1 < P]
+            if len(more):
+                lane_slot[more] += 1
+                st.prompt[more] = prompts[lane_slot[more]]
+                st.pos[more] = 0
+                st.rnd[more] = 0
+                st.pulls[more] = 0
+                st.time_s[more] = 0.0
+                st.feedback_s[more] = 0.0
+                st.alive[more] = True
+                policy.on_prompt_start(more, st.prompt[more])
+
     policy.reset(n_lanes, ctx)
-    policy.on_prompt_start(np.arange(n_lanes), cur)
-    j = np.arange(max(policy.n_random, 1))
-    history: list[tuple[np.ndarray, ...]] = []
-    while active.any():
-        u = crng.uniform(pkey, lane_key[:, None], grnd[:, None], j[None, :])
-        arms = np.asarray(policy.select(u), dtype=np.int64)
-        if arms.shape != (n_lanes,) or arms.min() < 0 or arms.max() >= A:
-            raise RuntimeError(f"policy {policy.spec()} returned invalid arms {arms[:8]}")
-        e = np.where(active, env.emit(cur, lane_run, rnd, pos, arms), 0)
-        if record:
-            history.append((np.where(active, pos, -1), np.where(active, arms, -1), e, cur.copy()))
-        reward = e * rscale[cur, arms]
-        if full:
-            where = pos[:, None] + np.arange(W)[None, :]
-            verified = (np.arange(W)[None, :] < e[:, None]) & active[:, None]
-            # what a round did not verify never reaches a policy
-            gamma = np.where(verified[..., None], env.gamma(cur, where), 0.0)
-            policy.update_full(arms, reward, active, where, verified, gamma)
-        else:
-            policy.update(arms, reward, active)
-        act = np.flatnonzero(active)
-        pulls[act, arms[act]] += 1
-        fb = fb_cost[cur[act], arms[act]]
-        tsum[act] += cost[cur[act], arms[act]] + fb
-        fsum[act] += fb
-        pos += e
-        rnd += active
-        grnd += active
-        finished = np.flatnonzero(active & (pos >= N[cur]))
-        if len(finished):
-            s, r = lane_slot[finished], lane_r_idx[finished]
-            out_st[s, r] = rnd[finished]
-            out_time[s, r] = tsum[finished]
-            out_fb[s, r] = fsum[finished]
-            out_pulls[s, r] = pulls[finished]
-            if carry:
-                more = finished[lane_slot[finished] + 1 < P]
-                done = finished[lane_slot[finished] + 1 >= P]
-                active[done] = False
-                if len(more):
-                    lane_slot[more] += 1
-                    cur[more] = prompts[lane_slot[more]]
-                    pos[more] = 0
-                    rnd[more] = 0
-                    pulls[more] = 0
-                    tsum[more] = 0.0
-                    fsum[more] = 0.0
-                    policy.on_prompt_start(more, cur[more])
-            else:
-                active[finished] = False
-    out = {"stopping_time": out_st, "time_s": out_time, "feedback_s": out_fb, "pulls": out_pulls}
+    policy.on_prompt_start(np.arange(n_lanes), state.prompt.copy())
+    history: list | None = [] if record else None
+    lockstep(env, state, round_cost, policy=policy, reward=reward, key=crng.policy_key(cfg.seed, carry=carry),
+             lane_key=lane_key, on_finish=on_finish, history=history)
     if record:
         out["history"] = history
     return out

@@ -33,6 +33,7 @@ from traces import PLAIN, Arm, resolve_arms
 from . import rng as crng
 from .costs import CostModel, prompt_contexts
 from .envs.replay import ReplayEnv
+from .lockstep import State, lockstep
 from .policies import PolicyContext, make_policy
 
 
@@ -84,49 +85,31 @@ def _draw_batches(seed: int, batch_sizes: tuple[int, ...], runs: int, n_prompts:
 def _simulate(env: ReplayEnv, batches: list[np.ndarray], cost: np.ndarray, spec: str | None,
               fixed_arm: int | None, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Tokens, seconds and rounds per lane (one lane per batch) for a policy or a fixed arm;
-    ``cost`` (lanes, n_max + 1, arms) in seconds."""
+    ``cost`` (lanes, n_max + 1, arms) in seconds.  The loop is ``simulator.lockstep``'s."""
     n_lanes = len(batches)
-    lane = np.concatenate([np.full(len(b), i) for i, b in enumerate(batches)])
+    seq_lane = np.concatenate([np.full(len(b), i) for i, b in enumerate(batches)]).astype(np.int64)
     prompt = np.concatenate(batches).astype(np.int64)
-    N = env.lengths[prompt]
-    pos = np.zeros(len(prompt), dtype=np.int64)
-    tokens = np.zeros(n_lanes)
-    time_s = np.zeros(n_lanes)
-    rounds = np.zeros(n_lanes, dtype=np.int64)
+    state = State(seq_lane, prompt, np.zeros(len(prompt), dtype=np.int64), n_lanes, env.n_arms)
     lanes = np.arange(n_lanes)
-    policy = None
+    no_feedback = np.zeros(n_lanes)
+
+    def round_cost(st: State, arms: np.ndarray, n_act: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return cost[lanes, n_act, arms], no_feedback  # finished sequences have left the batch
+
+    policy, reward = None, None
     if spec is not None:
         policy = make_policy(spec)
         policy.reset(n_lanes, serving_context(env, cost, policy))
         throughput = policy.reward_for("time") == "throughput"
-        key = crng.serve_key(seed, policy.spec())
-        j = np.arange(max(policy.n_random, 1))
-    while True:
-        alive = pos < N
-        n_act = np.bincount(lane[alive], minlength=n_lanes)
-        active = n_act > 0
-        if not active.any():
-            break
-        if policy is None:
-            arms = np.full(n_lanes, fixed_arm, dtype=np.int64)
-        else:
-            u = crng.uniform(key, lanes[:, None], rounds[:, None], j[None, :])
-            arms = np.asarray(policy.select(u), dtype=np.int64)
-        idx = np.flatnonzero(alive)  # finished sequences have left the batch
-        zero = np.zeros(len(idx), dtype=np.int64)
-        e = np.zeros(len(prompt), dtype=np.int64)
-        e[idx] = env.emit(prompt[idx], zero, zero, pos[idx], arms[lane[idx]])
-        emitted = np.bincount(lane, weights=e, minlength=n_lanes)
-        c = cost[lanes, n_act, arms]
-        if policy is not None:
+
+        def reward(st: State, arms: np.ndarray, emitted: np.ndarray, n_act: np.ndarray, c: np.ndarray) -> np.ndarray:
             per_seq = emitted / np.maximum(n_act, 1)  # tokens per sequence this round
-            reward = per_seq * cost[lanes, n_act, 0] / c if throughput else per_seq
-            policy.update(arms, np.where(active, reward, 0.0), active)
-        pos += e
-        tokens += emitted
-        time_s += np.where(active, c, 0.0)
-        rounds += active
-    return tokens, time_s, rounds
+            r = per_seq * cost[lanes, n_act, 0] / c if throughput else per_seq
+            return np.where(n_act > 0, r, 0.0)
+
+    key = crng.serve_key(seed, policy.spec()) if policy is not None else None
+    lockstep(env, state, round_cost, policy=policy, fixed_arm=fixed_arm, reward=reward, key=key, lane_key=lanes)
+    return state.tokens, state.time_s, state.grnd
 
 
 def serving_context(env: ReplayEnv, cost: np.ndarray, policy) -> PolicyContext:
