@@ -49,7 +49,10 @@ def _table(a: argparse.Namespace) -> int:
     fixed = read_fixed(a.results)
     confs = read_config(a.results)
     confs = confs[0].get("settings", confs) if confs else []
-    settings = [a.setting] if a.setting else list(dict.fromkeys(df["setting"]))
+    have = list(dict.fromkeys(df["setting"]))
+    if a.setting and a.setting not in have:
+        raise ValueError(f"--setting {a.setting!r}: {a.results} holds {have}")
+    settings = [a.setting] if a.setting else have
     out = Path(a.out or Path(a.results) / "tables")
     out.mkdir(parents=True, exist_ok=True)
     for s in settings:

@@ -43,7 +43,8 @@ def export_specbench(results_dir: str | os.PathLike[str], policy: str, out_file:
     cfg = RunConfig(trace=c["trace"], setting=c["setting"], policies=(spec,), runs=c["runs"], seed=c["seed"],
                     arms=",".join(c["arms"]), objective=c.get("objective"), reward=c["reward"],
                     carry_state=c["carry_state"], law=c["law"], stream=c["stream"], cost_device=c.get("cost_device"),
-                    free_feedback=bool(c.get("free_feedback", False)))
+                    free_feedback=bool(c.get("free_feedback", False)),
+                    policy_modules=tuple(c.get("policy_modules") or ()))
     prep = prepare(cfg)
     P = prep.env.n_prompts
     res = simulate(prep, make_policy(spec), np.arange(P), np.array([run]), record=True)

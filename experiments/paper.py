@@ -88,14 +88,12 @@ def resolve(cfg: FigureConfig, tr: traces.Trace) -> Resolved:
         why["serve_drafter"] = f"highest mean accepted length at K={k} ({max(mat):.2f})"
     device = None
     if tr.costs is not None and len(tr.costs):
-        from simulator.costs import resolve_device
+        from simulator.costs import default_device, resolve_device
 
         if cfg.cost_device:
             device, why["cost_device"] = resolve_device(tr.costs, cfg.cost_device), "as given"
         else:
-            n_b = tr.costs[tr.costs.kind == "verify"].groupby("device")["batch_size"].nunique()
-            device = str(n_b.idxmax())
-            why["cost_device"] = f"most measured batch sizes ({int(n_b.max())}) of {sorted(n_b.index)}"
+            device, why["cost_device"] = default_device(tr.costs)
     else:
         why["cost_device"] = "the trace has no cost table: tables in rounds only, no batch serving"
     top = min(cfg.max_batch, tr.n_prompts)
@@ -128,6 +126,19 @@ def compute(cfg: FigureConfig, data: Path, progress: bool = True) -> dict:
     drafters, serve, device = res.drafters, res.serve_drafter, res.cost_device
     arms = ",".join(f"{d}@{res.k}" for d in drafters)
     times: dict[str, float] = {}
+    skipped: dict[str, str] = {}
+
+    def skip(what: str, why: str) -> None:
+        skipped[what] = why
+        print(f"figures: {what} skipped: {why}", file=sys.stderr, flush=True)
+
+    serve_policies = SERVE_POLICIES if res.k >= 4 else tuple(p for p in SERVE_POLICIES if p != "banditspec-code")
+    if res.k < 4:
+        skip("banditspec-code in batch serving", f"it needs arms @1..@4 and the trace's k_max is {tr.k_max}")
+    if tr.costs is None:
+        skip("batch serving", "the trace has no cost table")
+    elif tr.manifest["kind"] != "greedy":
+        skip("batch serving", f"it replays greedy traces only; this one is {tr.manifest['kind']}")
 
     def lap(name: str, t0: float) -> None:
         times[name] = round(time.perf_counter() - t0, 2)
@@ -140,9 +151,14 @@ def compute(cfg: FigureConfig, data: Path, progress: bool = True) -> dict:
     t0 = time.perf_counter()
     timed = tr.costs is not None
     pols = TABLE1_POLICIES_TIME if timed else TABLE1_POLICIES_ROUNDS
-    rc = RunConfig(trace=cfg.trace, setting="replay", policies=pols, runs=cfg.runs, seed=cfg.seed, arms=arms,
-                   objective="time" if timed else "rounds", cost_device=device)
+    # vanilla decoding is an arm of the time objective: a drafter can be slower than no drafter,
+    # and the time oracle must be at least as fast as every fixed arm, plain decoding included
+    rc = RunConfig(trace=cfg.trace, setting="replay", policies=pols, runs=cfg.runs, seed=cfg.seed,
+                   arms=f"plain@0,{arms}" if timed else arms, objective="time" if timed else "rounds",
+                   cost_device=device)
     df, conf = run_experiment(rc, progress=False)
+    for note in (conf.get("cost_model") or {}).get("notes", []):
+        print(f"figures: note: cost model: {note}", file=sys.stderr, flush=True)
     df.drop(columns=["pulls"]).to_parquet(data / "replay_results.parquet", compression="zstd")
     fixed_frame(_prepare_cached(rc)).to_parquet(data / "replay_fixed.parquet", compression="zstd")
     (data / "replay_config.json").write_text(json.dumps(conf, indent=2, default=str) + "\n")
@@ -163,12 +179,14 @@ def compute(cfg: FigureConfig, data: Path, progress: bool = True) -> dict:
 
     # fig 3: batch serving
     t0 = time.perf_counter()
-    if tr.costs is not None and tr.manifest["kind"] == "greedy":
-        sc = ServeConfig(trace=cfg.trace, arms=f"plain@0,{serve}@1-{res.k}", policies=SERVE_POLICIES,
+    if "batch serving" not in skipped:
+        sc = ServeConfig(trace=cfg.trace, arms=f"plain@0,{serve}@1-{res.k}", policies=serve_policies,
                          batch_sizes=res.batch_sizes, runs=cfg.serve_runs, seed=cfg.seed, cost_device=device)
         sdf, sconf = run_serving(sc, progress=False)
         sdf.to_csv(data / "serving.csv", index=False)
         (data / "serving_config.json").write_text(json.dumps(sconf, indent=2, default=str) + "\n")
+        for note in sconf["cost_model"]["notes"]:
+            print(f"figures: note: batch-serving cost model: {note}", file=sys.stderr, flush=True)
     lap("batch serving", t0)
 
     # figs regret-vs-length and normalised regret: stochastic (TGD fitted to the trace, plus
@@ -197,7 +215,9 @@ def compute(cfg: FigureConfig, data: Path, progress: bool = True) -> dict:
     from .theory_validate import check_named
 
     for stream, k_min in SYNTHETIC_STREAMS.items():  # EXP3Spec's sqrt(len) and UCBSpec's linear trap
-        if L >= k_min:
+        if L < k_min:
+            skip(f"adversarial stream {stream}", f"it needs K >= {k_min}; the figures use K = {L}")
+        else:
             check_named(rows, curves, stream, L, list(cfg.lengths), cfg.bound_runs, cfg.seed, check="adversarial")
     cdf = pd.DataFrame(curves)
     cdf["c_thm44"] = cdf["setting"].map(consts)
@@ -219,7 +239,8 @@ def compute(cfg: FigureConfig, data: Path, progress: bool = True) -> dict:
         data / "survival.csv", index=False)
     lap("survival", t0)
 
-    meta = dict(asdict(cfg), resolved={k: getattr(res, k) for k in res.why}, why=res.why, drafters=drafters,
+    meta = dict(asdict(cfg), resolved={k: getattr(res, k) for k in res.why}, why=res.why, skipped=skipped,
+                drafters=drafters,
                 serve_drafter=serve, cost_device_used=device, trace_label=tr.label, arms=conf["arms"], timings=times)
     (data / "config.json").write_text(json.dumps(meta, indent=2, default=str) + "\n")
     return times

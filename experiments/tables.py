@@ -112,6 +112,9 @@ def caption(manifest: dict, config: dict, n_prompts: int | str = "?") -> str:
     fb = config.get("feedback_cost") or {}
     fb_s = "; full-information feedback " + ", ".join(f"{k} {v}" for k, v in fb.items()) if fb else ""
     synthetic = " SYNTHETIC trace;" if manifest.get("synthetic") else ""
+    if config.get("setting") not in (None, "replay", "multi"):
+        fb_s += (f"; setting {config['setting']}: fixed-arm rows are exact expectations, policy and oracle rows "
+                 f"Monte Carlo means over runs")
     return (f"{synthetic} acceptance: {target}, {decoding}, on {hw}; timing: {timing}; objective: "
             f"{config.get('objective', 'rounds')}{fb_s}; intervals: 95% prompt bootstrap over "
             f"{n_prompts} prompts (runs averaged per prompt, {config.get('runs', '?')} runs)."

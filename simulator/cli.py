@@ -48,7 +48,11 @@ def _run(a: argparse.Namespace) -> int:
         frames.append(df)
         fixed.append(fixed_frame(_prepare_cached(cfg)))
         configs.append(conf)
-        for note in (conf.get("cost_model") or {}).get("notes", []):
+        cm = conf.get("cost_model") or {}
+        if cm and not cfg.cost_device and cfg is cfgs[0]:
+            print(f"note: cost device {cm['device']} ({cm['device_chosen']}; --cost-device to choose)",
+                  file=sys.stderr, flush=True)
+        for note in cm.get("notes", []):
             print(f"note: cost model ({cfg.setting}): {note}", file=sys.stderr, flush=True)
     df = pd.concat(frames, ignore_index=True)
     fx = pd.concat(fixed, ignore_index=True)
@@ -104,13 +108,16 @@ def _serve(a: argparse.Namespace) -> int:
     out.mkdir(parents=True, exist_ok=True)
     df.to_csv(out / "serving.csv", index=False)
     (out / "config.json").write_text(json.dumps(conf, indent=2) + "\n")
-    m = hindsight_summary(df)
-    cols = [c for c in m.columns if c not in ("sample", "best arm name")]
-    print(m[cols].mean().round(3).to_string())
-    print(f"wrote {out}/serving.csv ({len(df)} rows) and config.json")
+    print(f"note: cost device {conf['cost_device']} ({conf['cost_model']['device_chosen']}); batch sizes "
+          f"{conf['batch_sizes_chosen']}", file=sys.stderr, flush=True)
     for note in conf["cost_model"]["notes"]:
         print(f"note: cost model: {note}", file=sys.stderr, flush=True)
-    print(f"plot it: python -m experiments plot --results {out}")
+    if not a.quiet:
+        m = hindsight_summary(df)
+        cols = [c for c in m.columns if c not in ("sample", "best arm name")]
+        print(m[cols].mean().round(3).to_string())
+        print(f"wrote {out}/serving.csv ({len(df)} rows) and config.json; plot it: "
+              f"python -m experiments plot --results {out}")
     return 0
 
 
@@ -166,8 +173,9 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--arms", required=True, help="e.g. 'plain@0,rtn4@1-4' (plain@0 is added if missing)")
     b.add_argument("--policy", action="append", help="bandit policy (repeatable; default ucbspec)")
     b.add_argument("--policy-module", action="append", help="module or .py file defining policies (repeatable)")
-    b.add_argument("--batch-sizes", type=ck.int_list, default=tuple(range(1, 51)),
-                   help="batch sizes, e.g. 1-50 or 1,4,16: one prompt sample per size and run (default 1-50)")
+    b.add_argument("--batch-sizes", type=ck.int_list, default=(),
+                   help="batch sizes, e.g. 1-50 or 1,4,16: one prompt sample per size and run "
+                        "(default 1..min(50, prompts))")
     ck.add_runs(b, 16)
     ck.add_seed(b)
     b.add_argument("--cost-device", default=None,

@@ -39,13 +39,25 @@ def _lerp(x: np.ndarray, xs: np.ndarray, ys: np.ndarray, extrapolate_hi: bool) -
     return v
 
 
+def default_device(costs: pd.DataFrame) -> tuple[str, str]:
+    """The default cost device and why: the one with the most measured batch sizes, then
+    contexts, then verify rows (ties: alphabetical), i.e. the table that needs the least
+    extrapolation."""
+    ver = costs[costs["kind"] == "verify"]
+    score = ver.groupby("device").agg(b=("batch_size", "nunique"), c=("context_len", "nunique"), n=("ms", "size"))
+    score = score.sort_values(["b", "c", "n"], ascending=False, kind="stable")
+    dev = str(score.index[0])
+    return dev, (f"most measured batch sizes ({int(score.iloc[0]['b'])}) and contexts "
+                 f"({int(score.iloc[0]['c'])}) of {sorted(map(str, score.index))}")
+
+
 def resolve_device(costs: pd.DataFrame | None, device: str | None) -> str:
-    """The cost table's device named exactly or by a unique prefix (default: the first)."""
+    """The cost table's device named exactly or by a unique prefix (default: ``default_device``)."""
     if costs is None or len(costs) == 0:
         raise CostError("the trace has no cost table (costs.parquet); use --objective rounds")
     devices = sorted(costs["device"].unique())
     if device is None:
-        return devices[0]
+        return default_device(costs)[0]
     match = [d for d in devices if d == device] or [d for d in devices if d.startswith(device)]
     if len(match) != 1:
         raise CostError(f"cost device {device!r} not in the trace (or not a unique prefix); it has {devices}")
@@ -60,6 +72,7 @@ class CostModel:
     verify: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]]  # batch -> (contexts, ks, ms[c, k])
     draft_ms: dict[str, float]
     notes: list[str] = field(default_factory=list)
+    why: str = ""  # how the device was chosen
 
     @classmethod
     def from_table(cls, costs: pd.DataFrame | None, device: str | None = None) -> CostModel:
@@ -117,7 +130,10 @@ class CostModel:
                 if (k > ks[-1]).any():
                     self._note(f"k up to {k.max():.0f} above the measured {ks[-1]:.0f}: verify time extrapolated")
         per_b = np.stack(per_b)  # (batch sizes, ...)
-        if (n > bs[-1]).any():
+        if (n > bs[-1]).any() and len(bs) == 1:
+            self._note(f"batch {int(bs[-1]) + 1}-{int(n.max())}: the table measures one batch size ({int(bs[0])}), "
+                       f"so every batch costs what batch {int(bs[0])} does (batch serving is flat here)")
+        elif (n > bs[-1]).any():
             self._note(f"batch {int(bs[-1]) + 1}-{int(n.max())} above the largest measured batch "
                        f"{int(bs[-1])}: extrapolated linearly from batches {bs[-2:].astype(int).tolist()}")
         if (n < bs[0]).any():
@@ -160,7 +176,8 @@ class CostModel:
         return out
 
     def describe(self) -> dict:
-        return {"device": self.device, "batch_sizes": self.batch_sizes.astype(int).tolist(),
+        return {"device": self.device, "device_chosen": self.why,
+                "batch_sizes": self.batch_sizes.astype(int).tolist(),
                 "rule": "k*draft(n) + verify(k, n, c); linear in k, c, n between measured points; "
                         "k, n extrapolated linearly above the table, c and small n held",
                 "notes": list(self.notes)}

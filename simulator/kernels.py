@@ -123,7 +123,7 @@ def bandit_update(policy, arm, rew, A, st, lo, hi, param):
     if policy == UCBSPEC:
         ucb_update(arm, rew, A, st[0], st[1], st[2], st[3], param)
     else:
-        st[1, arm] += ((hi - rew) / (hi - lo)) / st[4, arm]  # importance-weighted loss
+        st[1, arm] += ((hi - rew) / max(hi - lo, 1e-12)) / st[4, arm]  # importance-weighted loss
 
 
 # ---------------------------------------------------------------------------- replay engine

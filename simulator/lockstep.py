@@ -21,7 +21,7 @@ import numpy as np
 
 from . import rng as crng
 from .envs import Env
-from .policies import Policy
+from .policies import Policy, PolicyError
 
 
 @dataclass
@@ -90,7 +90,8 @@ def lockstep(env: Env, state: State, cost: CostFn, *, policy: Policy | None = No
             u = crng.uniform(key, lane_key[:, None], state.grnd[:, None], j[None, :])
             arms = np.asarray(policy.select(u), dtype=np.int64)
             if arms.shape != (state.n_lanes,) or arms.min() < 0 or arms.max() >= L1:
-                raise RuntimeError(f"policy {policy.spec()} returned invalid arms {arms[:8]}")
+                raise PolicyError(f"policy {policy.spec()}: select returned {arms.dtype} {arms.shape} arms, e.g. "
+                                  f"{arms[:8].tolist()}; expected {state.n_lanes} integers in 0..{L1 - 1}")
         idx = np.flatnonzero(state.alive)  # finished sequences take no part
         e = np.zeros(len(state.seq_lane), dtype=np.int64)
         e[idx] = env.emit(state.prompt[idx], state.run[idx], state.rnd[idx], state.pos[idx],

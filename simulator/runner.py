@@ -22,7 +22,7 @@ from traces import PLAIN, Arm, resolve_arms
 from traces.manifest import toolkit_version
 
 from . import rng as crng
-from .costs import CostModel
+from .costs import CostModel, default_device
 from .distributed import single_threaded
 from .envs import SETTINGS, Env, make_env
 from .lockstep import State, lockstep
@@ -167,6 +167,7 @@ def prepare(cfg: RunConfig) -> Prepared:
     prep = Prepared(cfg, trace, arms, env, env.expected_fixed_st())
     if trace.costs is not None and len(trace.costs):
         model = CostModel.from_table(trace.costs, cfg.cost_device)
+        model.why = "as given" if cfg.cost_device else default_device(trace.costs)[1]
         ctx = env.context_lens
         prep.costs = model
         prep.cost_s = model.round_ms(arms, 1, ctx[:, None])[:, 0, :] / 1000.0
@@ -329,10 +330,11 @@ def check_request(cfg: RunConfig) -> Prepared:
     prep = _prepare_cached(cfg)
     for spec in cfg.policies:
         pol = make_policy(spec)
-        prep.context(pol)
+        ctx = prep.context(pol)
         if pol.feedback == "full" and not prep.env.full_information:
             raise ConfigError(f"policy {pol.spec()} needs full-information feedback, which setting "
                               f"{cfg.setting!r} does not provide (only replay does)")
+        pol.reset(1, ctx)  # a policy that cannot use these arms says so now, not mid-run
     return prep
 
 

@@ -31,7 +31,7 @@ import traces
 from traces import PLAIN, Arm, resolve_arms
 
 from . import rng as crng
-from .costs import CostModel, prompt_contexts
+from .costs import CostModel, default_device, prompt_contexts
 from .envs.replay import ReplayEnv
 from .lockstep import State, lockstep
 from .policies import PolicyContext, make_policy
@@ -48,13 +48,13 @@ class ServeConfig:
     trace: str
     arms: str = "plain@0,*@1-4"
     policies: tuple[str, ...] = ("ucbspec",)
-    batch_sizes: tuple[int, ...] = tuple(range(1, 51))
+    batch_sizes: tuple[int, ...] = ()  # default: 1..min(50, prompts), said in config.json
     runs: int = 16
     seed: int = 0
     cost_device: str | None = None
 
     def __post_init__(self) -> None:
-        if not self.batch_sizes or min(self.batch_sizes) < 1:
+        if self.batch_sizes and min(self.batch_sizes) < 1:
             raise ServeError(f"batch_sizes: expected integers >= 1, got {self.batch_sizes}")
         if self.runs < 1:
             raise ServeError(f"runs: expected >= 1, got {self.runs}")
@@ -139,19 +139,27 @@ def run_serving(cfg: ServeConfig, progress: bool = True) -> tuple[pd.DataFrame, 
     (plain decoding at the same batch size: the arm ``plain@0`` is always simulated).
     """
     tr = traces.load(cfg.trace)
-    arms = resolve_arms(cfg.arms, tr.drafter_names, tr.k_max)
-    if not any(a.k == 0 for a in arms):
-        arms = [Arm(PLAIN, 0), *arms]
+    # plain decoding is arm 0: every reward and improvement is relative to it
+    arms = [Arm(PLAIN, 0), *(a for a in resolve_arms(cfg.arms, tr.drafter_names, tr.k_max) if a.k != 0)]
     env = ReplayEnv(tr, arms, seed=cfg.seed)
     if env.sampling:
         raise ServeError(f"{cfg.trace}: batch serving replays greedy traces only")
     model = CostModel.from_table(tr.costs, cfg.cost_device)
-    batches = _draw_batches(cfg.seed, cfg.batch_sizes, cfg.runs, tr.n_prompts)
+    model.why = "as given" if cfg.cost_device else default_device(tr.costs)[1]
+    sizes, sizes_why = cfg.batch_sizes, "as given"
+    if not sizes:
+        top = min(50, tr.n_prompts)
+        sizes = tuple(range(1, top + 1))
+        sizes_why = f"1-{top}" + (f" (1-50 clamped: the trace has {tr.n_prompts} prompts)" if top < 50 else "")
+    batches = _draw_batches(cfg.seed, sizes, cfg.runs, tr.n_prompts)
     ctx = prompt_contexts(tr.prompts["prompt_len"].to_numpy(float), tr.output_lens)
-    cost = batch_round_costs_s(model, arms, max(cfg.batch_sizes), np.array([ctx[b].mean() for b in batches]))
-    sample = np.repeat(np.arange(len(cfg.batch_sizes)), cfg.runs)
-    bsz = np.repeat(np.asarray(cfg.batch_sizes), cfg.runs)
-    run = np.tile(np.arange(cfg.runs), len(cfg.batch_sizes))
+    cost = batch_round_costs_s(model, arms, max(sizes), np.array([ctx[b].mean() for b in batches]))
+    for p in cfg.policies:  # a policy that cannot use these arms says so before any simulation
+        pol = make_policy(p)
+        pol.reset(1, serving_context(env, cost[:1], pol))
+    sample = np.repeat(np.arange(len(sizes)), cfg.runs)
+    bsz = np.repeat(np.asarray(sizes), cfg.runs)
+    run = np.tile(np.arange(cfg.runs), len(sizes))
     methods = [(a.name, None, i) for i, a in enumerate(arms)] + [(make_policy(p).spec(), p, None)
                                                                  for p in cfg.policies]
     frames = []
@@ -167,9 +175,9 @@ def run_serving(cfg: ServeConfig, progress: bool = True) -> tuple[pd.DataFrame, 
     df = pd.concat(frames, ignore_index=True)
     df["improvement"] = df["throughput"] / np.tile(plain_tp, len(methods))
     conf = dict(trace=cfg.trace, trace_label=tr.label, arms=[a.name for a in arms], policies=list(cfg.policies),
-                batch_sizes=list(cfg.batch_sizes), runs=cfg.runs, seed=cfg.seed, objective="time",
+                batch_sizes=list(sizes), batch_sizes_chosen=sizes_why, runs=cfg.runs, seed=cfg.seed, objective="time",
                 rewards={make_policy(p).spec(): make_policy(p).reward_for("time") for p in cfg.policies},
-                cost_device=str(cfg.cost_device), cost_model=dict(model.describe(), context=(
+                cost_device=model.device, cost_model=dict(model.describe(), context=(
                     "per batch: mean over its prompts of prompt_len + output_len / 2")),
                 measured_batch_sizes=model.batch_sizes.astype(int).tolist(), setting="batch-serving")
     return df, conf

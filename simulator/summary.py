@@ -96,6 +96,7 @@ def paired_difference(df: pd.DataFrame, a: str, b: str, setting: str | None = No
 
 
 def _fmt_ci(v: float, lo: float, hi: float, w: int = 7, p: int = 2) -> str:
+    v, lo, hi = (0.0 if abs(x) < 1e-9 else x for x in (v, lo, hi))  # no "-0.00" from float sums
     if not np.isfinite(lo):
         return f"{v:{w}.{p}f} {'':>17}"
     return f"{v:{w}.{p}f} [{lo:7.{p}f},{hi:7.{p}f}]"

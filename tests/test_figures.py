@@ -57,6 +57,11 @@ def test_figure_data_say_what_the_captions_say(tmp_path, small_trace_dir):
     serving = pd.read_csv(d / "serving.csv")
     plain = serving[serving["k"] == 0]
     assert np.allclose(plain["improvement"], 1.0)
+    # the time oracle of Table 1 is at least as fast as every fixed arm, vanilla included, per prompt
+    res, fixed = pd.read_parquet(d / "replay_results.parquet"), pd.read_parquet(d / "replay_fixed.parquet")
+    assert "plain@0" in set(fixed.arm)
+    ot = res[res.policy == "oracle"].groupby("prompt_id").time_s.max()
+    assert (ot <= fixed.groupby("prompt_id").time_s.min().loc[ot.index] * (1 + 1e-12)).all()
     traj = pd.read_csv(d / "trajectories.csv")
     fracs = traj[[c for c in traj.columns if c.startswith("frac:")]].sum(axis=1)
     assert np.allclose(fracs[traj["active"] > 0], 1.0)

@@ -36,7 +36,7 @@ class _Counting(Policy):
         self.t_ = np.zeros(n_lanes, dtype=np.int64)
 
     def _x(self, r: np.ndarray) -> np.ndarray:
-        return (r - self.ctx_.reward_lo) / (self.ctx_.reward_hi - self.ctx_.reward_lo)
+        return (r - self.ctx_.reward_lo) / max(self.ctx_.reward_hi - self.ctx_.reward_lo, 1e-12)
 
     def update(self, arms, rewards, active) -> None:
         lanes = np.flatnonzero(active)
@@ -140,7 +140,7 @@ class _Weights(Policy):
         return sample_categorical(self.p_, u[:, 0])
 
     def _loss(self, r):
-        return (self.ctx_.reward_hi - r) / (self.ctx_.reward_hi - self.ctx_.reward_lo)
+        return (self.ctx_.reward_hi - r) / max(self.ctx_.reward_hi - self.ctx_.reward_lo, 1e-12)
 
 
 @register
@@ -235,5 +235,5 @@ class SlidingWindowUCB(Policy):
         slot = self.t_[lanes] % self.window
         lo, hi = self.ctx_.reward_lo, self.ctx_.reward_hi
         self.arm_hist_[lanes, slot] = arms[lanes]
-        self.x_hist_[lanes, slot] = (rewards[lanes] - lo) / (hi - lo)
+        self.x_hist_[lanes, slot] = (rewards[lanes] - lo) / max(hi - lo, 1e-12)
         self.t_[lanes] += 1

@@ -84,6 +84,7 @@ class Policy:
     # reward kinds the policy can learn from, the first its default; () = reads no reward
     rewards: ClassVar[tuple[str, ...]] = REWARDS
     kernel: ClassVar[str] = ""  # name of its compiled replay kernel (simulator.kernels), if any
+    shorthand: ClassVar[str] = ""  # the field ``NAME:VALUE`` sets (``fixed:ARM``, ``oracle:rounds``)
     reward: str = ""  # "" = the run's objective decides (rounds -> tokens, time -> throughput)
 
     def kernel_param(self) -> float:
@@ -123,17 +124,14 @@ class Policy:
         """Canonical ``name[:k=v,...]`` string of this configuration."""
         params = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)
                   if f.init and getattr(self, f.name) != f.default}
-        if self.name == "fixed":
-            return f"fixed:{params.get('arm', '')}"
-        if self.name == "oracle" and list(params) == ["by"]:
-            return f"oracle:{params['by']}"
+        if self.shorthand and list(params) == [self.shorthand]:
+            return f"{self.name}:{params[self.shorthand]}"
         if not params:
             return self.name
         return self.name + ":" + ",".join(f"{k}={v}" for k, v in params.items())
 
 
 REGISTRY: dict[str, type[Policy]] = {}
-SHORTHAND = {"fixed": "arm", "oracle": "by"}  # ``fixed:ARM``, ``oracle:rounds``
 
 
 def register(cls: type[Policy]) -> type[Policy]:
@@ -168,8 +166,8 @@ def make_policy(spec: str) -> Policy:
     fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
     kwargs: dict[str, Any] = {}
     if rest:
-        if name in SHORTHAND and "=" not in rest:
-            rest = f"{SHORTHAND[name]}={rest}"
+        if cls.shorthand and "=" not in rest:
+            rest = f"{cls.shorthand}={rest}"
         for item in rest.split(","):
             k, eq, v = item.partition("=")
             if not eq or k not in fields:

@@ -16,6 +16,7 @@ class Fixed(Policy):
     """``ALG_i``: always play ``arm`` (BanditSpec's comparator class)."""
 
     name: ClassVar[str] = "fixed"
+    shorthand: ClassVar[str] = "arm"
     rewards: ClassVar[tuple[str, ...]] = ()
     arm: str = ""
 
@@ -64,6 +65,7 @@ class Oracle(Policy):
     """
 
     name: ClassVar[str] = "oracle"
+    shorthand: ClassVar[str] = "by"
     rewards: ClassVar[tuple[str, ...]] = ()
     by: str = ""
 
@@ -75,8 +77,9 @@ class Oracle(Policy):
         super().reset(n_lanes, ctx)
         by = self.by or ctx.objective
         if ctx.hindsight_best is None or by not in ctx.hindsight_best:
-            raise PolicyError(f"policy oracle:{by}: the runner gave no hindsight information for {by!r}"
-                              + (" (the trace has no cost table)" if by == "time" else ""))
+            raise PolicyError(f"policy oracle:{by}: this setting gives no hindsight information for {by!r}"
+                              + (" (the trace has no cost table)" if by == "time" and ctx.arm_cost_s is None else
+                                 " (the oracle picks one arm per prompt; batch serving has no such arm)"))
         self.best_ = ctx.hindsight_best[by]
         self.arm_ = np.zeros(n_lanes, dtype=np.int64)
 

@@ -60,6 +60,6 @@ class EXP3Spec(Policy):
     def update(self, arms: np.ndarray, rewards: np.ndarray, active: np.ndarray) -> None:
         lanes = np.flatnonzero(active)
         lo, hi = self.ctx_.reward_lo, self.ctx_.reward_hi
-        z = (hi - rewards[lanes]) / (hi - lo)
+        z = (hi - rewards[lanes]) / max(hi - lo, 1e-12)  # one arm: a constant reward, any loss works
         self.cum_loss_[lanes, arms[lanes]] += z / self.p_[lanes, arms[lanes]]
         self.t_[lanes] += 1

@@ -70,8 +70,8 @@ class _RunLength(Policy):
 class StructuredUCB(_RunLength):
     """Optimistic run-length scoring: each drafter's conditional acceptance rates get a
     bonus ``c sqrt(ln t / at_risk)``, and every arm ``(d, K)`` is scored by
-    ``1 + sum_{j<=K} S_opt(j)`` (tokens per round), divided by the round cost under
-    ``per_second``.  Drafters never tried are tried first (at their largest K)."""
+    ``1 + sum_{j<=K} S_opt(j)`` (tokens per round; it optimises rounds whatever the run's
+    objective).  Drafters never tried are tried first (at their largest K)."""
 
     name: ClassVar[str] = "structured-ucb"
     c: float = 1.0
