@@ -26,6 +26,7 @@ from tqdm.auto import tqdm
 import traces
 from traces.accept import run_lengths
 from traces.manifest import make_manifest, software_versions
+from traces.schema import RANK_CAP
 
 from . import prompts as P
 from .drafters import Drafter, Seq, make_drafter
@@ -152,7 +153,7 @@ def generate_sample(target: Loaded, prompt: list[int], max_new: int, temperature
 def score(seq: Seq, drafters: list[Drafter], k_max: int, temperature: float,
           seed: int) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     """Acceptance (and sampling probabilities) of every drafter at every position."""
-    cols: dict[str, list[np.ndarray]] = {"accept": [], "alpha": [], "beta": []}
+    cols: dict[str, list[np.ndarray]] = {"accept": [], "alpha": [], "beta": [], "rank": []}
     extra: dict[str, Any] = {}
     if temperature == 0:
         pred = seq.target_logits().argmax(-1).cpu().numpy()
@@ -161,6 +162,8 @@ def score(seq: Seq, drafters: list[Drafter], k_max: int, temperature: float,
     for d in drafters:
         if temperature == 0:
             cols["accept"].append(d.greedy_accept(seq, k_max))
+            r = d.greedy_ranks(seq, RANK_CAP)  # -1: this drafter records no ranks
+            cols["rank"].append(np.full(len(seq.output_ids), -1, np.int64) if r is None else r)
             continue
         a, b = d.sampling_probs(seq, temperature)
         cols["alpha"].append(np.asarray(a, np.float32))
@@ -184,6 +187,8 @@ def _write_shard(path: Path, meta: dict[str, Any], arrays: dict[str, np.ndarray]
     for k in ("alpha", "beta"):
         if k in arrays:
             data[k] = arrays[k].reshape(-1).astype(np.float32)
+    if "rank" in arrays:
+        data["rank"] = arrays["rank"].reshape(-1).astype(np.int16)
     table = pa.Table.from_pydict(data).replace_schema_metadata({"prompt": json.dumps(meta)})
     tmp = path.with_suffix(".tmp")
     pq.write_table(table, tmp, compression="zstd")
@@ -332,12 +337,17 @@ def merge(cfg: CollectConfig, shards: Path, drafters: list[Drafter], target: Loa
     sampling = cfg.temperature > 0
     alpha = np.full((len(files), D, T), np.nan, np.float32) if sampling else None
     beta = np.full((len(files), D, T), np.nan, np.float32) if sampling else None
+    ranks = np.full((len(files), D, T, 1), -1, np.int16) if all("rank" in t for t in tables) else None
     for i, (m, t) in enumerate(zip(metas, tables, strict=True)):
         n = m["output_len"]
         acc[i, :, :n] = t["accept"].to_numpy().reshape(D, n)
         if sampling:
             alpha[i, :, :n] = t["alpha"].to_numpy().reshape(D, n)
             beta[i, :, :n] = t["beta"].to_numpy().reshape(D, n)
+        if ranks is not None:
+            ranks[i, :, :n, 0] = t["rank"].to_numpy().reshape(D, n)
+    if ranks is not None and (ranks < 0).all():
+        ranks = None  # no drafter records ranks
     cols = ["prompt_id", "category", "turn", "prompt_len", "output_len", "finish_reason", "output_ids",
             "degenerate", "prompt_sha256", "tf_mismatches"]
     prompts = pd.DataFrame([{k: m[k] for k in cols} for m in metas])
@@ -366,4 +376,6 @@ def merge(cfg: CollectConfig, shards: Path, drafters: list[Drafter], target: Loa
                     **({"shard": {"index": cfg.shard[0], "count": cfg.shard[1],
                                   "order": [f.stem for f in files]}} if cfg.shard[1] > 1 else {})},
     )
-    return traces.Trace(manifest, prompts, acc, alpha, beta, costs)
+    if ranks is not None:
+        manifest["rank_cap"] = RANK_CAP
+    return traces.Trace(manifest, prompts, acc, alpha, beta, costs, ranks=ranks)

@@ -9,6 +9,10 @@ Every drafter answers three questions about a fixed target output ``y`` (prompt 
 * ``sampling_probs``: per position ``alpha = sum_v min(p, q)`` and
   ``beta = min(1, q(y_t) / p(y_t))`` at temperature ``T``.
 * ``draft``: ``k`` draft tokens (and their proposal distributions) for the live loop.
+* ``greedy_ranks`` / ``candidates`` (model drafters, which read tokens only): the rank of the
+  target's token among the drafter's candidates at every position, from the same
+  teacher-forced pass, and the top-b candidates after a prefix for the live tree loop.  Ranks
+  order the vocabulary by descending logit, ties to the lower token id, in both.
 """
 
 from __future__ import annotations
@@ -59,6 +63,21 @@ def _bits_to_accept(correct: np.ndarray, k_max: int) -> np.ndarray:
     return run_lengths(correct.astype(bool), k_max).astype(np.int64)
 
 
+def token_ranks(logits: torch.Tensor, y: list[int], cap: int) -> np.ndarray:
+    """Rank of ``y_t`` in row ``t`` of ``logits`` (0 = the argmax; ties to the lower id), capped."""
+    yy = torch.tensor(y, device=logits.device)[:, None]
+    ly = logits.gather(1, yy)
+    ids = torch.arange(logits.shape[1], device=logits.device)[None, :]
+    rank = (logits > ly).sum(1) + ((logits == ly) & (ids < yy)).sum(1)
+    return torch.clamp(rank, max=cap).cpu().numpy().astype(np.int64)
+
+
+def top_candidates(logits: torch.Tensor, b: int) -> list[int]:
+    """The ``b`` best tokens of one logit row in rank order (descending, ties to the lower id)."""
+    order = torch.sort(-logits.float(), stable=True).indices
+    return order[:b].tolist()
+
+
 def alpha_beta(p_logits: torch.Tensor, q_logits: torch.Tensor, y: list[int], temperature: float):
     """``alpha_t = sum_v min(p_t, q_t)`` and ``beta_t = min(1, q_t(y_t) / p_t(y_t))``."""
     p = torch.softmax(p_logits / temperature, dim=-1)
@@ -90,6 +109,17 @@ class Drafter:
     def greedy_accept(self, seq: Seq, k_max: int) -> np.ndarray:
         raise NotImplementedError
 
+    ranks_kind: ClassVar[str] = ""  # "token-input": one-step ranks give every tree exactly
+
+    def greedy_ranks(self, seq: Seq, cap: int) -> np.ndarray | None:
+        """One-step rank of the target's token at every position, or None (no ranks)."""
+        return None
+
+    def candidates(self, ids: list[int], b: int) -> list[int]:
+        """The drafter's ``b`` best next tokens after ``ids`` (single-candidate drafters: <= 1)."""
+        d, _ = self.draft(ids, 1, 0.0, None)
+        return d[:1]
+
     def sampling_probs(self, seq: Seq, temperature: float) -> tuple[np.ndarray, np.ndarray]:
         raise NotImplementedError
 
@@ -98,8 +128,10 @@ class Drafter:
         raise NotImplementedError
 
     def info(self) -> dict[str, Any]:
-        return {"name": self.name, "kind": self.trace_kind, "params": self.params(),
-                "stochastic": self.stochastic}
+        out = {"name": self.name, "kind": self.trace_kind, "params": self.params(), "stochastic": self.stochastic}
+        if self.ranks_kind:
+            out.update(rank_depth=1, ranks=self.ranks_kind)
+        return out
 
 
 class ModelDrafter(Drafter):
@@ -112,9 +144,19 @@ class ModelDrafter(Drafter):
             out = self.model_(seq.ids, use_cache=False)
         return out.logits[0, seq.positions()].float()
 
+    ranks_kind = "token-input"
+
     def greedy_accept(self, seq: Seq, k_max: int) -> np.ndarray:
         pred = self.logits(seq).argmax(-1).cpu().numpy()
         return _bits_to_accept(pred == np.asarray(seq.output_ids), k_max)
+
+    def greedy_ranks(self, seq: Seq, cap: int) -> np.ndarray:
+        return token_ranks(self.logits(seq), seq.output_ids, cap)
+
+    @torch.no_grad()
+    def candidates(self, ids: list[int], b: int) -> list[int]:
+        logits = self.model_(torch.tensor([ids], device=self.target_.device), use_cache=False).logits[0, -1]
+        return top_candidates(logits, b)
 
     def sampling_probs(self, seq: Seq, temperature: float):
         return alpha_beta(seq.target_logits(), self.logits(seq), seq.output_ids, temperature)

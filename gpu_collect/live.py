@@ -68,3 +68,74 @@ def speculative_decode(target: Loaded, drafter: Drafter | None, prompt_ids: list
         if eos is not None and out[-1] == eos:
             break
     return res
+
+
+@torch.no_grad()
+def speculative_decode_tree(target: Loaded, drafter: Drafter, prompt_ids: list[int], tree_name: str,
+                            max_new_tokens: int) -> LiveResult:
+    """Greedy decoding that drafts and verifies a static tree for real (``traces.trees``).
+
+    Drafting: a drafter that reads tokens only fills each node of rank path ``(r_1..r_j)`` with
+    its ``r_j``-th best token after the prefix and the node's parent path; a single-candidate
+    drafter (n-gram) drafts one chain from the prefix along the all-0 path.  Verification
+    (readable, not fast): the target reads the context plus every root-to-leaf path, and the
+    round accepts the deepest node whose path equals the target's greedy tokens, then the
+    target's next token.  No KV cache: slow and obviously correct.
+    """
+    from traces.trees import load_tree
+
+    tree = load_tree(tree_name)
+    eos = target.tokenizer.eos_token_id
+    out: list[int] = []
+    res = LiveResult(out, 0)
+    children: dict[tuple[int, ...], list[int]] = {}
+    for p in tree.paths:
+        children.setdefault(p[:-1], []).append(p[-1])
+    while len(out) < max_new_tokens:
+        ctx = prompt_ids + out
+        room = max_new_tokens - len(out) - 1  # never draft past the length limit
+        tokens: dict[tuple[int, ...], int] = {}  # rank path -> drafted token
+        if drafter.ranks_kind:
+            for path in sorted(tree.paths, key=len):
+                if len(path) > room:
+                    continue
+                parent = path[:-1]
+                if parent and parent not in tokens:
+                    continue
+                cand = drafter.candidates(ctx + [tokens[parent[:i]] for i in range(1, len(parent) + 1)],
+                                          max(children[parent]) + 1)
+                if path[-1] < len(cand):
+                    tokens[path] = cand[path[-1]]
+        else:
+            depth = 0
+            while (0,) * (depth + 1) in tree.paths:
+                depth += 1
+            chain, _ = drafter.draft(ctx, min(depth, room), 0.0, None) if room > 0 else ([], None)
+            tokens = {(0,) * (i + 1): x for i, x in enumerate(chain)}
+        # target's greedy token after the context plus every node's path
+        greedy: dict[tuple[int, ...], int] = {}
+        leaves = [p for p in tokens if not any(c in tokens for c in ((*p, r) for r in children.get(p, [])))]
+        for leaf in leaves or [()]:
+            seq = [tokens[leaf[:i]] for i in range(1, len(leaf) + 1)]
+            logits = target.model(torch.tensor([ctx + seq], device=target.device), use_cache=False).logits[0]
+            pred = logits[len(ctx) - 1 :].argmax(-1).tolist()
+            for i in range(len(leaf) + 1):
+                greedy[leaf[:i]] = pred[i]
+        res.rounds += 1
+        node: tuple[int, ...] = ()
+        new: list[int] = []
+        while True:
+            want = greedy[node]
+            nxt = next((c for c in ((*node, r) for r in children.get(node, [])) if tokens.get(c) == want), None)
+            if nxt is None:
+                new.append(want)  # the target's own token: correction or bonus
+                break
+            new.append(want)
+            node = nxt
+        if eos is not None and eos in new:
+            new = new[: new.index(eos) + 1]
+        out.extend(new)
+        res.emitted.append(len(new))
+        if eos is not None and out[-1] == eos:
+            break
+    return res

@@ -157,9 +157,17 @@ class CostModel:
         n, c = np.broadcast_arrays(np.asarray(n, float), np.asarray(c, float))
         out = np.empty(n.shape + (len(arms),))
         for j, a in enumerate(arms):
-            v = self.verify_ms(a.k, n, c)
-            if a.drafter != PLAIN and a.k > 0:
-                v = v + a.k * self.draft_step_ms(a.drafter, n, c)
+            if a.is_tree:  # verify every node at once; draft one batched step per depth
+                from traces.trees import load_tree
+
+                tree = load_tree(a.tree)
+                v = self.verify_ms(tree.n_nodes, n, c)
+                for w in tree.widths:
+                    v = v + self.draft_step_ms(a.drafter, n * w, c)
+            else:
+                v = self.verify_ms(a.k, n, c)
+                if a.drafter != PLAIN and a.k > 0:
+                    v = v + a.k * self.draft_step_ms(a.drafter, n, c)
             out[..., j] = v
         return out
 

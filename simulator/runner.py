@@ -272,7 +272,7 @@ def kernel_applies(prep: Prepared, policy: Policy) -> bool:
     from .envs.replay import ReplayEnv
 
     cfg = prep.cfg
-    ok = (cfg.engine != "numpy" and kernels.AVAILABLE and type(prep.env) is ReplayEnv
+    ok = (cfg.engine != "numpy" and kernels.AVAILABLE and type(prep.env) is ReplayEnv and not prep.env.table.has_trees
           and not prep.env.sampling and not cfg.carry_state and policy.kernel in kernels.KERNEL_POLICIES)
     if cfg.engine == "numba" and not ok:
         raise ConfigError(f"engine 'numba' runs {sorted(kernels.KERNEL_POLICIES)} on greedy replay without "

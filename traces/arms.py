@@ -1,7 +1,8 @@
-"""Arms: a drafter paired with a draft length, named ``DRAFTER@K``.
+"""Arms: a drafter paired with a draft length, ``DRAFTER@K``, or with a static draft tree,
+``DRAFTER@tree:NAME`` (``traces.trees``: ``4x2x2x1`` or a named file of rank paths).
 
 ``plain@0`` is plain (non-speculative) decoding; ``d@0`` for any drafter ``d`` names the
-same arm and is canonicalised to ``plain@0``.
+same arm and is canonicalised to ``plain@0``.  A tree arm's ``k`` is the tree's depth.
 """
 
 from __future__ import annotations
@@ -22,8 +23,20 @@ class Arm:
 
     drafter: str
     k: int
+    tree: str = ""  # a static draft tree (traces.trees); "" for a chain of k tokens
 
     def __post_init__(self) -> None:
+        if self.tree:
+            from .trees import TreeError, load_tree
+
+            try:
+                depth = load_tree(self.tree).depth
+            except TreeError as exc:
+                raise ArmError(f"arm {self.drafter}@tree:{self.tree}: {exc}") from None
+            if self.drafter == PLAIN:
+                raise ArmError("arm plain@tree:...: plain decoding drafts nothing")
+            object.__setattr__(self, "k", depth)
+            return
         if self.k < 0:
             raise ArmError(f"arm {self.drafter}@{self.k}: K must be >= 0")
         if self.k == 0 and self.drafter != PLAIN:
@@ -33,7 +46,11 @@ class Arm:
 
     @property
     def name(self) -> str:
-        return f"{self.drafter}@{self.k}"
+        return f"{self.drafter}@tree:{self.tree}" if self.tree else f"{self.drafter}@{self.k}"
+
+    @property
+    def is_tree(self) -> bool:
+        return bool(self.tree)
 
     def __str__(self) -> str:
         return self.name
@@ -44,6 +61,8 @@ def arm_from_name(name: str) -> Arm:
     d, at, k = name.rpartition("@")
     if not at or not d:
         raise ArmError(f"arm {name!r}: expected DRAFTER@K, e.g. pld@2 or plain@0")
+    if k.startswith("tree:"):
+        return Arm(d, 0, tree=k[len("tree:"):])
     try:
         kk = int(k)
     except ValueError:
@@ -58,8 +77,9 @@ def parse_arm(name: str, drafters: tuple[str, ...] | list[str], k_max: int) -> A
     if d != PLAIN and d not in drafters:
         raise ArmError(f"arm {name!r}: unknown drafter {d!r}; expected one of {sorted(drafters)}")
     if not 0 <= kk <= k_max:
-        raise ArmError(f"arm {name!r}: K must be in 0..{k_max} (the trace's k_max)")
-    return Arm(d, kk)
+        what = f"tree depth {kk}" if arm.is_tree else "K"
+        raise ArmError(f"arm {name!r}: {what} must be in 0..{k_max} (the trace's k_max)")
+    return arm
 
 
 def all_arms(drafters: tuple[str, ...] | list[str], k_max: int) -> list[Arm]:
@@ -82,6 +102,16 @@ def resolve_arms(spec: str | None, drafters: tuple[str, ...] | list[str], k_max:
         if "@" not in item:
             raise ArmError(f"arm selection {item!r}: expected DRAFTER@K or GLOB@K1-K2")
         pat, _, ks = item.rpartition("@")
+        if ks.startswith("tree:"):
+            names = [PLAIN, *drafters] if any(c in pat for c in "*?[") else [pat]
+            matched = [d for d in names if fnmatch.fnmatchcase(d, pat) and d != PLAIN]
+            if not matched:
+                raise ArmError(f"arm selection {item!r}: no drafter matches {pat!r}; drafters: {list(drafters)}")
+            for d in matched:
+                arm = parse_arm(f"{d}@{ks}", drafters, k_max)
+                if arm not in out:
+                    out.append(arm)
+            continue
         if "-" in ks:
             lo_s, _, hi_s = ks.partition("-")
             try:

@@ -21,8 +21,12 @@ def from_arrays(
     costs: pd.DataFrame | None = None,
     name: str = "custom",
     synthetic: bool = True,
+    ranks: Sequence[np.ndarray] | None = None,
+    rank_cap: int = 16,
 ) -> Trace:
-    """``accept[p]`` is an int array (n_drafters, output_len_p) of ``L_d(t)`` values.
+    """``accept[p]`` is an int array (n_drafters, output_len_p) of ``L_d(t)`` values; optional
+    ``ranks[p]`` (n_drafters, output_len_p) of one-step target-token ranks (token-input
+    drafters, ``-1`` for a drafter without ranks), capped at ``rank_cap``.
 
     The result is not validated here; ``traces.write`` validates before writing and
     ``traces.load`` on read.
@@ -47,4 +51,10 @@ def from_arrays(
         decoding={"temperature": 0.0, "max_new_tokens": T, "chat_template": False},
         prompt_set={"name": name, "sha256": None}, seed=None, name=name,
     )
-    return Trace(manifest, prompts, arr, costs=costs)
+    rk = None
+    if ranks is not None:
+        rk = np.full((P, D, T, 1), -1, dtype=np.int16)
+        for i, r in enumerate(ranks):
+            rk[i, :, : lens[i], 0] = np.minimum(np.asarray(r), rank_cap)
+        manifest["rank_cap"] = rank_cap
+    return Trace(manifest, prompts, arr, costs=costs, ranks=rk)

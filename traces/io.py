@@ -280,8 +280,53 @@ def _read(path: Path) -> tuple[Trace | None, list[str]]:
     if "beta" in acc.columns:
         beta = np.full((P, D, T), np.nan, dtype=np.float32)
         beta[pi, di, pos] = acc["beta"].to_numpy(np.float32)
-    trace = Trace(manifest, prompts, accept, alpha, beta, costs, path)
+    ranks = None
+    rpath = path / S.RANKS_FILE
+    if rpath.exists():
+        ranks = _read_ranks(rpath, manifest, pid_index, drafters, lens, problems)
+        if problems:
+            return None, problems
+    trace = Trace(manifest, prompts, accept, alpha, beta, costs, path, ranks)
     return trace, []
+
+
+def _read_ranks(rpath: Path, manifest: dict, pid_index: dict, drafters: list[str], lens: np.ndarray,
+                problems: list[str]) -> np.ndarray | None:
+    """``ranks.parquet`` -> (prompts, drafters, positions, depth) int16, -1 where absent."""
+    r = _read_parquet(rpath, problems)
+    if r is None or not _check_columns(r, rpath, S.RANKS_COLUMNS, {}, problems):
+        return None
+    cap = manifest.get("rank_cap")
+    if not isinstance(cap, int) or isinstance(cap, bool) or not 1 <= cap <= 255:
+        problems.append(f"{rpath.parent / S.MANIFEST_FILE}: rank_cap: expected an integer 1..255 with ranks.parquet, "
+                        f"got {cap!r}")
+        return None
+    pid = r["prompt_id"].astype(str)
+    bad_p = sorted(set(pid) - set(pid_index))
+    bad_d = sorted(set(r["drafter"].astype(str)) - set(drafters))
+    if bad_p or bad_d:
+        problems.append(f"{rpath}: prompt_id/drafter: unknown {bad_p[:3] + bad_d[:3]}")
+        return None
+    pi = pid.map(pid_index).to_numpy(np.int64)
+    di = r["drafter"].astype(str).map({d: i for i, d in enumerate(drafters)}).to_numpy(np.int64)
+    pos = r["pos"].to_numpy(np.int64)
+    dep = r["depth"].to_numpy(np.int64)
+    val = r["rank"].to_numpy(np.int64)
+    k_max = int(manifest["k_max"])
+    checks = (((pos < 0) | (pos >= lens[pi]), "pos", pos, "0..output_len-1"),
+              ((dep < 1) | (dep > k_max), "depth", dep, f"1..{k_max} (k_max)"),
+              ((val < 0) | (val > cap), "rank", val, f"0..{cap} (rank_cap)"))
+    for bad, col, v, want in checks:
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            problems.append(f"{rpath}: {col}: expected {want}, got {int(v[i])} at prompt {pid.iloc[i]!r}, "
+                            f"drafter {r['drafter'].iloc[i]!r}")
+    if problems:
+        return None
+    out = np.full((len(pid_index), len(drafters), int(lens.max()), int(dep.max()) if len(dep) else 1), -1,
+                  dtype=np.int16)
+    out[pi, di, pos, dep - 1] = val
+    return out
 
 
 # -- writing ------------------------------------------------------------------------------
@@ -311,6 +356,15 @@ def accept_table(trace: Trace) -> pd.DataFrame:
     if trace.beta is not None:
         df["beta"] = trace.beta[pi, di, pos].astype(np.float32)
     return df
+
+
+def ranks_table(trace: Trace) -> pd.DataFrame:
+    """The long ``ranks.parquet`` table: every recorded (prompt, drafter, position, depth)."""
+    pi, di, pos, dep = np.nonzero(trace.ranks >= 0)
+    names = np.asarray(trace.drafter_names, dtype=object)
+    ids = np.asarray(trace.prompt_ids, dtype=object)
+    return pd.DataFrame({"prompt_id": ids[pi], "drafter": names[di], "pos": pos.astype(np.int32),
+                         "depth": (dep + 1).astype(np.int8), "rank": trace.ranks[pi, di, pos, dep].astype(np.uint8)})
 
 
 def _write_parquet(df: pd.DataFrame, path: Path, list_int_cols: tuple[str, ...] = ()) -> None:
@@ -343,13 +397,15 @@ def write(trace: Trace, out_dir: str | os.PathLike[str], *, overwrite: bool = Fa
         _write_parquet(accept_table(trace), tmp / S.ACCEPT_FILE)
         if trace.costs is not None:
             _write_parquet(trace.costs, tmp / S.COSTS_FILE)
+        if trace.ranks is not None:
+            _write_parquet(ranks_table(trace), tmp / S.RANKS_FILE)
         problems = validate(tmp)
         if problems:
             raise TraceError("refusing to write an invalid trace:\n" + "\n".join(problems))
         if out.exists():
             # replace the trace files one by one (each os.replace is atomic); anything else
             # in the directory, such as a collector's shards, is left alone
-            for name in (S.PROMPTS_FILE, S.ACCEPT_FILE, S.COSTS_FILE, S.MANIFEST_FILE):
+            for name in (S.PROMPTS_FILE, S.ACCEPT_FILE, S.COSTS_FILE, S.RANKS_FILE, S.MANIFEST_FILE):
                 if (tmp / name).exists():
                     os.replace(tmp / name, out / name)
                 elif (out / name).exists():

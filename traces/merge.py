@@ -50,7 +50,8 @@ def merge_shards(shards: Sequence[Trace]) -> Trace:
     def stack(attr: str, fill, dtype) -> np.ndarray | None:
         if getattr(first, attr) is None:
             return None
-        out = np.full((len(rows), D, T), fill, dtype=dtype)
+        extra = getattr(first, attr).shape[3:]  # ranks carry a depth axis
+        out = np.full((len(rows), D, T, *extra), fill, dtype=dtype)
         for j, (_, k, i) in enumerate(rows):
             a = getattr(shards[k], attr)[i]
             out[j, :, : a.shape[1]] = a
@@ -67,4 +68,4 @@ def merge_shards(shards: Sequence[Trace]) -> Trace:
             col[key] = int(sum(tr.manifest["collection"].get(key, 0) for tr in shards))
     costs = next((tr.costs for tr in shards if tr.costs is not None), None)
     return Trace(manifest, prompts, stack("accept", -1, np.int16), stack("alpha", np.nan, np.float32),
-                 stack("beta", np.nan, np.float32), costs)
+                 stack("beta", np.nan, np.float32), costs, ranks=stack("ranks", -1, np.int16))

@@ -6,6 +6,7 @@ A trace is a directory::
     prompts.parquet    one row per prompt (``PROMPT_COLUMNS``)
     accept.parquet     one row per (prompt, drafter, position) (``ACCEPT_COLUMNS``)
     costs.parquet      optional measured costs (``COST_COLUMNS``)
+    ranks.parquet      optional (schema 1.1): target-token ranks per (prompt, drafter, position, depth)
 
 Conventions (also in ``docs/trace_format.md``):
 
@@ -21,13 +22,14 @@ Conventions (also in ``docs/trace_format.md``):
 
 from __future__ import annotations
 
-SCHEMA_VERSION = "1.0"
-SUPPORTED_SCHEMA_VERSIONS = ("1.0",)
+SCHEMA_VERSION = "1.1"
+SUPPORTED_SCHEMA_VERSIONS = ("1.0", "1.1")  # 1.0: no ranks (chain arms only)
 
 MANIFEST_FILE = "manifest.json"
 PROMPTS_FILE = "prompts.parquet"
 ACCEPT_FILE = "accept.parquet"
 COSTS_FILE = "costs.parquet"
+RANKS_FILE = "ranks.parquet"
 
 #: column -> pandas dtype kind expected ("i" int, "f" float, "O"/"U" string, "b" bool)
 PROMPT_COLUMNS: dict[str, str] = {
@@ -45,6 +47,14 @@ PROMPT_OPTIONAL = {"degenerate": "bool", "prompt_sha256": "str", "tf_mismatches"
 ACCEPT_COLUMNS: dict[str, str] = {"prompt_id": "str", "drafter": "str", "pos": "int", "accept": "int"}
 #: sampling-mode columns (issue 2): alpha = sum_v min(p, q); beta = min(1, q(y)/p(y))
 ACCEPT_OPTIONAL = {"alpha": "float", "beta": "float"}
+
+#: ranks (schema 1.1): ``rank`` of the target's token ``y_{t+depth-1}`` among the drafter's
+#: candidates (0 = its top-1), capped at the manifest's ``rank_cap`` (= "not among them").
+#: Drafters that read tokens only record ``depth = 1`` (the one-step teacher-forced rank; a
+#: tree's depth j from t reads position t+j-1); drafters with state of their own record
+#: depths 1..k_max per position.  A drafter's manifest entry says which (``rank_depth``).
+RANKS_COLUMNS: dict[str, str] = {"prompt_id": "str", "drafter": "str", "pos": "int", "depth": "int", "rank": "int"}
+RANK_CAP = 16
 
 #: cost rows: kind "verify" (target pass over k+1 tokens, drafter empty) or "draft"
 #: (one drafted token of ``drafter``), in milliseconds, with the device that measured it

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .arms import PLAIN, Arm
+from .arms import PLAIN, Arm, ArmError
 
 
 class TraceError(ValueError):
@@ -32,6 +32,9 @@ class Trace:
         Sampling-mode acceptance probabilities (NaN past the output), ``None`` for greedy.
     costs : pandas.DataFrame or None
         Measured costs (``traces.schema.COST_COLUMNS``).
+    ranks : numpy.ndarray or None, shape (n_prompts, n_drafters, max_output_len, depth), int16
+        Target-token ranks (``traces.schema.RANKS_COLUMNS``); ``-1`` where not recorded
+        (drafters without ranks, positions past the output).
     path : Path or None
         Directory the trace was read from.
     """
@@ -43,6 +46,7 @@ class Trace:
     beta: np.ndarray | None = None
     costs: pd.DataFrame | None = None
     path: Path | None = field(default=None, compare=False)
+    ranks: np.ndarray | None = field(default=None, compare=False)
 
     # -- shape helpers -------------------------------------------------------------------
     @property
@@ -82,6 +86,32 @@ class Trace:
     def drafter_index(self, name: str) -> int:
         return self.drafter_names.index(name)
 
+    @property
+    def rank_cap(self) -> int:
+        return int(self.manifest.get("rank_cap", 16))
+
+    def has_ranks(self, drafter: str) -> bool:
+        """Whether tree arms of ``drafter`` can be replayed exactly from this trace."""
+        d = self.drafter_index(drafter)
+        return self.ranks is not None and bool((self.ranks[:, d, :, 0] >= 0).any())
+
+    def single_candidate(self, drafter: str) -> bool:
+        """A drafter that proposes one token per depth (n-gram lookups): every tree accepts what
+        its all-rank-0 path accepts, the chain of that path's depth."""
+        info = self.manifest["drafters"][self.drafter_index(drafter)]
+        return info.get("kind") in ("ngram",) or info.get("stochastic") is False
+
+    def tree_ranks(self, drafter: str, prompt: int, depth: int) -> np.ndarray:
+        """``(output_len, depth)``: at each position ``t``, the ranks of the target's tokens along
+        a tree of ``depth`` drafted at ``t`` (``-1``: none, e.g. past the output)."""
+        d = self.drafter_index(drafter)
+        n = int(self.output_lens[prompt])
+        r = self.ranks[prompt, d]  # (T, rank depth)
+        if r.shape[1] >= depth and int(self.manifest["drafters"][d].get("rank_depth", 1)) > 1:
+            return r[:n, :depth].astype(np.int64)
+        pad = np.concatenate([r[:n, 0], np.full(depth, -1)]).astype(np.int64)  # token input: t + j - 1
+        return np.stack([pad[j : j + n] for j in range(depth)], axis=1)
+
     # -- arm outcomes ----------------------------------------------------------------------
     def accepted(self, arm: Arm, prompt: int) -> np.ndarray:
         """Draft tokens accepted, ``min(K, L_d(t))``, at every position of one prompt."""
@@ -89,7 +119,19 @@ class Trace:
         if arm.drafter == PLAIN or arm.k == 0:
             return np.zeros(n, dtype=np.int64)
         a = self.accept[prompt, self.drafter_index(arm.drafter), :n].astype(np.int64)
-        return np.minimum(a, arm.k)
+        if not arm.is_tree:
+            return np.minimum(a, arm.k)
+        from .trees import load_tree
+
+        tree = load_tree(arm.tree)
+        if self.has_ranks(arm.drafter):
+            return np.minimum(tree.accept(self.tree_ranks(arm.drafter, prompt, tree.depth)), n - np.arange(n))
+        if self.single_candidate(arm.drafter):
+            zeros = tree.accept(np.zeros((1, tree.depth), dtype=np.int64))[0]  # depth of the all-0 path
+            return np.minimum(a, zeros)
+        raise ArmError(f"arm {arm.name}: this trace records no ranks for drafter {arm.drafter!r} (schema "
+                       f"{self.manifest.get('schema_version')}); tree arms of a model drafter need them: "
+                       f"recollect with this version")
 
     def emitted(self, arm: Arm, prompt: int) -> np.ndarray:
         """Tokens one round of ``arm`` emits at each position, capped at what remains."""

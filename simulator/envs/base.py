@@ -29,6 +29,10 @@ class ArmTable:
         return cls(list(arms), d.astype(np.int64), np.array([a.k for a in arms], dtype=np.int64))
 
     @property
+    def has_trees(self) -> bool:
+        return any(a.is_tree for a in self.arms)
+
+    @property
     def L(self) -> int:
         """Maximum speculation length among the arms (the paper's L)."""
         return int(self.k.max())

@@ -35,6 +35,17 @@ class ReplayEnv(Env):
         self._acc = trace.accept
         self._T = trace.accept.shape[2]
         self.sampling = trace.manifest["kind"] == "sampling"
+        # tree arms: their accepted depth at every position, from the trace's ranks (traces.trees)
+        self._tree_slot = np.array([-1] * len(arms), dtype=np.int64)
+        trees = [i for i, a in enumerate(arms) if a.is_tree]
+        if trees and self.sampling:
+            raise ValueError(f"arms {[arms[i].name for i in trees]}: tree arms replay greedy traces only")
+        self._tree_acc = np.zeros((len(trees), trace.n_prompts, self._T), dtype=np.int64)
+        for s, i in enumerate(trees):
+            self._tree_slot[i] = s
+            for p in range(trace.n_prompts):
+                n = int(self.lengths[p])
+                self._tree_acc[s, p, :n] = trace.accepted(arms[i], p)
         if self.sampling:
             stoch = np.array([bool(d.get("stochastic", True)) for d in trace.manifest["drafters"]])
             self._stoch_arm = stoch[self.table.drafter_idx] & (self.table.k > 0)
@@ -60,6 +71,11 @@ class ReplayEnv(Env):
     def _accepted(self, prompt, run, arms, pos):
         d, k = self.table.drafter_idx[arms], self.table.k[arms]
         acc = self._accepted_recorded(prompt, d, k, pos)
+        if len(self._tree_acc):
+            slot = self._tree_slot[arms]
+            tree = slot >= 0
+            if tree.any():
+                acc = np.where(tree, self._tree_acc[np.maximum(slot, 0), prompt, np.minimum(pos, self._T - 1)], acc)
         if self.sampling:
             st = self._stoch_arm[arms]
             if st.any():

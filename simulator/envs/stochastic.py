@@ -123,11 +123,11 @@ class StochasticEnv(Env):
         if law in ("empirical", "autocorrelated"):
             for p in range(P):
                 n = int(self.lengths[p])
-                acc = trace.accept[p][self.table.drafter_idx, :n].astype(np.int64)  # (A, n)
-                y = np.minimum(acc, self.table.k[:, None])  # accepted, 0..K
-                for a in range(A):
-                    pmf[p, a] = np.bincount(y[a], minlength=L + 1)[: L + 1] / n
+                for a in range(A):  # accepted per position, 0..K: chains and trees (Trace.accepted)
+                    pmf[p, a] = np.bincount(trace.accepted(arms[a], p), minlength=L + 1)[: L + 1] / n
         else:
+            if self.table.has_trees:
+                raise ValueError("law 'tgd' models chains of i.i.d. acceptances; use --law empirical with tree arms")
             k_max = trace.k_max
             rates = np.zeros((P, len(trace.drafter_names)))
             for p in range(P):

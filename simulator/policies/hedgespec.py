@@ -95,8 +95,8 @@ class HedgeSpec(Policy):
     def reset(self, n_lanes: int, ctx: PolicyContext) -> None:
         super().reset(n_lanes, ctx)
         best: dict[str, tuple[int, int]] = {}
-        for i, arm in enumerate(ctx.arms):
-            if arm.k >= 1 and (arm.drafter not in best or arm.k > best[arm.drafter][1]):
+        for i, arm in enumerate(ctx.arms):  # experts: each drafter's longest chain (gamma scores chains)
+            if arm.k >= 1 and not arm.is_tree and (arm.drafter not in best or arm.k > best[arm.drafter][1]):
                 best[arm.drafter] = (i, arm.k)
         if not best or not ctx.drafter_names:
             raise PolicyError("policy hedgespec needs drafter arms (K >= 1) and a trace's drafters")
