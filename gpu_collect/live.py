@@ -78,9 +78,10 @@ def speculative_decode_tree(target: Loaded, drafter: Drafter, prompt_ids: list[i
     Drafting: a drafter that reads tokens only fills each node of rank path ``(r_1..r_j)`` with
     its ``r_j``-th best token after the prefix and the node's parent path; a single-candidate
     drafter (n-gram) drafts one chain from the prefix along the all-0 path.  Verification
-    (readable, not fast): the target reads the context plus every root-to-leaf path, and the
-    round accepts the deepest node whose path equals the target's greedy tokens, then the
-    target's next token.  No KV cache: slow and obviously correct.
+    (readable, not fast): from the root, the target's greedy token after the context and the
+    current node's path is accepted if a drafted child carries it, and the walk goes on there;
+    otherwise it is the round's correction or bonus token.  This is the outcome a tree-attention
+    pass over all nodes gives under greedy verification.  No KV cache: slow, obviously correct.
     """
     from traces.trees import load_tree
 
@@ -112,25 +113,19 @@ def speculative_decode_tree(target: Loaded, drafter: Drafter, prompt_ids: list[i
                 depth += 1
             chain, _ = drafter.draft(ctx, min(depth, room), 0.0, None) if room > 0 else ([], None)
             tokens = {(0,) * (i + 1): x for i, x in enumerate(chain)}
-        # target's greedy token after the context plus every node's path
-        greedy: dict[tuple[int, ...], int] = {}
-        leaves = [p for p in tokens if not any(c in tokens for c in ((*p, r) for r in children.get(p, [])))]
-        for leaf in leaves or [()]:
-            seq = [tokens[leaf[:i]] for i in range(1, len(leaf) + 1)]
-            logits = target.model(torch.tensor([ctx + seq], device=target.device), use_cache=False).logits[0]
-            pred = logits[len(ctx) - 1 :].argmax(-1).tolist()
-            for i in range(len(leaf) + 1):
-                greedy[leaf[:i]] = pred[i]
+        # verify: walk down from the root; at each node the target's greedy token after the
+        # context and the node's path decides which drafted child, if any, is accepted
         res.rounds += 1
         node: tuple[int, ...] = ()
         new: list[int] = []
         while True:
-            want = greedy[node]
+            path = [tokens[node[:i]] for i in range(1, len(node) + 1)]
+            logits = target.model(torch.tensor([ctx + path], device=target.device), use_cache=False).logits[0, -1]
+            want = int(logits.argmax())
+            new.append(want)  # accepted draft token, or the target's own: correction or bonus
             nxt = next((c for c in ((*node, r) for r in children.get(node, [])) if tokens.get(c) == want), None)
             if nxt is None:
-                new.append(want)  # the target's own token: correction or bonus
                 break
-            new.append(want)
             node = nxt
         if eos is not None and eos in new:
             new = new[: new.index(eos) + 1]

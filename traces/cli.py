@@ -35,6 +35,13 @@ def _info(args: argparse.Namespace) -> int:
         allv = np.concatenate(vals).astype(float)
         row = " ".join(f"{np.minimum(allv, k).mean():6.2f}" for k in ks)
         print(f"{d:16} {row} {allv.mean():7.2f}")
+    exact = [d for d in tr.drafter_names if tr.has_ranks(d)]
+    single = [d for d in tr.drafter_names if d not in exact and tr.single_candidate(d)]
+    none = [d for d in tr.drafter_names if d not in exact and d not in single]
+    print(f"arms        chain DRAFTER@K, K = 0..{tr.k_max}, for every drafter")
+    print(f"            tree DRAFTER@tree:NAME (e.g. 4x2x2x1, sparse63): exact from ranks (cap {tr.rank_cap}) "
+          f"for {exact or 'none'}; as their all-0 chain for single-candidate {single or 'none'}"
+          + (f"; not for {none} (no ranks recorded: recollect)" if none else ""))
     return 0
 
 
