@@ -231,6 +231,20 @@ def compute(cfg: FigureConfig, data: Path, progress: bool = True) -> dict:
     sdf.to_csv(data / "arms_scaling.csv", index=False)
     lap("arms scaling", t0)
 
+    # chain vs tree per category (traces with ranks only)
+    t0 = time.perf_counter()
+    ranked = [d for d in drafters if tr.has_ranks(d)]
+    if not ranked:
+        skip("chain-vs-tree table", "no drafter of the figures has recorded ranks (tree arms need them)")
+    elif tr.costs is None:
+        skip("chain-vs-tree table", "the trace has no cost table")
+    else:
+        from .trees import chain_vs_tree
+
+        chain_vs_tree(cfg.trace, drafters=tuple(ranked), cost_device=device, seed=cfg.seed).to_csv(
+            data / "chain_vs_tree.csv", index=False)
+    lap("chain vs tree", t0)
+
     # fig 7: acceptance survival P(L >= i) per drafter (positions with a full k_max horizon)
     t0 = time.perf_counter()
     from .figures import survival_table
@@ -337,6 +351,13 @@ def render(data: Path, out: Path) -> list[Path]:
     cap = caption(traces.load(meta["trace"]).manifest, rconf, res["prompt_id"].nunique())
     (tdir / "table1.md").write_text(f"Trace: {label}. {cap}\nCells: {t.columns.name}\n\n" + to_markdown(t))
     paths += [tdir / "table1.csv", tdir / "table1.md"]
+    if (data / "chain_vs_tree.csv").exists():
+        from .trees import to_markdown as trees_md
+
+        (tdir / "chain_vs_tree.md").write_text("Best chain vs best tree arm by time per category (batch 1; 95% "
+                                               "prompt-bootstrap intervals)\n\n"
+                                               + trees_md(pd.read_csv(data / "chain_vs_tree.csv")))
+        paths.append(tdir / "chain_vs_tree.md")
     if (data / "serving.csv").exists():
         sconf = json.loads((data / "serving_config.json").read_text())
         sdf = pd.read_csv(data / "serving.csv")

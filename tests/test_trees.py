@@ -92,3 +92,24 @@ def test_every_setting_and_learner_runs_with_mixed_chain_and_tree_arms(tmp_path)
 def test_resolve_tree_arms_by_glob():
     arms = resolve_arms("*@tree:2x1,plain@0", ["a", "b"], 4)
     assert [a.name for a in arms] == ["a@tree:2x1", "b@tree:2x1", "plain@0"]
+
+
+def test_chain_vs_tree_table_per_category(tmp_path, capsys):
+    from experiments.cli import main as exp_main
+    from traces import synthetic
+
+    d = traces.write(synthetic.tgd([0.8, 0.45], n_prompts=10, output_len=60, k_max=4, seed=3), tmp_path / "t")
+    assert exp_main(["trees", "--trace", str(d), "--trees", "2x2,4x2x2x1", "--out", str(tmp_path / "o")]) == 0
+    import pandas as pd
+
+    t = pd.read_csv(tmp_path / "o" / "chain_vs_tree.csv")
+    assert set(t.drafter) == {"tgd0", "tgd1"} and "overall" in set(t.category)
+    assert t.best_tree.str.contains("@tree:").all() and (~t.best_chain.str.contains("@tree:")).all()
+    assert ((t.diff_lo <= t.tree_minus_chain_ms) & (t.tree_minus_chain_ms <= t.diff_hi)).all()
+    faster = t[t.verdict == "tree faster"]
+    assert (faster.diff_hi < 0).all()
+    # the bundled trace (schema 1.0) has no model-drafter ranks: one line, exit 2
+    capsys.readouterr()
+    assert exp_main(["trees", "--trace", "builtin:smollm2-greedy", "--drafters", "rtn4", "--out",
+                     str(tmp_path / "x")]) == 2
+    assert "records no ranks for drafter 'rtn4'" in capsys.readouterr().err

@@ -16,6 +16,7 @@ import pandas as pd
 
 from .accept import run_lengths
 from .manifest import make_manifest
+from .schema import RANK_CAP
 from .trace import Trace
 
 DEFAULT_CATEGORIES = ("chat", "code", "math", "summarization", "translation")
@@ -69,7 +70,17 @@ def _assemble(
         generator={"name": generator, **params},
     )
     costs = nominal_costs(drafters, k_max, draft_ms) if with_costs else None
-    return Trace(manifest, prompts, accept, costs=costs)
+    # one-step ranks of the target token (0 where the drafter's top-1 is right, else a
+    # geometric rank 1, 2, ...), from a stream of their own so the bits above are unchanged
+    rrng = np.random.default_rng(np.random.SeedSequence([seed or 0, 0x72616E6B]))
+    ranks = np.full(accept.shape + (1,), -1, dtype=np.int16)
+    for i, n in enumerate(lens):
+        miss = rrng.geometric(0.5, size=(D, n))
+        ranks[i, :, :n, 0] = np.where(accept[i, :, :n] >= 1, 0, np.minimum(miss, RANK_CAP))
+    manifest["rank_cap"] = RANK_CAP
+    for d in manifest["drafters"]:
+        d.update(rank_depth=1, ranks="token-input")
+    return Trace(manifest, prompts, accept, costs=costs, ranks=ranks)
 
 
 def nominal_costs(
