@@ -162,8 +162,10 @@ def score(seq: Seq, drafters: list[Drafter], k_max: int, temperature: float,
     for d in drafters:
         if temperature == 0:
             cols["accept"].append(d.greedy_accept(seq, k_max))
-            r = d.greedy_ranks(seq, RANK_CAP)  # -1: this drafter records no ranks
-            cols["rank"].append(np.full(len(seq.output_ids), -1, np.int64) if r is None else r)
+            r = d.greedy_ranks(seq, RANK_CAP)  # (N,) one-step, (N, depth) depth-indexed, None: no ranks
+            r = np.full((len(seq.output_ids), 1), -1, np.int64) if r is None else np.asarray(r).reshape(
+                len(seq.output_ids), -1)
+            cols["rank"].append(np.pad(r, ((0, 0), (0, k_max - r.shape[1])), constant_values=-1))
             continue
         a, b = d.sampling_probs(seq, temperature)
         cols["alpha"].append(np.asarray(a, np.float32))
@@ -187,8 +189,9 @@ def _write_shard(path: Path, meta: dict[str, Any], arrays: dict[str, np.ndarray]
     for k in ("alpha", "beta"):
         if k in arrays:
             data[k] = arrays[k].reshape(-1).astype(np.float32)
-    if "rank" in arrays:
-        data["rank"] = arrays["rank"].reshape(-1).astype(np.int16)
+    if "rank" in arrays:  # (D, N, k_max): one column per depth
+        for j in range(arrays["rank"].shape[2]):
+            data[f"rank{j + 1}"] = arrays["rank"][:, :, j].reshape(-1).astype(np.int16)
     table = pa.Table.from_pydict(data).replace_schema_metadata({"prompt": json.dumps(meta)})
     tmp = path.with_suffix(".tmp")
     pq.write_table(table, tmp, compression="zstd")
@@ -246,6 +249,7 @@ def collect(cfg: CollectConfig, *, progress: bool = True) -> Path:
     target = load_model(cfg.target, device, dtype)
     for d in drafters:
         d.prepare(target)
+        d.k_max_ = cfg.k_max  # depth of depth-indexed ranks (retrieval drafters)
     max_pos = getattr(target.model.config, "max_position_embeddings", None)
 
     turns = max(len(q.turns) for q in questions) if cfg.all_turns else 1
@@ -337,7 +341,7 @@ def merge(cfg: CollectConfig, shards: Path, drafters: list[Drafter], target: Loa
     sampling = cfg.temperature > 0
     alpha = np.full((len(files), D, T), np.nan, np.float32) if sampling else None
     beta = np.full((len(files), D, T), np.nan, np.float32) if sampling else None
-    ranks = np.full((len(files), D, T, 1), -1, np.int16) if all("rank" in t for t in tables) else None
+    ranks = np.full((len(files), D, T, cfg.k_max), -1, np.int16) if all("rank1" in t for t in tables) else None
     for i, (m, t) in enumerate(zip(metas, tables, strict=True)):
         n = m["output_len"]
         acc[i, :, :n] = t["accept"].to_numpy().reshape(D, n)
@@ -345,9 +349,12 @@ def merge(cfg: CollectConfig, shards: Path, drafters: list[Drafter], target: Loa
             alpha[i, :, :n] = t["alpha"].to_numpy().reshape(D, n)
             beta[i, :, :n] = t["beta"].to_numpy().reshape(D, n)
         if ranks is not None:
-            ranks[i, :, :n, 0] = t["rank"].to_numpy().reshape(D, n)
+            for j in range(cfg.k_max):
+                ranks[i, :, :n, j] = t[f"rank{j + 1}"].to_numpy().reshape(D, n)
     if ranks is not None and (ranks < 0).all():
         ranks = None  # no drafter records ranks
+    elif ranks is not None:
+        ranks = ranks[..., : max(1, int(((ranks >= 0).any(axis=(0, 1, 2))).nonzero()[0].max()) + 1)]
     cols = ["prompt_id", "category", "turn", "prompt_len", "output_len", "finish_reason", "output_ids",
             "degenerate", "prompt_sha256", "tf_mismatches"]
     prompts = pd.DataFrame([{k: m[k] for k in cols} for m in metas])

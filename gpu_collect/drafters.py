@@ -349,6 +349,93 @@ class NgramDrafter(Drafter):
         return self.lookup(np.asarray(ids, dtype=np.int64), k).tolist(), None
 
 
+class RestDrafter(Drafter):
+    """``rest:FILE``: REST-style retrieval from a datastore of token sequences (``FILE``: UTF-8
+    text, one document per line, tokenized with the target's tokenizer; nothing downloaded).
+    Each round looks up the longest context suffix (up to 8 tokens) and drafts from the trie of
+    the continuations after every match (``gpu_collect.retrieval``): the top-1 path as a chain,
+    any static tree by rank.  Ranks are recorded per (position, depth)."""
+
+    kind = "rest"
+    trace_kind = "rest"
+    stochastic = False
+    ranks_kind = "retrieval"
+    max_suffix: ClassVar[int] = 8
+
+    def prepare(self, target):
+        super().prepare(target)
+        import hashlib
+        from pathlib import Path
+
+        from .retrieval import Datastore
+
+        path = Path(self.arg)
+        try:
+            text = path.read_bytes()
+            lines = text.decode("utf-8").splitlines()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise CollectError(f"drafter {self.spec}: {path}: cannot read the datastore as UTF-8 text "
+                               f"({exc})") from None
+        seqs = [target.tokenizer(line, add_special_tokens=False).input_ids for line in lines if line.strip()]
+        self.store_ = Datastore(seqs, self.max_suffix)
+        if not self.store_.n_tokens:
+            raise CollectError(f"drafter {self.spec}: {path}: the datastore is empty")
+        self.desc_ = {"corpus": str(path), "sha256": hashlib.sha256(text).hexdigest(), "documents": len(seqs),
+                      "tokens": self.store_.n_tokens, "max_suffix": self.max_suffix,
+                      "order": "children by count, ties to the lower token id"}
+        self.cache_: tuple = (None, None)
+
+    def params(self):
+        return {"spec": self.spec, "datastore": getattr(self, "desc_", {"corpus": self.arg})}
+
+    def info(self):
+        out = super().info()
+        out["rank_depth"] = getattr(self, "k_max_", 1)
+        return out
+
+    def greedy_ranks(self, seq, cap):
+        """(N, k_max): rank of ``y_{t+j-1}`` in the trie looked up at ``t``, depth ``j``."""
+        from .retrieval import path_ranks
+
+        key = (id(seq), cap)
+        if self.cache_[0] == key:
+            return self.cache_[1]
+        k = self.k_max_
+        ctx = seq.prompt_ids + seq.output_ids
+        P, y = len(seq.prompt_ids), seq.output_ids
+        out = np.full((len(y), k), cap, dtype=np.int64)
+        for t in range(len(y)):
+            path = y[t : t + k]
+            out[t, : len(path)] = path_ranks(self.store_.trie(ctx[: P + t], k), path, cap)
+        self.cache_ = (key, out)
+        return out
+
+    def greedy_accept(self, seq, k_max):
+        self.k_max_ = k_max
+        r = self.greedy_ranks(seq, 16)
+        n = len(seq.output_ids)
+        lead = np.cumprod(r == 0, axis=1).sum(axis=1)
+        return np.minimum(lead, np.minimum(k_max, n - np.arange(n))).astype(np.int64)
+
+    def draft(self, ids, k, temperature, gen):
+        from .retrieval import ordered
+
+        node, out = self.store_.trie(list(ids), k), []
+        while node and len(out) < k:
+            tok = ordered(node)[0]
+            out.append(tok)
+            node = node[tok][1]
+        return out, None
+
+    def draft_tree(self, ids: list[int], paths: tuple[tuple[int, ...], ...], depth: int) -> dict:
+        from .retrieval import tree_tokens
+
+        return tree_tokens(self.store_.trie(list(ids), depth), paths)
+
+    def sampling_probs(self, seq, temperature):
+        raise CollectError(f"drafter {self.spec}: retrieval drafters are collected greedily only (for now)")
+
+
 class PLDDrafter(NgramDrafter):
     """``pld``: prompt lookup trying N = 3, then 2, then 1 (transformers'
     ``prompt_lookup_num_tokens`` with ``max_matching_ngram_size=3``)."""
@@ -361,7 +448,7 @@ class PLDDrafter(NgramDrafter):
 
 KINDS: dict[str, type[Drafter]] = {c.kind: c for c in
                                    (HFDrafter, SkipDrafter, EarlyDrafter, QuantDrafter, NgramDrafter,
-                                    PLDDrafter)}
+                                    PLDDrafter, RestDrafter)}
 
 
 def default_name(kind: str, arg: str) -> str:
@@ -371,6 +458,8 @@ def default_name(kind: str, arg: str) -> str:
         return "skip" + "-".join(s.strip() for s in arg.split(","))
     if kind == "quant":
         return arg
+    if kind == "rest":
+        return "rest"
     return kind + arg
 
 
@@ -382,7 +471,7 @@ def make_drafter(spec: str) -> Drafter:
     kind, _, arg = rest.partition(":")
     if kind not in KINDS:
         raise CollectError(f"drafter {spec!r}: unknown kind {kind!r}; expected one of {sorted(KINDS)}")
-    if kind in ("hf", "skip", "early", "quant", "ngram") and not arg:
+    if kind in ("hf", "skip", "early", "quant", "ngram", "rest") and not arg:
         raise CollectError(f"drafter {spec!r}: kind {kind!r} needs an argument ({kind}:...)")
     name = name or default_name(kind, arg)
     if not re.fullmatch(r"[A-Za-z0-9_.-]+", name) or name == "plain":

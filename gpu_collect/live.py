@@ -96,7 +96,9 @@ def speculative_decode_tree(target: Loaded, drafter: Drafter, prompt_ids: list[i
         ctx = prompt_ids + out
         room = max_new_tokens - len(out) - 1  # never draft past the length limit
         tokens: dict[tuple[int, ...], int] = {}  # rank path -> drafted token
-        if drafter.ranks_kind:
+        if drafter.ranks_kind == "retrieval":  # one lookup per round fills the whole tree
+            tokens = {p: x for p, x in drafter.draft_tree(ctx, tree.paths, tree.depth).items() if len(p) <= room}
+        elif drafter.ranks_kind:
             for path in sorted(tree.paths, key=len):
                 if len(path) > room:
                     continue

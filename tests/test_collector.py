@@ -111,6 +111,34 @@ def test_replay_equals_live_tree_verification(tiny_trace, target, tree, tmp_path
             assert live.emitted == replay.tolist(), (info["name"], tree, p)
 
 
+def test_rest_retrieval_drafter_replay_equals_live(tiny_models, tiny_trace, target, tmp_path):
+    """A REST-style datastore (here: the target's decoded outputs, so lookups match): chain and
+    tree arms replayed from depth-indexed ranks equal live drafting and verification."""
+    from gpu_collect.live import speculative_decode_tree
+
+    base = traces.load(tiny_trace)
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("\n".join(target.tokenizer.decode(ids, skip_special_tokens=True)
+                                for ids in base.prompts.output_ids) + "\n")
+    out = tmp_path / "rest"
+    collect(_cfg(tiny_models, out, drafters=(f"rest:{corpus}",), limit=3), progress=False)
+    tr = traces.load(out)
+    info = tr.manifest["drafters"][0]
+    assert info["kind"] == "rest" and info["rank_depth"] == 6 and info["params"]["datastore"]["tokens"] > 0
+    assert tr.ranks.shape[3] == 6 and tr.accept.max() >= 2  # the datastore does predict
+    d = make_drafter(f"rest:{corpus}")
+    d.prepare(target)
+    for p in range(3):
+        ids = _prompt_ids(target, p)
+        for K in (1, 4):
+            live = speculative_decode(target, d, ids, K, 32)
+            assert live.output_ids == tr.prompts.output_ids[p].tolist()
+            assert live.emitted == tr.fixed_arm_rounds(Arm("rest", K), p).tolist(), (K, p)
+        for tree in ("2x2", "3x1x1", "sparse63"):
+            live = speculative_decode_tree(target, d, ids, tree, 32)
+            assert live.emitted == tr.fixed_arm_rounds(Arm("rest", 0, tree=tree), p).tolist(), (tree, p)
+
+
 def test_same_as_transformers_assisted_generation(tiny_models, tiny_trace, target):
     from transformers import GenerationConfig
 
