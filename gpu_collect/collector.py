@@ -29,7 +29,7 @@ from traces.manifest import make_manifest, software_versions
 from traces.schema import RANK_CAP
 
 from . import prompts as P
-from .drafters import Drafter, Seq, make_drafter
+from .drafters import Drafter, Seq, SuffixDrafter, make_drafter
 from .models import CollectError, Loaded, load_model, resolve_device, resolve_dtype
 
 SHARDS = "shards"
@@ -258,6 +258,15 @@ def collect(cfg: CollectConfig, *, progress: bool = True) -> Path:
     if not mine:
         raise CollectError(f"--shard {cfg.shard[0]}/{cfg.shard[1]}: no questions fall in this shard "
                            f"({len(questions)} questions)")
+    suffix = [d for d in drafters if isinstance(d, SuffixDrafter)]
+    history: list[list[int]] = []  # earlier outputs, in processing order (suffix drafters' datastore)
+    retrieval = [d for d in drafters if d.ranks_kind == "retrieval"]
+    if retrieval and cfg.temperature > 0:
+        raise CollectError(f"drafter {retrieval[0].spec}: retrieval drafters are collected greedily only (for now); "
+                           f"drop it or use --temperature 0")
+    if suffix and cfg.shard[1] > 1:
+        raise CollectError(f"drafter {suffix[0].spec}: its datastore is every earlier output of the collection, "
+                           f"so it cannot be sharded (--shard {cfg.shard[0]}/{cfg.shard[1]}); collect unsharded")
     bar = tqdm(total=sum(min(len(questions[qi].turns), turns) for qi in mine), desc="prompts",
                unit="prompt", disable=not progress)
     for turn in range(turns):
@@ -268,6 +277,8 @@ def collect(cfg: CollectConfig, *, progress: bool = True) -> Path:
             pid = q.question_id if turn == 0 else f"{q.question_id}#t{turn}"
             path = shards / f"{turn:02d}-{qi:05d}.parquet"
             if path.exists():
+                if suffix:  # a resumed run rebuilds the same history from the written shards
+                    history.append(_read_shard(path)[0]["output_ids"])
                 bar.update()
                 continue
             msgs = []
@@ -294,6 +305,9 @@ def collect(cfg: CollectConfig, *, progress: bool = True) -> Path:
                 if not y:
                     raise CollectError(f"question {q.question_id}: the target produced no tokens")
                 seq = Seq(ids, y, target)
+                for d in suffix:
+                    d.set_history(history)
+                history.append(list(y))
                 arrays, extra = score(seq, drafters, cfg.k_max, cfg.temperature,
                                       prompt_seed(cfg.seed + 1, pid))
                 eos = target.tokenizer.eos_token_id

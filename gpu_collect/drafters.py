@@ -361,6 +361,7 @@ class RestDrafter(Drafter):
     stochastic = False
     ranks_kind = "retrieval"
     max_suffix: ClassVar[int] = 8
+    use_ctx: ClassVar[bool] = False  # also look the suffix up in the current prompt and output
 
     def prepare(self, target):
         super().prepare(target)
@@ -406,7 +407,7 @@ class RestDrafter(Drafter):
         out = np.full((len(y), k), cap, dtype=np.int64)
         for t in range(len(y)):
             path = y[t : t + k]
-            out[t, : len(path)] = path_ranks(self.store_.trie(ctx[: P + t], k), path, cap)
+            out[t, : len(path)] = path_ranks(self.store_.trie(ctx[: P + t], k, self.use_ctx), path, cap)
         self.cache_ = (key, out)
         return out
 
@@ -420,7 +421,7 @@ class RestDrafter(Drafter):
     def draft(self, ids, k, temperature, gen):
         from .retrieval import ordered
 
-        node, out = self.store_.trie(list(ids), k), []
+        node, out = self.store_.trie(list(ids), k, self.use_ctx), []
         while node and len(out) < k:
             tok = ordered(node)[0]
             out.append(tok)
@@ -430,10 +431,39 @@ class RestDrafter(Drafter):
     def draft_tree(self, ids: list[int], paths: tuple[tuple[int, ...], ...], depth: int) -> dict:
         from .retrieval import tree_tokens
 
-        return tree_tokens(self.store_.trie(list(ids), depth), paths)
+        return tree_tokens(self.store_.trie(list(ids), depth, self.use_ctx), paths)
 
     def sampling_probs(self, seq, temperature):
         raise CollectError(f"drafter {self.spec}: retrieval drafters are collected greedily only (for now)")
+
+
+class SuffixDrafter(RestDrafter):
+    """``suffix``: SuffixDecoding-style retrieval whose datastore is this collection's earlier
+    target outputs (in processing order: turn, then question index) plus the current prompt and
+    output so far; longest-suffix lookup (up to 8 tokens) and a trie of continuations as in
+    ``rest``.  It reads tokens only, so its ranks are exact; the collector keeps the history,
+    so it is refused for a sharded collection (each shard would see another history)."""
+
+    kind = "suffix"
+    trace_kind = "suffix"
+    use_ctx = True
+
+    def prepare(self, target):
+        Drafter.prepare(self, target)
+        from .retrieval import Datastore
+
+        self.store_ = Datastore([], self.max_suffix)
+        self.desc_ = {"corpus": "earlier outputs of this collection (turn, then question order) + the current "
+                                "prompt and output", "max_suffix": self.max_suffix,
+                      "order": "children by count, ties to the lower token id"}
+        self.cache_ = (None, None)
+
+    def set_history(self, outputs: list[list[int]]) -> None:
+        """The earlier outputs the next prompt may retrieve from."""
+        from .retrieval import Datastore
+
+        self.store_ = Datastore(outputs, self.max_suffix)
+        self.cache_ = (None, None)
 
 
 class PLDDrafter(NgramDrafter):
@@ -448,7 +478,7 @@ class PLDDrafter(NgramDrafter):
 
 KINDS: dict[str, type[Drafter]] = {c.kind: c for c in
                                    (HFDrafter, SkipDrafter, EarlyDrafter, QuantDrafter, NgramDrafter,
-                                    PLDDrafter, RestDrafter)}
+                                    PLDDrafter, RestDrafter, SuffixDrafter)}
 
 
 def default_name(kind: str, arg: str) -> str:
@@ -458,8 +488,8 @@ def default_name(kind: str, arg: str) -> str:
         return "skip" + "-".join(s.strip() for s in arg.split(","))
     if kind == "quant":
         return arg
-    if kind == "rest":
-        return "rest"
+    if kind in ("rest", "suffix"):
+        return kind
     return kind + arg
 
 

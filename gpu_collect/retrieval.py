@@ -25,19 +25,27 @@ class Datastore:
                     self.index[tuple(s[end - n : end].tolist())].append((si, end))
         self.n_tokens = int(sum(len(s) for s in self.seqs))
 
-    def trie(self, ctx: list[int], depth: int) -> dict:
+    def trie(self, ctx: list[int], depth: int, include_ctx: bool = False) -> dict:
         """Continuations (up to ``depth`` tokens) after the longest matching suffix of ``ctx``, as
-        nested ``{token: (count, subtrie)}``; empty when nothing matches."""
+        nested ``{token: (count, subtrie)}``; empty when nothing matches.  ``include_ctx`` also
+        counts the earlier occurrences inside ``ctx`` itself (SuffixDecoding's current prompt and
+        output)."""
+        c = np.asarray(ctx, dtype=np.int64)
         for n in range(min(self.max_suffix, len(ctx)), 0, -1):
-            hits = self.index.get(tuple(ctx[-n:]))
+            key = tuple(ctx[-n:])
+            hits = [self.seqs[si][end : end + depth] for si, end in self.index.get(key, ())]
+            if include_ctx and len(c) > n:
+                win = np.lib.stride_tricks.sliding_window_view(c[:-1], n)
+                ends = np.flatnonzero((win == c[-n:]).all(axis=1)) + n
+                hits += [c[e : e + depth] for e in ends]
             if hits:
                 break
         else:
             return {}
         root: dict = {}
-        for si, end in hits:
+        for cont in hits:
             node = root
-            for tok in self.seqs[si][end : end + depth].tolist():
+            for tok in cont.tolist():
                 cnt, sub = node.get(tok, (0, {}))
                 node[tok] = (cnt + 1, sub)
                 node = sub

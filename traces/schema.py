@@ -70,7 +70,7 @@ COST_COLUMNS: dict[str, str] = {
 
 FINISH_REASONS = ("eos", "length")
 TRACE_KINDS = ("greedy", "sampling")
-DRAFTER_KINDS = ("model", "ngram", "early_exit", "skip", "quant", "hf", "rest", "synthetic")
+DRAFTER_KINDS = ("model", "ngram", "early_exit", "skip", "quant", "hf", "rest", "suffix", "synthetic")
 
 MANIFEST_REQUIRED = (
     "schema_version",
