@@ -61,6 +61,9 @@ CACHE ?= $(HOME)/.cache/specregret
 REAL_DRAFTERS = --drafter pld --drafter ngram:1 --drafter ngram:2 --drafter ngram:3 \
     --drafter early:24 --drafter early:28 --drafter skip:5,24 --drafter skip:5,11,18,24 \
     --drafter quant:rtn4 --drafter quant:int8 --drafter hf-rtn3=hf:$(CACHE)/smollm2-135m-rtn3
+# retrieval drafters (greedy trace only): REST over the prompt set's own texts, and SuffixDecoding
+REST_CORPUS = $(CACHE)/specregret-84-prompts.txt
+RETRIEVAL_DRAFTERS = --drafter rest:$(REST_CORPUS) --drafter suffix
 
 .PHONY: collect-env traces-real
 collect-env: $(STAMP)
@@ -69,7 +72,8 @@ collect-env: $(STAMP)
 
 traces-real: collect-env
 	test -d $(CACHE)/smollm2-135m-rtn3 || $(PY) -m gpu_collect derive --target smollm2-135m --bits 3 --out $(CACHE)/smollm2-135m-rtn3
-	$(PY) gpu_collect/collect_traces.py --target smollm2-135m $(REAL_DRAFTERS) \
+	$(PY) -m gpu_collect.prompt_sets.corpus builtin:specregret-84 $(REST_CORPUS)
+	$(PY) gpu_collect/collect_traces.py --target smollm2-135m $(REAL_DRAFTERS) $(RETRIEVAL_DRAFTERS) \
 	    --prompts builtin:specregret-84 --max-new-tokens 128 --k-max 8 --batch-size 8 \
 	    --out traces/data/smollm2-greedy --resume
 	$(PY) gpu_collect/collect_traces.py --target smollm2-135m $(REAL_DRAFTERS) \

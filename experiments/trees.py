@@ -26,6 +26,10 @@ def chain_vs_tree(trace: str, trees: tuple[str, ...] = TREES, drafters: tuple[st
     if not names:
         raise ValueError(f"{trace}: no drafter has ranks (schema {tr.manifest.get('schema_version')}); tree arms "
                          "need a trace collected with ranks")
+    for d in names:
+        if not tr.has_ranks(d):
+            raise ValueError(f"{trace}: records no ranks for drafter {d!r} (schema "
+                             f"{tr.manifest.get('schema_version')}); its tree arms need a trace collected with ranks")
     usable = [t for t in trees if load_tree(t).depth <= tr.k_max]
     if not usable:
         raise ValueError(f"--trees: every tree is deeper than the trace's k_max {tr.k_max}")

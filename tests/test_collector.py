@@ -134,7 +134,7 @@ def test_rest_retrieval_drafter_replay_equals_live(tiny_models, tiny_trace, targ
             live = speculative_decode(target, d, ids, K, 32)
             assert live.output_ids == tr.prompts.output_ids[p].tolist()
             assert live.emitted == tr.fixed_arm_rounds(Arm("rest", K), p).tolist(), (K, p)
-        for tree in ("2x2", "3x1x1"):
+        for tree in ("2x2", "3x1x1", "sparse63"):
             live = speculative_decode_tree(target, d, ids, tree, 32)
             assert live.emitted == tr.fixed_arm_rounds(Arm("rest", 0, tree=tree), p).tolist(), (tree, p)
 
@@ -159,8 +159,9 @@ def test_suffix_drafter_history_and_replay_equals_live(tiny_models, target, tmp_
             live = speculative_decode(target, d, ids, K, 32)
             assert live.output_ids == outs[p]
             assert live.emitted == tr.fixed_arm_rounds(Arm("suffix", K), p).tolist(), (K, p)
-        live = speculative_decode_tree(target, d, ids, "2x2", 32)
-        assert live.emitted == tr.fixed_arm_rounds(Arm("suffix", 0, tree="2x2"), p).tolist(), p
+        for tree in ("2x2", "3x1x1", "sparse63"):
+            live = speculative_decode_tree(target, d, ids, tree, 32)
+            assert live.emitted == tr.fixed_arm_rounds(Arm("suffix", 0, tree=tree), p).tolist(), (tree, p)
     with pytest.raises(CollectError, match="cannot be sharded"):
         collect(_cfg(tiny_models, tmp_path / "s2", drafters=("suffix",), shard=(0, 2)), progress=False)
 

@@ -47,7 +47,7 @@ def test_tree_arms_replay_from_ranks_and_old_traces_still_load(tmp_path):
     d = traces.write(tr, tmp_path / "t")
     back = traces.load(d)
     assert back.manifest["schema_version"] == "1.1" and np.array_equal(back.ranks, tr.ranks)
-    old = traces.load("builtin:smollm2-greedy")  # schema 1.0: no ranks, chain arms unchanged
+    old = traces.load("builtin:smollm2-sampling")  # schema 1.0: no ranks, chain arms unchanged
     assert old.ranks is None and old.manifest["schema_version"] == "1.0"
     with pytest.raises(traces.ArmError, match="records no ranks for drafter 'rtn4'"):
         old.accepted(Arm("rtn4", 0, tree="2x2"), 0)
@@ -110,6 +110,6 @@ def test_chain_vs_tree_table_per_category(tmp_path, capsys):
     assert (faster.diff_hi < 0).all()
     # the bundled trace (schema 1.0) has no model-drafter ranks: one line, exit 2
     capsys.readouterr()
-    assert exp_main(["trees", "--trace", "builtin:smollm2-greedy", "--drafters", "rtn4", "--out",
+    assert exp_main(["trees", "--trace", "builtin:smollm2-sampling", "--drafters", "rtn4", "--out",
                      str(tmp_path / "x")]) == 2
     assert "records no ranks for drafter 'rtn4'" in capsys.readouterr().err
