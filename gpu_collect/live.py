@@ -22,6 +22,15 @@ class LiveResult:
     emitted: list[int] = field(default_factory=list)  # tokens per round, bonus included
 
 
+def _emit(res: LiveResult, new: list[int], eos: int | None) -> bool:
+    """Append a round's tokens (cut after EOS); True when the output has ended."""
+    if eos is not None and eos in new:
+        new = new[: new.index(eos) + 1]
+    res.output_ids.extend(new)
+    res.emitted.append(len(new))
+    return eos is not None and res.output_ids[-1] == eos
+
+
 @torch.no_grad()
 def speculative_decode(target: Loaded, drafter: Drafter | None, prompt_ids: list[int], k: int,
                        max_new_tokens: int, temperature: float = 0.0, seed: int = 0) -> LiveResult:
@@ -61,11 +70,7 @@ def speculative_decode(target: Loaded, drafter: Drafter | None, prompt_ids: list
                 break
             else:
                 new.append(int(torch.multinomial(p[len(draft)], 1, generator=gen)))
-        if eos is not None and eos in new:
-            new = new[: new.index(eos) + 1]
-        out.extend(new)
-        res.emitted.append(len(new))
-        if eos is not None and out[-1] == eos:
+        if _emit(res, new, eos):
             break
     return res
 
@@ -129,10 +134,6 @@ def speculative_decode_tree(target: Loaded, drafter: Drafter, prompt_ids: list[i
             if nxt is None:
                 break
             node = nxt
-        if eos is not None and eos in new:
-            new = new[: new.index(eos) + 1]
-        out.extend(new)
-        res.emitted.append(len(new))
-        if eos is not None and out[-1] == eos:
+        if _emit(res, new, eos):
             break
     return res
