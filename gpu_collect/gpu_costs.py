@@ -17,6 +17,7 @@ ones.  Each drafter of a trace is mapped to a proxy whose cost is measured:
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import time
 from pathlib import Path
@@ -27,7 +28,7 @@ import torch
 
 import traces
 
-from .timing import COLS, _time_step
+from .timing import COLS, _time_step, verify_ks
 
 ARCHS = {
     # public config values of meta-llama/Meta-Llama-3-8B and Llama-3.2-1B
@@ -68,6 +69,8 @@ def proxy_for(d: dict, n_src: int, target_arch: str,
     if kind == "skip":
         layers = max(1, round((n_src - len(p["skipped_layers"])) / n_src * N))
         return target_arch, layers, f"{target_arch} with {layers} layers"
+    if kind in ("medusa", "eagle", "eagle3"):  # one decoder layer (or ResBlocks) + a vocabulary projection
+        return target_arch, 1, f"{target_arch} truncated to 1 layer (a head step: one layer + lm_head)"
     return drafter_arch, ARCHS[drafter_arch]["num_hidden_layers"], f"{drafter_arch} decode step"
 
 
@@ -119,7 +122,7 @@ def measure(trace: traces.Trace, target_arch: str, drafter_arch: str, contexts, 
     for c in contexts:
         for b in batch_sizes:
             ctx = torch.randint(3, vocab, (b, c), generator=g).to(device)
-            for k in range(trace.k_max + 1):
+            for k in verify_ks(trace.k_max):
                 new = torch.randint(3, vocab, (b, k + 1), generator=g).to(device)
                 rows.append((label, "verify", "", k, b, c, _time_step(tgt, ctx, new, warmup, reps)))
     c0 = contexts[0]
@@ -147,10 +150,10 @@ def measure_graph(trace: traces.Trace, target_arch: str, drafter_arch: str, cont
     name = torch.cuda.get_device_name(device)
     label = f"cuda:{name} ({target_arch} / {drafter_arch} random weights, {str(dtype)[6:]}, CUDA graph)"
     N = ARCHS[target_arch]["num_hidden_layers"]
-    maxc, maxb = max(contexts) + trace.k_max + 2, max(batch_sizes)
+    maxc, maxb = max(contexts) + max(verify_ks(trace.k_max)) + 2, max(batch_sizes)
     tgt = GraphLlama(ARCHS[target_arch], N, device, dtype, maxc, maxb)
     rows = [(label, "verify", "", k, b, c, graph_ms(tgt, b, k + 1, c))
-            for c in contexts for b in batch_sizes for k in range(trace.k_max + 1)]
+            for c in contexts for b in batch_sizes for k in verify_ks(trace.k_max)]
     c0 = contexts[0]
     cache: dict[tuple[str, int], float] = {}
 
@@ -167,16 +170,102 @@ def measure_graph(trace: traces.Trace, target_arch: str, drafter_arch: str, cont
     return pd.DataFrame(rows, columns=COLS), note
 
 
+def measure_target(trace: traces.Trace, target: str, device: torch.device, dtype: torch.dtype, contexts,
+                   batch_sizes, warmup: int, reps: int) -> tuple[pd.DataFrame, str]:
+    """Verify rows of the trace's own target (``--target``, e.g. on the CPU it was collected on)
+    at every ``verify_ks`` (up to 64 verified tokens, for tree arms), plus the nominal device's
+    verify rows by its rule over the same ``k``; draft rows are left as they are."""
+    from .models import load_model
+    from .timing import measure_costs, nominal_costs
+
+    loaded = load_model(target, device, dtype)
+    df = measure_costs(loaded, [], trace.k_max, tuple(contexts), tuple(batch_sizes), warmup=warmup, reps=reps)
+    df = pd.concat([df, nominal_costs(loaded, [], trace.k_max)], ignore_index=True)
+    label = str(df["device"].iloc[0])
+    note = json.dumps({"device": label, "method": f"verify rows of target {target} at k = {verify_ks(trace.k_max)} "
+                       f"(median of {reps} after {warmup} warm-up); nominal verify rows by its rule over the same k"})
+    return df, note
+
+
+def arch_params(arch: str, layers: int | None = None) -> int:
+    """Weights read per decode step of ``arch`` (truncated to ``layers``): the layers, the
+    final norm and the vocabulary projection; the input embedding is a lookup, not counted."""
+    a = ARCHS[arch]
+    h, i, n = a["hidden_size"], a["intermediate_size"], layers or a["num_hidden_layers"]
+    kv = h * a["num_key_value_heads"] // a["num_attention_heads"]
+    layer = 2 * h * h + 2 * h * kv + 3 * h * i + 2 * h
+    return n * layer + h + a["vocab_size"] * h
+
+
+def _rule_fraction(d: dict, device: str, n_src: int, nominal: float) -> tuple[float, str]:
+    """Draft step / target step for a drafter a device table lacks: for a random-weight table
+    (``(ARCH / ARCH random weights``) the memory-bound ratio of its proxy (``proxy_for``), else
+    the trace's nominal fraction."""
+    import re
+
+    m = re.search(r"\((\S+) / (\S+) random weights", device)
+    if m and m.group(1) in ARCHS and m.group(2) in ARCHS:
+        arch, layers, proxy = proxy_for(d, n_src, m.group(1), m.group(2))
+        if arch is not None:
+            return arch_params(arch, layers) / arch_params(m.group(1)), f"{proxy}, memory-bound weight ratio"
+    return nominal, "the nominal fraction"
+
+
+def carry(trace_dir: str, source_dir: str) -> list[str]:
+    """Copy into ``trace_dir`` every device table of ``source_dir`` that it lacks (say, a GPU
+    table measured when a GPU was lent).  Drafters of ``trace_dir`` without draft rows on such
+    a device get them by rule, not measurement: ``draft_ms = fraction * verify(K=0)`` of that
+    device (batch 1, smallest context), the fraction from ``_rule_fraction``.  Returns what was
+    done, which is also written to the manifest's ``cost_notes``."""
+    tr, src = traces.load(trace_dir), traces.load(source_dir)
+    have = set(tr.costs["device"]) if tr.costs is not None else set()
+    new = src.costs[~src.costs["device"].isin(have)]
+    names = tr.drafter_names
+    nom = tr.costs[tr.costs["device"] == "nominal"] if tr.costs is not None else None
+    if nom is None or nom.empty:
+        raise ValueError(f"{trace_dir}: costs: expected a nominal device table to carry draft costs by rule")
+    nom_v0 = float(nom[(nom.kind == "verify") & (nom.k == 0)]["ms"].iloc[0])
+    rows, done = [], []
+    for dev, g in new.groupby("device"):
+        keep = g[(g.kind == "verify") | g.drafter.isin(names)]
+        rows.append(keep)
+        v = g[(g.kind == "verify") & (g.k == 0)]
+        v0 = float(v[v.batch_size == v.batch_size.min()].sort_values("context_len")["ms"].iloc[0])
+        c0 = int(v["context_len"].min())
+        missing = [d for d in names if d not in set(g[g.kind == "draft"].drafter)]
+        info = {d["name"]: d for d in tr.manifest["drafters"]}
+        n_src = int(tr.manifest["target"].get("num_hidden_layers", 1))
+        how = []
+        for d in missing:
+            nominal = float(nom[(nom.kind == "draft") & (nom.drafter == d)]["ms"].iloc[0]) / nom_v0
+            frac, why = _rule_fraction(info[d], dev, n_src, nominal)
+            rows.append(pd.DataFrame([(dev, "draft", d, 1, 1, c0, frac * v0)], columns=COLS))
+            how.append(f"{d}: {frac:.4f} x verify(K=0) ({why})")
+        done.append(f"{dev}: carried from {src.manifest.get('name')}; draft rows by rule, not measured: "
+                    + "; ".join(how) if missing else f"{dev}: carried from {src.manifest.get('name')}")
+    manifest = dict(tr.manifest)
+    notes = manifest.setdefault("cost_notes", {})
+    for dev in new["device"].unique():
+        notes[dev] = {**src.manifest.get("cost_notes", {}).get(dev, {"device": dev}),
+                      "carried": next(x for x in done if x.startswith(dev))}
+    costs = pd.concat([tr.costs, *rows], ignore_index=True)
+    traces.write(dataclasses.replace(tr, manifest=manifest, costs=costs), trace_dir, overwrite=True)
+    return done
+
+
 def merge(trace_dir: str, costs_file: str) -> None:
+    """Add a measured table to a trace: its rows replace the trace's rows of the same
+    (device, kind), so a verify-only table keeps that device's draft rows."""
     tr = traces.load(trace_dir)
     new = pd.read_parquet(costs_file)
     note = json.loads(Path(costs_file).with_suffix(".json").read_text())
     old = tr.costs if tr.costs is not None else pd.DataFrame(columns=COLS)
-    old = old[~old["device"].isin(set(new["device"]))]
+    replaced = set(zip(new["device"], new["kind"], strict=True))
+    old = old[[(d, k) not in replaced for d, k in zip(old["device"], old["kind"], strict=True)]]
     manifest = dict(tr.manifest)
     manifest.setdefault("cost_notes", {})[note["device"]] = note
-    merged = traces.Trace(manifest, tr.prompts, tr.accept, tr.alpha, tr.beta,
-                          pd.concat([old, new], ignore_index=True))
+    # every other part (ranks included) carried over as it is
+    merged = dataclasses.replace(tr, manifest=manifest, costs=pd.concat([old, new], ignore_index=True))
     traces.write(merged, trace_dir, overwrite=True)
 
 
@@ -186,6 +275,8 @@ def add_arguments(ap: argparse.ArgumentParser) -> None:
     ck.add_trace(ap)
     ap.add_argument("--out", help="write the measured table here (and a .json note beside it)")
     ap.add_argument("--merge", help="add a measured table (a file written with --out) to --trace")
+    ap.add_argument("--carry", metavar="TRACE", help="copy the device tables --trace lacks from this trace "
+                                                     "(draft rows of new drafters by the nominal rule, said)")
     ap.add_argument("--target-arch", default="llama3-8b", choices=sorted(ARCHS), help="target shape (random weights)")
     ap.add_argument("--drafter-arch", default="llama3.2-1b", choices=sorted(ARCHS), help="drafter shape")
     ap.add_argument("--contexts", type=ck.int_list, default=(512, 2048), help="context lengths (default 512,2048)")
@@ -193,6 +284,8 @@ def add_arguments(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--device", default="cuda", help="torch device (default cuda)")
     ap.add_argument("--dtype", default="bfloat16", help="torch dtype (default bfloat16)")
     ap.add_argument("--graph", action="store_true", help="CUDA-graph replay timing (GPU only)")
+    ap.add_argument("--target", help="time the verify rows of this real target (e.g. smollm2-135m) instead of "
+                                     "random-weight models; draft rows are kept at --merge")
     ap.add_argument("--warmup", type=int, default=5, help="warm-up calls before timing (default 5)")
     ap.add_argument("--reps", type=int, default=25, help="timed calls per point (default 25)")
 
@@ -200,14 +293,25 @@ def add_arguments(ap: argparse.ArgumentParser) -> None:
 def run_cli(a: argparse.Namespace) -> int:
     from traces.clikit import UsageError
 
+    if a.carry:
+        for line in carry(a.trace, a.carry):
+            print(line)
+        return 0
     if a.merge:
         merge(a.trace, a.merge)
         print(f"merged {a.merge} into {a.trace}")
         return 0
     if not a.out:
-        raise UsageError("costs: --out or --merge is required")
+        raise UsageError("costs: --out, --merge or --carry is required")
     device = torch.device(a.device)
     dtype = getattr(torch, a.dtype)
+    if a.target:
+        df, note = measure_target(traces.load(a.trace), a.target, device, dtype, a.contexts, a.batch_sizes,
+                                  a.warmup, a.reps)
+        df.to_parquet(a.out)
+        Path(a.out).with_suffix(".json").write_text(note)
+        print(df.to_string())
+        return 0
     fn = measure_graph if a.graph else measure
     extra = () if a.graph else (a.warmup, a.reps)
     df, note = fn(traces.load(a.trace), a.target_arch, a.drafter_arch,

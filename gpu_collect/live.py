@@ -81,8 +81,11 @@ def speculative_decode_tree(target: Loaded, drafter: Drafter, prompt_ids: list[i
     """Greedy decoding that drafts and verifies a static tree for real (``traces.trees``).
 
     Drafting: a drafter that reads tokens only fills each node of rank path ``(r_1..r_j)`` with
-    its ``r_j``-th best token after the prefix and the node's parent path; a single-candidate
-    drafter (n-gram) drafts one chain from the prefix along the all-0 path.  Verification
+    its ``r_j``-th best token after the prefix and the node's parent path; retrieval drafters
+    and hidden-state heads (``fills_tree``) fill the tree themselves (Medusa: head ``j-1``'s
+    ``r_j``-th token; EAGLE: the ``r_j``-th token after the parent path, own features); a
+    single-candidate drafter (n-gram) drafts one chain from the prefix along the all-0 path.
+    Verification
     (readable, not fast): from the root, the target's greedy token after the context and the
     current node's path is accepted if a drafted child carries it, and the walk goes on there;
     otherwise it is the round's correction or bonus token.  This is the outcome a tree-attention
@@ -101,7 +104,7 @@ def speculative_decode_tree(target: Loaded, drafter: Drafter, prompt_ids: list[i
         ctx = prompt_ids + out
         room = max_new_tokens - len(out) - 1  # never draft past the length limit
         tokens: dict[tuple[int, ...], int] = {}  # rank path -> drafted token
-        if drafter.ranks_kind == "retrieval":  # one lookup per round fills the whole tree
+        if drafter.fills_tree:  # retrieval (one lookup) and heads fill the whole tree themselves
             tokens = {p: x for p, x in drafter.draft_tree(ctx, tree.paths, tree.depth).items() if len(p) <= room}
         elif drafter.ranks_kind:
             for path in sorted(tree.paths, key=len):

@@ -15,7 +15,8 @@ from pathlib import Path
 from .errors import CollectError
 
 BUILTIN_DIR = Path(__file__).resolve().parent / "prompt_sets"
-BUILTIN = {"specregret-84": BUILTIN_DIR / "specregret-84.jsonl"}
+BUILTIN = {"specregret-84": BUILTIN_DIR / "specregret-84.jsonl",
+           "specregret-train": BUILTIN_DIR / "specregret-train.jsonl"}  # head training (not evaluation)
 
 
 @dataclass(frozen=True)

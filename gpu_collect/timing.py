@@ -17,9 +17,19 @@ import torch
 from tqdm.auto import tqdm
 
 from .drafters import Drafter, EarlyDrafter, QuantDrafter, SkipDrafter
+from .head_drafters import HeadDrafter, MedusaDrafter
 from .models import Loaded
 
 COLS = ["device", "kind", "drafter", "k", "batch_size", "context_len", "ms"]
+MAX_VERIFIED = 64  # tree arms verify up to this many tokens in one round (Medusa/EAGLE: 63 nodes + root)
+
+
+def verify_ks(k_max: int, max_verified: int = MAX_VERIFIED) -> list[int]:
+    """Draft lengths whose verify time is measured: every ``k <= k_max`` (chain arms), then
+    ``k + 1`` verified tokens at 12, 16, 24, 32, 48, 64 (tree arms; the cost model is linear
+    between measured points, ``simulator.costs``)."""
+    tree = [v - 1 for v in (12, 16, 24, 32, 48, max_verified) if k_max < v - 1 <= max_verified - 1]
+    return list(range(k_max + 1)) + sorted(set(tree))
 
 
 def device_label(device: torch.device) -> str:
@@ -61,7 +71,7 @@ def measure_costs(target: Loaded, drafters: list[Drafter], k_max: int, contexts=
     g = torch.Generator().manual_seed(0)
     label = device_label(device)
     rows = []
-    jobs = [(c, b, k) for c in contexts for b in batch_sizes for k in range(k_max + 1)]
+    jobs = [(c, b, k) for c in contexts for b in batch_sizes for k in verify_ks(k_max)]
     for c, b, k in tqdm(jobs, desc="costs: verify", disable=not progress):
         ctx = torch.randint(3, vocab, (b, c), generator=g).to(device)
         new = torch.randint(3, vocab, (b, k + 1), generator=g).to(device)
@@ -69,7 +79,9 @@ def measure_costs(target: Loaded, drafters: list[Drafter], k_max: int, contexts=
     c0 = contexts[0]
     ctx = torch.randint(3, vocab, (1, c0), generator=g)
     for d in tqdm(drafters, desc="costs: draft", disable=not progress):
-        if getattr(d, "model_", None) is None:  # host-side lookups (n-gram, retrieval)
+        if isinstance(d, HeadDrafter):  # one head step on the target's features of the context
+            ms = d.step_ms(ctx[0].tolist(), warmup, reps)
+        elif getattr(d, "model_", None) is None:  # host-side lookups (n-gram, retrieval)
             # a context with repeats so lookups find matches, as they do on real text
             ids = np.tile(ctx[0, :64].numpy(), c0 // 64 + 1)[:c0]
             ts = []
@@ -88,6 +100,11 @@ def measure_costs(target: Loaded, drafters: list[Drafter], k_max: int, contexts=
 def nominal_fraction(d: Drafter, target: Loaded) -> float:
     """Draft cost per token as a fraction of a target decode step, memory-bound model."""
     n = target.model.config.num_hidden_layers
+    if isinstance(d, HeadDrafter):  # its weights, plus the target's lm_head where it reuses it
+        own = sum(p.numel() for p in d.head_.parameters())
+        lm_head = target.model.get_output_embeddings().weight.numel()
+        shared = 0 if isinstance(d, MedusaDrafter) or d.head_.fused else lm_head
+        return (own + shared) / target.info["num_parameters"]
     if getattr(d, "model_", None) is None:  # host-side lookups (n-gram, retrieval)
         return 1e-3
     if isinstance(d, EarlyDrafter):
@@ -102,9 +119,10 @@ def nominal_fraction(d: Drafter, target: Loaded) -> float:
 
 def nominal_costs(target: Loaded, drafters: list[Drafter], k_max: int,
                   decode_ms: float = 30.0, verify_slope: float = 0.02) -> pd.DataFrame:
-    """Device ``nominal``: verification of k+1 tokens costs ``decode_ms (1 + verify_slope k)``,
-    drafting one token ``nominal_fraction * decode_ms`` (weights read per token)."""
-    rows = [("nominal", "verify", "", k, 1, 0, decode_ms * (1 + verify_slope * k)) for k in range(k_max + 1)]
+    """Device ``nominal``: verification of k+1 tokens costs ``decode_ms (1 + verify_slope k)``
+    (at every ``verify_ks(k_max)``, so up to 64 verified tokens for trees), drafting one token
+    ``nominal_fraction * decode_ms`` (weights read per token)."""
+    rows = [("nominal", "verify", "", k, 1, 0, decode_ms * (1 + verify_slope * k)) for k in verify_ks(k_max)]
     rows += [("nominal", "draft", d.name, 1, 1, 0, decode_ms * nominal_fraction(d, target))
              for d in drafters]
     return pd.DataFrame(rows, columns=COLS)

@@ -1,7 +1,8 @@
 """One cost model for every experiment: round time of arm ``(d, k)`` at batch size ``n`` and
 context length ``c``, from a trace's cost table (``docs/trace_format.md``, "Cost model").
 
-``round_ms(d, k, n, c) = k * draft_ms[d](n) + verify_ms(k, n, c)``
+``round_ms(d, k, n, c) = k * draft_ms[d](n) + verify_ms(k, n, c)`` (one draft step instead of
+``k`` for a drafter whose manifest entry says ``draft_passes: "one"``: Medusa heads)
 
 * ``verify_ms``: for each measured batch size, linear in ``k`` between measured ``k`` and
   linear in ``c`` between measured contexts; then linear in ``n`` between measured batch sizes.
@@ -73,6 +74,14 @@ class CostModel:
     draft_ms: dict[str, float]
     notes: list[str] = field(default_factory=list)
     why: str = ""  # how the device was chosen
+    one_pass: frozenset[str] = frozenset()  # drafters that draft every depth in one pass (Medusa)
+
+    @classmethod
+    def for_trace(cls, trace, device: str | None = None) -> CostModel:
+        """``from_table`` of the trace's costs, with its drafters' ``draft_passes``."""
+        m = cls.from_table(trace.costs, device)
+        m.one_pass = frozenset(d["name"] for d in trace.manifest["drafters"] if d.get("draft_passes") == "one")
+        return m
 
     @classmethod
     def from_table(cls, costs: pd.DataFrame | None, device: str | None = None) -> CostModel:
@@ -162,12 +171,16 @@ class CostModel:
 
                 tree = load_tree(a.tree)
                 v = self.verify_ms(tree.n_nodes, n, c)
-                for w in tree.widths:
-                    v = v + self.draft_step_ms(a.drafter, n * w, c)
+                if a.drafter in self.one_pass:  # every depth's candidates from one pass
+                    v = v + self.draft_step_ms(a.drafter, n, c)
+                else:
+                    for w in tree.widths:
+                        v = v + self.draft_step_ms(a.drafter, n * w, c)
             else:
                 v = self.verify_ms(a.k, n, c)
                 if a.drafter != PLAIN and a.k > 0:
-                    v = v + a.k * self.draft_step_ms(a.drafter, n, c)
+                    steps = 1 if a.drafter in self.one_pass else a.k
+                    v = v + steps * self.draft_step_ms(a.drafter, n, c)
             out[..., j] = v
         return out
 

@@ -162,11 +162,11 @@ class Prepared:
 
 def prepare(cfg: RunConfig) -> Prepared:
     trace = traces.load(cfg.trace)
-    arms = resolve_arms(cfg.arms, trace.drafter_names, trace.k_max)
+    arms = resolve_arms(cfg.arms, trace.drafter_names, trace.k_limits)
     env = make_env(cfg.setting, trace, arms, seed=cfg.seed, law=cfg.law, stream=cfg.stream)
     prep = Prepared(cfg, trace, arms, env, env.expected_fixed_st())
     if trace.costs is not None and len(trace.costs):
-        model = CostModel.from_table(trace.costs, cfg.cost_device)
+        model = CostModel.for_trace(trace, cfg.cost_device)
         model.why = "as given" if cfg.cost_device else default_device(trace.costs)[1]
         ctx = env.context_lens
         prep.costs = model

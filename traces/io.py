@@ -110,6 +110,14 @@ def _check_manifest(m: Any, path: Path, problems: list[str]) -> bool:
                 f"{PLAIN!r}, got {name!r}"
             )
             ok = False
+        md = d.get("max_depth")
+        if md is not None and (not isinstance(md, int) or isinstance(md, bool) or md < 1):
+            problems.append(f"{path}: drafters[{i}].max_depth: expected an integer >= 1, got {md!r}")
+            ok = False
+        dp = d.get("draft_passes", "per depth")
+        if dp not in ("per depth", "one"):
+            problems.append(f"{path}: drafters[{i}].draft_passes: expected 'per depth' or 'one', got {dp!r}")
+            ok = False
         names.append(name)
     if len(set(names)) != len(names):
         problems.append(f"{path}: drafters: duplicate names {sorted(names)}")

@@ -70,7 +70,11 @@ COST_COLUMNS: dict[str, str] = {
 
 FINISH_REASONS = ("eos", "length")
 TRACE_KINDS = ("greedy", "sampling")
-DRAFTER_KINDS = ("model", "ngram", "early_exit", "skip", "quant", "hf", "rest", "suffix", "synthetic")
+DRAFTER_KINDS = ("model", "ngram", "early_exit", "skip", "quant", "hf", "rest", "suffix", "medusa", "eagle",
+                 "eagle3", "synthetic")
+#: optional drafter fields: ``scoring`` (how its trace was scored: teacher-forced, lookup, or
+#: per-position drafting), ``draft_passes`` ("per depth" or "one": every depth from one pass,
+#: as Medusa heads), ``max_depth`` (the most tokens it can draft; arms above are refused)
 
 MANIFEST_REQUIRED = (
     "schema_version",

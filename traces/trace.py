@@ -58,6 +58,12 @@ class Trace:
         return int(self.manifest["k_max"])
 
     @property
+    def k_limits(self) -> dict[str, int]:
+        """The largest K (and tree depth) of each drafter: ``k_max``, or less where the drafter
+        says so (``max_depth``: a Medusa checkpoint drafts at most one token per head)."""
+        return {d["name"]: min(self.k_max, int(d.get("max_depth", self.k_max))) for d in self.manifest["drafters"]}
+
+    @property
     def n_prompts(self) -> int:
         return len(self.prompts)
 
