@@ -6,16 +6,16 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml Makefile | cksum | cut -d' ' -f1)
 
 DEMO_TRACE ?= builtin:smollm2-greedy
-# BanditSpec 6.1: choose among drafters (each at K = 4), objective = rounds (the theory's)
-DEMO_ARMS  ?= pld@4,skip5-24@4,rtn4@4,hf-rtn3@4,early28@4
-# BanditSpec 6.2: choose the draft length, objective = time on the H100 cost table
-DEMO_ARMS_K ?= plain@0,rtn4@1-4
+# BanditSpec 6.1 in kind: PLD, REST, Suffix Tree and EAGLE-style heads (each at K = 4), objective = rounds
+DEMO_ARMS  ?= pld@4,rest@4,suffix@4,eagle@4,medusa@4
+# BanditSpec 6.2: choose the draft length of an EAGLE-style drafter, objective = time on the H100 cost table
+DEMO_ARMS_K ?= plain@0,eagle@1-4
 DEMO_OUT   ?= results/demo
 DEMO_RUNS  ?= 50
 
 FIGURES_OUT ?= results/figures
 # the papers' arm kinds on the bundled trace, said explicitly (defaults derive from any trace)
-FIGURES_ARGS ?= --drafters pld,skip5-24,rtn4,hf-rtn3,early28 --serve-drafter rtn4 --cost-device cuda
+FIGURES_ARGS ?= --drafters pld,rest,suffix,eagle,medusa --serve-drafter eagle --cost-device cuda
 
 .PHONY: demo figures test lint clean
 
@@ -58,7 +58,7 @@ clean:
 
 # -- regenerating the bundled real traces (CPU, about an hour; needs the collect extra) ------
 CACHE ?= $(HOME)/.cache/specregret
-REAL_DRAFTERS = --drafter pld --drafter ngram:1 --drafter ngram:2 --drafter ngram:3 \
+REAL_DRAFTERS = --drafter pld --drafter pld3=pld:max=3 --drafter ngram:1 --drafter ngram:2 --drafter ngram:3 \
     --drafter early:24 --drafter early:28 --drafter skip:5,24 --drafter skip:5,11,18,24 \
     --drafter quant:rtn4 --drafter quant:int8 --drafter hf-rtn3=hf:$(CACHE)/smollm2-135m-rtn3
 # retrieval drafters (greedy trace only): REST over the prompt set's own texts, and SuffixDecoding

@@ -43,6 +43,12 @@ def arms_scaling(trace: str, k: int = 4, runs: int = 10, seed: int = 0, setting:
         raise ValueError(f"{trace}: arms scaling needs >= 2 drafters, the trace has {list(names)}")
     if not 1 <= k <= tr.k_max:
         raise ValueError(f"k: expected 1..{tr.k_max} (the trace's k_max), got {k}")
+    short = [d for d in names if tr.k_limits[d] < k]
+    if short:  # said, not clamped: their arms at K would be other arms
+        import sys
+
+        print(f"arms-scaling: leaving out {short}: they draft fewer than K = {k} tokens (max_depth)", file=sys.stderr)
+        names = tuple(d for d in names if d not in short)
     D = min(len(names), max_drafters or len(names))
     frames = []
     for o, order in enumerate(drafter_orders(names, orders, seed)):

@@ -33,8 +33,9 @@ def chain_vs_tree(trace: str, trees: tuple[str, ...] = TREES, drafters: tuple[st
     usable = [t for t in trees if load_tree(t).depth <= tr.k_max]
     if not usable:
         raise ValueError(f"--trees: every tree is deeper than the trace's k_max {tr.k_max}")
-    arms = ",".join(f"{d}@1-{tr.k_max}" for d in names) + "," + ",".join(f"{d}@tree:{t}" for d in names
-                                                                        for t in usable)
+    lim = tr.k_limits  # a Medusa checkpoint drafts at most one token per head: its chains and trees stop there
+    arms = ",".join(f"{d}@1-{lim[d]}" for d in names) + "," + ",".join(
+        f"{d}@tree:{t}" for d in names for t in usable if load_tree(t).depth <= lim[d])
     prep = prepare(RunConfig(trace=trace, setting="replay", policies=("uniform",), runs=1, seed=seed, arms=arms,
                              objective="time", cost_device=cost_device))
     f = fixed_frame(prep)

@@ -287,7 +287,7 @@ class RestDrafter(Drafter):
         self.desc_ = {"corpus": str(path), "sha256": hashlib.sha256(text).hexdigest(), "documents": len(seqs),
                       "tokens": self.store_.n_tokens, "max_suffix": self.max_suffix,
                       "order": "children by count, ties to the lower token id"}
-        self.cache_: tuple = (None, None)
+        self.cache_: tuple = (None, None, None)
 
     def params(self):
         return {"spec": self.spec, "datastore": getattr(self, "desc_", {"corpus": self.arg})}
@@ -301,9 +301,9 @@ class RestDrafter(Drafter):
         """(N, k_max): rank of ``y_{t+j-1}`` in the trie looked up at ``t``, depth ``j``."""
         from .retrieval import path_ranks
 
-        key = (id(seq), cap)
-        if self.cache_[0] == key:
-            return self.cache_[1]
+        # the cache holds the Seq itself: an id() key could be reused by the next prompt's Seq
+        if self.cache_[0] is seq and self.cache_[1] == cap:
+            return self.cache_[2]
         k = self.k_max_
         ctx = seq.prompt_ids + seq.output_ids
         P, y = len(seq.prompt_ids), seq.output_ids
@@ -311,7 +311,7 @@ class RestDrafter(Drafter):
         for t in range(len(y)):
             path = y[t : t + k]
             out[t, : len(path)] = path_ranks(self.store_.trie(ctx[: P + t], k, self.use_ctx), path, cap)
-        self.cache_ = (key, out)
+        self.cache_ = (seq, cap, out)
         return out
 
     def greedy_accept(self, seq, k_max):
@@ -359,24 +359,38 @@ class SuffixDrafter(RestDrafter):
         self.desc_ = {"corpus": "earlier outputs of this collection (turn, then question order) + the current "
                                 "prompt and output", "max_suffix": self.max_suffix,
                       "order": "children by count, ties to the lower token id"}
-        self.cache_ = (None, None)
+        self.cache_ = (None, None, None)
 
     def set_history(self, outputs: list[list[int]]) -> None:
         """The earlier outputs the next prompt may retrieve from."""
         from .retrieval import Datastore
 
         self.store_ = Datastore(outputs, self.max_suffix)
-        self.cache_ = (None, None)
+        self.cache_ = (None, None, None)
 
 
 class PLDDrafter(NgramDrafter):
-    """``pld``: prompt lookup trying N = 3, then 2, then 1 (transformers'
-    ``prompt_lookup_num_tokens`` with ``max_matching_ngram_size=3``)."""
+    """``pld[:max=N,min=M]``: prompt lookup trying N-grams of size ``max`` down to ``min``
+    (transformers' ``prompt_lookup_num_tokens`` with ``max_matching_ngram_size=max``; vLLM's
+    ``prompt_lookup_max`` / ``prompt_lookup_min``).  Defaults ``max=2, min=1``: transformers'
+    default.  The bundled traces before 2026-12-02 named ``max=3`` ``pld``; it is ``pld3`` now."""
 
     kind = "pld"
 
     def sizes(self) -> list[int]:
-        return [3, 2, 1]
+        vals = {"max": 2, "min": 1}
+        for part in filter(None, (x.strip() for x in self.arg.split(","))):
+            key, eq, val = part.partition("=")
+            if not eq or key not in vals:
+                raise CollectError(f"drafter {self.spec}: expected pld or pld:max=N,min=M, got {part!r}")
+            try:
+                vals[key] = int(val)
+            except ValueError:
+                raise CollectError(f"drafter {self.spec}: {key} must be an integer, got {val!r}") from None
+        if not 1 <= vals["min"] <= vals["max"]:
+            raise CollectError(f"drafter {self.spec}: expected 1 <= min <= max, "
+                               f"got min={vals['min']} max={vals['max']}")
+        return list(range(vals["max"], vals["min"] - 1, -1))
 
 
 KINDS: dict[str, type[Drafter]] = {c.kind: c for c in
@@ -391,8 +405,10 @@ def default_name(kind: str, arg: str) -> str:
         return "skip" + "-".join(s.strip() for s in arg.split(","))
     if kind == "quant":
         return arg
-    if kind in ("rest", "suffix"):
+    if kind in ("rest", "suffix") or (kind == "pld" and not arg):
         return kind
+    if kind == "pld":
+        return "pld-" + re.sub(r"[^A-Za-z0-9_.-]+", "-", arg)
     if kind in HEAD_KINDS:
         return kind + "-" + re.sub(r"[^A-Za-z0-9_.-]+", "-", arg.rstrip("/").split("/")[-1])
     return kind + arg

@@ -80,8 +80,8 @@ def ngram_ms(d: dict, context: int, k_max: int) -> float:
 
     nd = NgramDrafter(spec="x", name="x", arg="3")
     nd.eos_ = np.array([], dtype=np.int64)
-    if "pld" in d.get("params", {}).get("spec", ""):
-        nd.sizes = lambda: [3, 2, 1]  # type: ignore[method-assign]
+    sizes = d.get("params", {}).get("ngram_sizes", [3])
+    nd.sizes = lambda: list(sizes)  # type: ignore[method-assign]
     ids = np.tile(np.arange(64), context // 64 + 1)[:context]
     ts = []
     for _ in range(50):
@@ -204,6 +204,12 @@ def _rule_fraction(d: dict, device: str, n_src: int, nominal: float) -> tuple[fl
     import re
 
     m = re.search(r"\((\S+) / (\S+) random weights", device)
+    if m and m.group(1) in ARCHS and d.get("kind") == "medusa":  # H heads: a ResBlock and an lm_head each
+        a, heads = ARCHS[m.group(1)], int(d.get("max_depth", 1))
+        h = a["hidden_size"]
+        frac = heads * (h * h + h + a["vocab_size"] * h) / arch_params(m.group(1))
+        return frac, (f"{heads} Medusa heads (ResBlock + lm_head each) of {m.group(1)}'s shape, "
+                      "memory-bound weight ratio")
     if m and m.group(1) in ARCHS and m.group(2) in ARCHS:
         arch, layers, proxy = proxy_for(d, n_src, m.group(1), m.group(2))
         if arch is not None:

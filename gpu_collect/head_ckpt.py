@@ -76,8 +76,22 @@ def _config(d: Path) -> dict:
     return cfg
 
 
+def rope_theta(cfg: dict) -> float:
+    """``rope_theta`` of a config dict (top level, or transformers 5's ``rope_parameters``),
+    else LlamaConfig's default 10000 (what EAGLE's own loader uses); any rope type but the
+    default is refused rather than silently ignored."""
+    rp = cfg.get("rope_parameters") or {}
+    kind = (cfg.get("rope_scaling") or {}).get("rope_type") or (cfg.get("rope_scaling") or {}).get("type") \
+        or rp.get("rope_type", "default")
+    if kind not in (None, "default"):
+        raise CollectError(f"config.json: rope_scaling / rope_parameters: rope type {kind!r} is not supported "
+                           "(expected the default rotary embedding)")
+    return float(cfg.get("rope_theta") or rp.get("rope_theta") or 10000.0)
+
+
 def _head_config(raw: dict, target_cfg, **over) -> HeadConfig:
-    """Checkpoint values first, the target's for what the checkpoint does not say."""
+    """Checkpoint values first; sizes the checkpoint does not say are the target's; rotary
+    base and norm epsilon default as LlamaConfig does (never the target's)."""
     def get(k, default=None):
         v = raw.get(k, getattr(target_cfg, k, default))
         return default if v is None else v
@@ -86,7 +100,7 @@ def _head_config(raw: dict, target_cfg, **over) -> HeadConfig:
                       num_attention_heads=int(get("num_attention_heads", 1)),
                       num_key_value_heads=int(get("num_key_value_heads", get("num_attention_heads", 1))),
                       intermediate_size=int(get("intermediate_size", 1)),
-                      rms_norm_eps=float(get("rms_norm_eps", 1e-6)), rope_theta=float(get("rope_theta", 10000.0)),
+                      rms_norm_eps=float(raw.get("rms_norm_eps") or 1e-6), rope_theta=rope_theta(raw),
                       head_dim=raw.get("head_dim"), bias=bool(raw.get("bias", True)),
                       draft_vocab_size=raw.get("draft_vocab_size"), target_hidden_size=raw.get("target_hidden_size"),
                       **over)
@@ -160,7 +174,14 @@ def load_eagle(d: Path, target, *, fused: bool) -> EagleHead:
                                f"target's {tuple(embed.weight.shape)}")
         embed = torch.nn.Embedding.from_pretrained(own_embed.to(embed.weight.dtype), freeze=True)
     if fused and "d2t" not in sd:
-        sd["d2t"] = torch.zeros(cfg.draft_vocab_size or cfg.vocab_size, dtype=torch.long)
+        if (cfg.draft_vocab_size or cfg.vocab_size) != cfg.vocab_size:
+            raise CollectError(f"{path}: d2t: missing, and the draft vocabulary ({cfg.draft_vocab_size}) is smaller "
+                               f"than the target's ({cfg.vocab_size}); the draft-to-target token map is needed")
+        sd["d2t"] = torch.zeros(cfg.vocab_size, dtype=torch.long)
+    for key in ("eagle_aux_hidden_state_layer_ids", "norm_before_residual"):
+        if raw.get(key) not in (None, False) and not (key.startswith("eagle_aux") and raw.get(key) == []):
+            raise CollectError(f"{d / 'config.json'}: {key}: {raw.get(key)!r} is not supported (this loader fuses "
+                               "the inputs of layers 2, N/2 and N-3 and adds the residual after the norm)")
     head = EagleHead(cfg, fused=fused, embed=embed.to(target.device), lm_head=tgt.get_output_embeddings())
     _strict_load(head, sd, path)
     return head.to(target.device, dtype=embed.weight.dtype).eval()

@@ -53,7 +53,7 @@ class HeadDrafter(Drafter):
             import json
 
             self.desc_["recipe"] = json.loads((d / "recipe.json").read_text())
-        self.cache_: tuple = (None, None)
+        self.cache_: tuple = (None, None, None)
 
     def load(self, d: Path, target) -> torch.nn.Module:
         raise NotImplementedError
@@ -83,10 +83,10 @@ class HeadDrafter(Drafter):
         return hidden_states[-1]  # after the final norm (Medusa, EAGLE-1/2)
 
     def greedy_ranks(self, seq: Seq, cap: int) -> np.ndarray:
-        key = (id(seq), cap)
-        if self.cache_[0] != key:
-            self.cache_ = (key, self.ranks(seq, cap))
-        return self.cache_[1]
+        # the cache holds the Seq itself: an id() key could be reused by the next prompt's Seq
+        if not (self.cache_[0] is seq and self.cache_[1] == cap):
+            self.cache_ = (seq, cap, self.ranks(seq, cap))
+        return self.cache_[2]
 
     def greedy_accept(self, seq, k_max):
         r = self.greedy_ranks(seq, 16)

@@ -97,14 +97,24 @@ class Attention(nn.Module):
 
 def attend(q: torch.Tensor, blocks: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]) -> torch.Tensor:
     """Softmax attention of queries ``q`` (n, H, d) over key/value blocks, each
-    ``(k (n or 1, m, H, d), v (same), allowed (n, m) bool)``: one softmax across all blocks."""
-    scores, values = [], []
-    for k, v, allowed in blocks:
-        s = torch.einsum("nhd,nmhd->nhm", q, k.expand(q.shape[0], *k.shape[1:])) / q.shape[-1] ** 0.5
-        scores.append(s.masked_fill(~allowed[:, None, :], float("-inf")))
-        values.append(v.expand(q.shape[0], *v.shape[1:]))
+    ``(k (n or 1, m, H, d), v (same), allowed (n, m) bool)``: one softmax across all blocks.
+    A block with a leading 1 is shared by every query and is never copied per query."""
+    scores = []
+    for k, _v, allowed in blocks:
+        if k.shape[0] == 1:
+            s = torch.einsum("nhd,mhd->nhm", q, k[0])
+        else:
+            s = torch.einsum("nhd,nmhd->nhm", q, k)
+        scores.append((s / q.shape[-1] ** 0.5).masked_fill(~allowed[:, None, :], float("-inf")))
     w = torch.softmax(torch.cat(scores, -1).float(), -1).to(q.dtype)
-    return torch.einsum("nhm,nmhd->nhd", w, torch.cat(values, 1))
+    out, at = 0, 0
+    for (_k, v, _), s in zip(blocks, scores, strict=True):
+        m = s.shape[-1]
+        wb = w[..., at : at + m]
+        out = out + (torch.einsum("nhm,mhd->nhd", wb, v[0]) if v.shape[0] == 1 else
+                     torch.einsum("nhm,nmhd->nhd", wb, v))
+        at += m
+    return out
 
 
 class MLP(nn.Module):

@@ -13,9 +13,11 @@ generator.  The head's vocabulary projection is the target's ``lm_head``, copied
 
 * Medusa: ``ResBlock`` ``i`` (zero-initialised, as Medusa does) with cross-entropy on the
   target's token ``t + 2 + i`` from the feature that predicts ``t + 1``;
-* EAGLE(-3): ``fc`` and the decoder layer, cross-entropy on the target's token at depths
-  ``1 .. train_depth`` drafted with the head's own features ("training-time test", as
-  EAGLE-3), weights ``0.8^(s-1)``; EAGLE-1/2 also regresses depth 1's feature (smooth L1).
+* EAGLE(-3): ``fc`` and the decoder layer (EAGLE-3: and its ``norm``), cross-entropy on the
+  target's token at depths ``1 .. train_depth`` drafted with the head's own features
+  ("training-time test", as EAGLE-3), weights ``0.8^(s-1)`` (no feature regression).
+
+The target itself is frozen (no gradient reaches its embedding or lm_head).
 
 ``DIR/recipe.json`` records the recipe, the hashes of the data and the weights, the time,
 and the held-out report (accepted tokens per round of chain arms, top-1 rate per depth); the
@@ -43,11 +45,14 @@ from .models import load_model
 
 
 def head_config(kind: str, target, heads: int) -> HeadConfig:
+    """The target's own shape, rotary base and norm epsilon (read from its config as saved)."""
+    from .head_ckpt import rope_theta
+
     c = target.model.config
     return HeadConfig(hidden_size=c.hidden_size, vocab_size=c.vocab_size, num_attention_heads=c.num_attention_heads,
                       num_key_value_heads=getattr(c, "num_key_value_heads", c.num_attention_heads),
                       intermediate_size=c.intermediate_size, rms_norm_eps=c.rms_norm_eps,
-                      rope_theta=float(getattr(c, "rope_theta", None) or 10000.0),
+                      rope_theta=rope_theta(c.to_dict()),
                       head_dim=getattr(c, "head_dim", None), bias=True,
                       medusa_num_heads=heads if kind == "medusa" else 0, medusa_num_layers=1)
 
@@ -181,7 +186,7 @@ def report(kind: str, head, target, seqs: list[tuple[list[int], list[int]]], dep
     from .head_drafters import HEAD_KINDS
 
     d = HEAD_KINDS[kind](spec=f"{kind}:held-out", name=kind, arg="")
-    d.target_, d.head_, d.k_max_, d.cache_ = target, head, depth, (None, None)
+    d.target_, d.head_, d.k_max_, d.cache_ = target, head, depth, (None, None, None)
     ranks = np.concatenate([d.ranks(Seq(p, y, target), 16) for p, y in seqs])
     lead = np.cumprod(ranks == 0, axis=1).sum(axis=1)
     return {"positions": int(len(ranks)),
@@ -200,11 +205,13 @@ def train(kind: str, target_spec: str, out: Path, *, prompts: str = "builtin:spe
         raise CollectError(f"{out}: a trained head is already there; choose another --out or remove it")
     t0 = time.perf_counter()
     target = target or load_model(target_spec, torch.device("cpu"), torch.float32)
+    target.model.requires_grad_(False)  # the head reuses its embedding / lm_head: no gradient there
     data = distill(target, prompts, max_new_tokens, out)
     pairs = list(zip(data["prompt_ids"], data["output_ids"], strict=True))
     held = [p for i, p in enumerate(pairs) if i % held_every == 0]
     train_set = [p for i, p in enumerate(pairs) if i % held_every != 0]
     feats = [features(kind, target, p, y) for p, y in tqdm(train_set, desc="distill: features", disable=not progress)]
+    t_data = time.perf_counter() - t0
     head = init_head(kind, target, heads, seed)
     params = [p for p in head.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=lr, weight_decay=0.0)
@@ -245,11 +252,12 @@ def train(kind: str, target_spec: str, out: Path, *, prompts: str = "builtin:spe
               "batch": {"rows": rows} if kind == "medusa" else {"sequences": seqs_per_step, "positions": positions,
                                                                "train_depth": train_depth},
               "heads": heads if kind == "medusa" else None, "threads": torch.get_num_threads(),
-              "torch": torch.__version__,
+              "torch": torch.__version__, "transformers": __import__("transformers").__version__,
               "distill_sha256": hashlib.sha256((out / "distill.json").read_bytes()).hexdigest(),
               "frozen": "vocabulary projection (the target's lm_head, copied)"}
     recipe["recipe_sha256"] = hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()
     recipe.update(weights_sha256=sha256_file(wfile), train_s=round(time.perf_counter() - t0, 1),
+                  data_s=round(t_data, 1),
                   held_out_report=rep, command=f"python -m gpu_collect train-head --kind {kind} --target {target_spec} "
                   f"--prompts {prompts} --steps {steps} --seed {seed} --out DIR")
     (out / "recipe.json").write_text(json.dumps(recipe, indent=2) + "\n")

@@ -250,3 +250,21 @@ def test_cost_model_charges_medusa_one_draft_pass_and_carries_gpu_tables(head_tr
     v0 = float(v[v.batch_size == v.batch_size.min()].sort_values("context_len").ms.iloc[0])
     assert g.draft_ms[eag] == pytest.approx(frac * v0)
     np.testing.assert_array_equal(tr.ranks, head_trace.ranks)
+
+
+def test_training_prompts_are_not_near_copies_of_evaluation_prompts():
+    """The shipped training set passes its generator's near-duplicate check, and the check
+    catches a near copy (one added on purpose)."""
+    import importlib.util
+
+    from gpu_collect.prompts import BUILTIN
+
+    spec = importlib.util.spec_from_file_location("mk", BUILTIN["specregret-train"].parent / "make_specregret_train.py")
+    mk = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mk)
+    evals = [t for q in P.load_questions("builtin:specregret-84")[0] for t in q.turns]
+    train_set = [q.turns[0] for q in P.load_questions("builtin:specregret-train")[0]]
+    assert train_set == [q["turns"][0] for q in mk.questions()]  # the file is the generator's output
+    assert not mk.near_duplicates(train_set, evals)
+    assert mk.near_duplicates(["Write a Python function that converts a temperature from Celsius to Fahrenheit."],
+                              evals)

@@ -87,3 +87,35 @@ def test_smollm2_heads_replay_equals_live(tmp_path):
                 live = speculative_decode_tree(target, d, ids, tree, 16)
                 assert live.emitted == tr.fixed_arm_rounds(Arm(d.name, 0, tree=tree), p).tolist(), (d.name, tree, p)
     assert tr.accept.max() >= 1  # the heads do accept, so the comparison is not vacuous
+
+
+def test_pld_default_is_transformers_prompt_lookup(tmp_path):
+    """``pld`` with its default parameters is transformers' prompt lookup decoding
+    (``prompt_lookup_num_tokens=K``, default ``max_matching_ngram_size=2``): the same output
+    and the same number of target forward passes as replayed rounds, on SmolLM2 prompts."""
+    from transformers import GenerationConfig
+
+    out = tmp_path / "pld"
+    collect(CollectConfig(target="smollm2-135m", drafters=("pld", "pld3=pld:max=3"), prompts="builtin:specregret-84",
+                          max_new_tokens=48, k_max=4, out=str(out), limit=4, stride=21, costs=False, device="cpu"),
+            progress=False)
+    tr = traces.load(out)
+    assert tr.manifest["drafters"][0]["params"]["ngram_sizes"] == [2, 1]
+    target = load_model("smollm2-135m", torch.device("cpu"), torch.float32)
+    qs, _ = P.load_questions("builtin:specregret-84")
+    calls = []
+    hook = target.model.register_forward_hook(lambda *a: calls.append(1))
+    try:
+        for p, q in enumerate(qs[::21][:4]):
+            ids = P.chat_ids(target.tokenizer, [{"role": "user", "content": q.turns[0]}])
+            x = torch.tensor([ids])
+            for K in (2, 4):
+                calls.clear()
+                gc = GenerationConfig(do_sample=False, max_new_tokens=48, prompt_lookup_num_tokens=K,
+                                      eos_token_id=target.tokenizer.eos_token_id,
+                                      pad_token_id=target.tokenizer.eos_token_id)
+                got = target.model.generate(x, attention_mask=torch.ones_like(x), generation_config=gc)[0, len(ids):]
+                assert got.tolist() == tr.prompts.output_ids[p].tolist()
+                assert len(calls) == len(tr.fixed_arm_rounds(Arm("pld", K), p)), (p, K)
+    finally:
+        hook.remove()

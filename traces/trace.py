@@ -131,6 +131,9 @@ class Trace:
 
         tree = load_tree(arm.tree)
         if self.has_ranks(arm.drafter):
+            if tree.max_rank >= self.rank_cap:  # a capped rank means "rank_cap or worse", not that rank
+                raise ArmError(f"arm {arm.name}: the tree uses rank {tree.max_rank}, but this trace caps ranks at "
+                               f"{self.rank_cap}; use trees whose ranks are below {self.rank_cap}")
             return np.minimum(tree.accept(self.tree_ranks(arm.drafter, prompt, tree.depth)), n - np.arange(n))
         if self.single_candidate(arm.drafter):
             zeros = tree.accept(np.zeros((1, tree.depth), dtype=np.int64))[0]  # depth of the all-0 path

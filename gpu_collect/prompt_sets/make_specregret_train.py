@@ -3,11 +3,13 @@
 
 The same seven categories as ``specregret-84`` (the evaluation set) but none of its prompts:
 ``python gpu_collect/prompt_sets/make_specregret_train.py`` rewrites the file and refuses to
-write a prompt that is also an evaluation turn.
+write a prompt whose words overlap an evaluation turn's by more than half (content-word Jaccard;
+``tests/test_heads.py`` checks the shipped file).
 """
 
 import itertools
 import json
+import re
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -20,9 +22,9 @@ CHAT_S = ["cooking rice on a stove", "learning to swim as an adult", "organising
 CODE_T = ["Write a Python function that {}.", "Write a short Python program that {}, with a docstring.",
           "Explain step by step how you would write code that {}."]
 CODE_S = ["reverses the words in a sentence", "returns the second largest number in a list",
-          "checks whether two strings are anagrams", "merges two sorted lists into one sorted list",
-          "counts the vowels in a string", "removes duplicate items from a list but keeps the order",
-          "converts a temperature from Celsius to Fahrenheit", "finds the longest word in a sentence"]
+          "checks whether two strings are anagrams", "checks whether a year is a leap year",
+          "counts the vowels in a string", "splits a list into chunks of a given size",
+          "computes the factorial of a number without recursion", "finds the longest word in a sentence"]
 MATH_T = ["A shop sells {a} apples for {b} dollars. How much do {c} apples cost? Show your steps.",
           "A train travels {a} kilometres in {b} hours. At the same speed, how far does it go in {c} hours?",
           "Tom has {a} marbles, gives away {b} and then buys {c} more. How many does he have?"]
@@ -86,13 +88,37 @@ def questions() -> list[dict]:
     return out
 
 
+# words of the instructions themselves, not of what is asked
+STOP = set("a an the and or of to in on for with by from at as is are be it its this that these those what how "
+           "which who why when do does you your me my i we give write python javascript function program code short "
+           "docstring explain step would into one two use using following text".split())
+
+
+def _words(text: str) -> set[str]:
+    return set(re.findall(r"[a-z0-9]+", text.lower())) - STOP
+
+
+def near_duplicates(train: list[str], evals: list[str], threshold: float = 0.5) -> list[tuple[str, str, float]]:
+    """(training prompt, evaluation turn, Jaccard) for every pair whose word sets overlap more
+    than ``threshold``: a near-copy would let a head memorise an evaluation answer."""
+    out = []
+    for t in train:
+        a = _words(t)
+        for e in evals:
+            b = _words(e)
+            j = len(a & b) / max(1, len(a | b))
+            if j > threshold:
+                out.append((t, e, round(j, 3)))
+    return out
+
+
 def main() -> None:
-    evals = {t for line in (HERE / "specregret-84.jsonl").read_text().splitlines() if line.strip()
-             for t in json.loads(line)["turns"]}
+    evals = [t for line in (HERE / "specregret-84.jsonl").read_text().splitlines() if line.strip()
+             for t in json.loads(line)["turns"]]
     qs = questions()
-    clash = [q["turns"][0] for q in qs if q["turns"][0] in evals]
+    clash = near_duplicates([q["turns"][0] for q in qs], evals)
     if clash:
-        raise SystemExit(f"training prompts that are evaluation turns: {clash[:3]}")
+        raise SystemExit(f"training prompts too close to evaluation turns (content-word Jaccard > 0.5): {clash[:3]}")
     (HERE / "specregret-train.jsonl").write_text("".join(json.dumps(q) + "\n" for q in qs))
     print(f"wrote {len(qs)} training prompts")
 
