@@ -4,10 +4,12 @@ Prints, per batch size 1..50, the best k of the simulation, the k the relative c
 predicts (MAT_k / c(k, n) at the full batch size), and the best k when every round is billed
 at the full batch size (no departures of finished sequences).
 
-    .venv/bin/python docs/scripts/serving_best_k.py
+    .venv/bin/python docs/scripts/serving_best_k.py [DRAFTER]     # default eagle (the figure's)
 """
 
 from __future__ import annotations
+
+import sys
 
 import numpy as np
 
@@ -22,8 +24,9 @@ TRACE, RUNS, SIZES = "builtin:smollm2-greedy", 16, tuple(range(1, 51))
 
 def main() -> None:
     tr = traces.load(TRACE)
-    model = CostModel.from_table(tr.costs, "cuda")
-    arms = [Arm("plain", 0)] + [Arm("rtn4", k) for k in range(1, 5)]
+    model = CostModel.for_trace(tr, "cuda")
+    drafter = sys.argv[1] if len(sys.argv) > 1 else "eagle"
+    arms = [Arm("plain", 0)] + [Arm(drafter, k) for k in range(1, 5)]
     env = ReplayEnv(tr, arms)
     ctxs = prompt_contexts(tr.prompts["prompt_len"].to_numpy(float), tr.output_lens)
     batches = S._draw_batches(0, SIZES, RUNS, tr.n_prompts)
