@@ -234,7 +234,7 @@ def test_cost_model_charges_medusa_one_draft_pass_and_carries_gpu_tables(head_tr
     m = CostModel.for_trace(head_trace, "nominal")
     med, eag = "medusa-medusa", "eagle-eagle"
     assert m.one_pass == {med}
-    got = m.round_ms([Arm(med, 3), Arm(eag, 3)])[0]
+    got = m.round_ms([Arm(med, 3), Arm(eag, 3)])
     assert got[0] == pytest.approx(m.verify_ms(3, 1, 0) + m.draft_step_ms(med, 1, 0))
     assert got[1] == pytest.approx(m.verify_ms(3, 1, 0) + 3 * m.draft_step_ms(eag, 1, 0))
     bundled = traces.load("builtin:smollm2-greedy")
