@@ -1,7 +1,7 @@
 """Reading and writing Medusa and EAGLE head checkpoints in their published layouts.
 
 Tensors come from ``*.safetensors`` first; a ``.bin`` / ``.pt`` file is read only with
-``torch.load(weights_only=True)``, which refuses any pickle that would run code.  Configs are
+``torch.load(weights_only=True)``, which refuses any pickled object that would run code.  Configs are
 JSON.  Names as the projects publish them (``docs/collecting.md``, "Medusa and EAGLE heads"):
 
 * Medusa (FasterDecoding/Medusa): ``medusa_lm_head.safetensors`` or ``medusa_lm_head.pt`` with
@@ -21,7 +21,6 @@ JSON.  Names as the projects publish them (``docs/collecting.md``, "Medusa and E
 from __future__ import annotations
 
 import json
-import pickle
 import re
 from pathlib import Path
 
@@ -35,7 +34,7 @@ EAGLE_FILES = ("model.safetensors", "pytorch_model.bin")
 
 
 def read_tensors(path: Path) -> dict[str, torch.Tensor]:
-    """Every tensor of a checkpoint file: safetensors, or a tensors-only torch pickle."""
+    """Every tensor of a checkpoint file: safetensors, or a tensors-only torch file (weights only)."""
     if path.suffix == ".safetensors":
         from safetensors.torch import load_file
 
@@ -45,7 +44,7 @@ def read_tensors(path: Path) -> dict[str, torch.Tensor]:
             raise CollectError(f"{path}: not a readable safetensors file ({exc})") from None
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, EOFError, AttributeError, ValueError) as exc:
+    except Exception as exc:  # noqa: BLE001 - the weights-only unpickler's refusals (UnpicklingError, ...)
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise CollectError(f"{path}: refused: not a tensors-only checkpoint (weights_only load failed: "
                            f"{first[:160]}); convert it to safetensors") from None

@@ -47,8 +47,20 @@ def test_tree_arms_replay_from_ranks_and_old_traces_still_load(tmp_path):
     d = traces.write(tr, tmp_path / "t")
     back = traces.load(d)
     assert back.manifest["schema_version"] == "1.1" and np.array_equal(back.ranks, tr.ranks)
-    old = traces.load("builtin:smollm2-sampling")  # schema 1.0: no ranks, chain arms unchanged
+    # a schema-1.0 trace (as written before ranks existed): the bundled one, its manifest set back
+    d10 = traces.write(traces.load("builtin:smollm2-greedy"), tmp_path / "v10")
+    (d10 / "ranks.parquet").unlink()
+    m = json.loads((d10 / "manifest.json").read_text())
+    m["schema_version"] = "1.0"
+    m.pop("rank_cap", None)
+    for dr in m["drafters"]:
+        for key in ("rank_depth", "ranks", "scoring", "draft_passes", "max_depth"):
+            dr.pop(key, None)
+    (d10 / "manifest.json").write_text(json.dumps(m))
+    old = traces.load(d10)  # schema 1.0: no ranks, chain arms unchanged
     assert old.ranks is None and old.manifest["schema_version"] == "1.0"
+    assert np.array_equal(old.accepted(Arm("rtn4", 3), 0), traces.load("builtin:smollm2-greedy").accepted(
+        Arm("rtn4", 3), 0))
     with pytest.raises(traces.ArmError, match="records no ranks for drafter 'rtn4'"):
         old.accepted(Arm("rtn4", 0, tree="2x2"), 0)
     # single-candidate drafters (n-gram) need no ranks: their trees are their all-0 chain
