@@ -56,6 +56,14 @@ def _bits_to_accept(correct: np.ndarray, k_max: int) -> np.ndarray:
     return run_lengths(correct.astype(bool), k_max).astype(np.int64)
 
 
+def chain_from_ranks(ranks: np.ndarray, k_max: int) -> np.ndarray:
+    """``L_d(t)`` from depth-indexed ranks ``(N, depth)``: the leading run of rank-0 depths
+    (what a greedy chain accepts), capped at ``k_max`` and at what remains of the output."""
+    n = len(ranks)
+    lead = np.cumprod(ranks == 0, axis=1).sum(axis=1)
+    return np.minimum(lead, np.minimum(k_max, n - np.arange(n))).astype(np.int64)
+
+
 def token_ranks(logits: torch.Tensor, y: list[int], cap: int) -> np.ndarray:
     """Rank of ``y_t`` in row ``t`` of ``logits`` (0 = the argmax; ties to the lower id), capped."""
     yy = torch.tensor(y, device=logits.device)[:, None]

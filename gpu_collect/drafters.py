@@ -25,7 +25,9 @@ import numpy as np
 import torch
 from numpy.lib.stride_tricks import sliding_window_view
 
-from .drafter_base import Drafter, Seq, _bits_to_accept, alpha_beta, token_ranks, top_candidates
+from traces.schema import RANK_CAP
+
+from .drafter_base import Drafter, Seq, _bits_to_accept, alpha_beta, chain_from_ranks, token_ranks, top_candidates
 from .head_drafters import HEAD_KINDS
 from .models import CollectError, load_model, same_tokenizer
 from .surgery import int8_copy, layer_submodel, rtn_copy
@@ -316,10 +318,7 @@ class RestDrafter(Drafter):
 
     def greedy_accept(self, seq, k_max):
         self.k_max_ = k_max
-        r = self.greedy_ranks(seq, 16)
-        n = len(seq.output_ids)
-        lead = np.cumprod(r == 0, axis=1).sum(axis=1)
-        return np.minimum(lead, np.minimum(k_max, n - np.arange(n))).astype(np.int64)
+        return chain_from_ranks(self.greedy_ranks(seq, RANK_CAP), k_max)
 
     def draft(self, ids, k, temperature, gen):
         from .retrieval import ordered

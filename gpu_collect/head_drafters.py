@@ -26,7 +26,9 @@ from typing import ClassVar
 import numpy as np
 import torch
 
-from .drafter_base import Drafter, Seq, token_ranks, top_candidates
+from traces.schema import RANK_CAP
+
+from .drafter_base import Drafter, Seq, chain_from_ranks, token_ranks, top_candidates
 from .errors import CollectError
 from .heads import attend
 
@@ -89,10 +91,7 @@ class HeadDrafter(Drafter):
         return self.cache_[2]
 
     def greedy_accept(self, seq, k_max):
-        r = self.greedy_ranks(seq, 16)
-        n = len(seq.output_ids)
-        lead = np.cumprod(r == 0, axis=1).sum(axis=1)
-        return np.minimum(lead, np.minimum(k_max, n - np.arange(n))).astype(np.int64)
+        return chain_from_ranks(self.greedy_ranks(seq, RANK_CAP), k_max)
 
     def sampling_probs(self, seq, temperature):
         raise CollectError(f"drafter {self.spec}: head drafters are collected greedily only (for now)")
