@@ -82,13 +82,14 @@ def _summary(a: argparse.Namespace) -> int:
 
 def _policies(a: argparse.Namespace) -> int:
     from . import kernels
+    from .kernels.adapters import has_kernel
 
     for path in (resolve_module(m) for m in a.policy_module or ()):
         load_module_file(path)
     print(f"{'policy':<22} {'feedback':<9} {'rewards':<20} kernel")
     for name in sorted(REGISTRY):
         cls = REGISTRY[name]
-        kern = cls.kernel if cls.kernel in kernels.KERNEL_POLICIES and kernels.AVAILABLE else "no (numpy)"
+        kern = (cls.kernel if has_kernel(cls) else "no (numpy)") if kernels.AVAILABLE else "no (numba missing)"
         print(f"{name:<22} {cls.feedback:<9} {','.join(cls.rewards) or '-':<20} {kern}")
     return 0
 
@@ -102,7 +103,7 @@ def _serve(a: argparse.Namespace) -> int:
     for path in (resolve_module(m) for m in a.policy_module or ()):
         load_module_file(path)
     cfg = ServeConfig(trace=a.trace, arms=a.arms, policies=tuple(a.policy or ["ucbspec"]), batch_sizes=a.batch_sizes,
-                      runs=a.runs, seed=a.seed, cost_device=a.cost_device)
+                      runs=a.runs, seed=a.seed, cost_device=a.cost_device, engine=a.engine)
     df, conf = run_serving(cfg, progress=not a.quiet)
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -180,6 +181,8 @@ def build_parser() -> argparse.ArgumentParser:
     ck.add_seed(b)
     b.add_argument("--cost-device", default=None,
                    help="cost table device, exact or a unique prefix (default: the trace's first)")
+    b.add_argument("--engine", choices=["auto", "numpy", "numba"], default="auto",
+                   help="auto: compiled loop where the policy has a kernel, numpy otherwise (same results)")
     ck.add_out(b)
     ck.add_quiet(b)
     b.set_defaults(fn=_serve)

@@ -36,8 +36,8 @@ def regret_curve(policy: str, pmf: np.ndarray, grid: np.ndarray, runs: int, seed
     """
     if not kernels.AVAILABLE:
         raise RuntimeError("regret curves need numba (a core dependency of specregret)")
-    if policy not in kernels.KERNEL_POLICIES:
-        raise ValueError(f"policy: expected one of {sorted(kernels.KERNEL_POLICIES)}, got {policy!r}")
+    if policy not in kernels.CURVE_POLICIES:
+        raise ValueError(f"policy: expected one of {sorted(kernels.CURVE_POLICIES)}, got {policy!r}")
     pmf = np.asarray(pmf, float)
     A, L1 = pmf.shape
     cdf = np.cumsum(pmf, axis=1)
@@ -46,7 +46,7 @@ def regret_curve(policy: str, pmf: np.ndarray, grid: np.ndarray, runs: int, seed
     if (np.diff(grid) <= 0).any() or grid[0] < 1:
         raise ValueError("grid: expected increasing output lengths >= 1")
     p = param if param is not None else (0.5 if policy == "ucbspec" else 1.0)
-    st, pulls = kernels.iid_curve(kernels.KERNEL_POLICIES[policy], cdf, grid, np.arange(runs, dtype=np.int64),
+    st, pulls = kernels.iid_curve(kernels.CURVE_POLICIES[policy], cdf, grid, np.arange(runs, dtype=np.int64),
                                   crng.env_key(seed, f"stochastic:{law}"), crng.policy_key(seed),
                                   0, 1.0, float(L1), float(p))
     fixed = kernels.renewal_rounds(pmf, int(grid[-1]))[grid]

@@ -199,14 +199,14 @@ def simulate(prep: Prepared, policy: Policy, prompts: np.ndarray, runs: np.ndarr
     tokens emitted, environment prompt) of every lane (position and arm -1 once a lane is
     done), for conformance checks and exports.
     """
-    if not record and kernel_applies(prep, policy):
-        return _simulate_kernel(prep, policy, prompts, runs)
     full = policy.feedback == "full"
     if full and not prep.env.full_information:
         raise ConfigError(f"policy {policy.spec()} declares feedback 'full', which only the replay setting "
                           f"provides (per-position acceptance of every drafter); got {prep.env.name!r}")
     if policy.feedback not in ("bandit", "full"):
         raise ConfigError(f"policy {policy.spec()}: unknown feedback type {policy.feedback!r}")
+    if not record and kernel_applies(prep, policy):
+        return _simulate_kernel(prep, policy, prompts, runs)
     ctx = prep.context(policy)
     env, cfg = prep.env, prep.cfg
     A = env.n_arms
@@ -266,34 +266,54 @@ def simulate(prep: Prepared, policy: Policy, prompts: np.ndarray, runs: np.ndarr
 
 
 def kernel_applies(prep: Prepared, policy: Policy) -> bool:
-    """Whether the compiled engine (``simulator.kernels``) runs this simulation: greedy replay,
-    per-prompt learning, a policy that declares a kernel.  ``engine="numba"`` demands it."""
+    """Whether the compiled engine (``simulator.kernels``) runs this simulation: a policy whose
+    class declares a kernel, in the replay (greedy or sampling), stochastic or adversarial
+    setting, per prompt or with carried state.  ``engine="numba"`` demands it."""
     from . import kernels
+    from .envs.adversarial import AdversarialEnv
     from .envs.replay import ReplayEnv
+    from .envs.stochastic import StochasticEnv
+    from .kernels.adapters import has_kernel
 
     cfg = prep.cfg
-    ok = (cfg.engine != "numpy" and kernels.AVAILABLE and type(prep.env) is ReplayEnv and not prep.env.table.has_trees
-          and not prep.env.sampling and not cfg.carry_state and policy.kernel in kernels.KERNEL_POLICIES)
+    env_ok = type(prep.env) in (ReplayEnv, StochasticEnv, AdversarialEnv)
+    ok = cfg.engine != "numpy" and kernels.AVAILABLE and has_kernel(policy) and env_ok
     if cfg.engine == "numba" and not ok:
-        raise ConfigError(f"engine 'numba' runs {sorted(kernels.KERNEL_POLICIES)} on greedy replay without "
-                          f"--carry-state{'' if kernels.AVAILABLE else ' and needs numba installed'}; got policy "
-                          f"{policy.spec()!r}, setting {prep.env.name!r}")
+        why = ("numba is not installed" if not kernels.AVAILABLE else
+               f"policy {policy.spec()!r} has no kernel (see `python -m simulator policies`)" if not has_kernel(policy)
+               else f"environment {type(prep.env).__name__} has no compiled emission")
+        raise ConfigError(f"engine 'numba': {why}; use --engine auto or numpy")
     return ok
 
 
 def _simulate_kernel(prep: Prepared, policy: Policy, prompts: np.ndarray, runs: np.ndarray) -> dict:
-    from . import kernels
+    from .kernels.adapters import learner_args
+    from .kernels.envs import env_arrays
+    from .kernels.learners import FULL_INFORMATION
+    from .kernels.loops import run_lanes
 
-    env = prep.env
+    env, cfg = prep.env, prep.cfg
     ctx = prep.context(policy)
+    la = learner_args(policy, ctx)
     cost = prep.cost_s if prep.cost_s is not None else np.ones((env.n_prompts, env.n_arms))
+    fb_cost = prep.feedback_s if prep.charges_feedback(policy) else np.zeros_like(cost)
     rscale = (prep.plain_s[:, None] / cost) if ctx.reward_kind == "throughput" else np.ones_like(cost)
-    lo, hi = ctx.arm_range()
-    res = kernels.replay(policy.kernel, policy.kernel_param(), env.accept, env.lengths, env.table.drafter_idx,
-                         env.table.k, cost, rscale, lo, hi, np.asarray(prompts), np.asarray(runs),
-                         crng.policy_key(prep.cfg.seed))
-    res["feedback_s"] = np.zeros_like(res["time_s"])  # kernel policies are bandit-feedback
-    return res
+    G = _gamma_table(env) if la.code in FULL_INFORMATION else np.zeros((1, 1, 1))
+    st, tm, fb, pulls = run_lanes(
+        *la.args(), *env_arrays(env).args(), G, np.ascontiguousarray(cost, np.float64),
+        np.ascontiguousarray(fb_cost, np.float64), np.ascontiguousarray(rscale, np.float64),
+        np.asarray(prompts, np.int64), np.asarray(runs, np.int64), bool(cfg.carry_state),
+        crng.policy_key(cfg.seed, carry=cfg.carry_state))
+    return {"stopping_time": st, "time_s": tm, "feedback_s": fb, "pulls": pulls}
+
+
+def _gamma_table(env: Env) -> np.ndarray:
+    """``env.gamma`` at every position of every prompt, (P, D, T): what full-information
+    learners are shown at verified positions (0 past the output)."""
+    T = env.accept.shape[2]
+    P = env.n_prompts
+    pos = np.broadcast_to(np.arange(T), (P, T))
+    return np.ascontiguousarray(env.gamma(np.arange(P), pos).transpose(0, 2, 1), np.float64)
 
 
 def _tasks(prep: Prepared, workers: int) -> list[tuple[np.ndarray, np.ndarray]]:

@@ -52,8 +52,11 @@ class ServeConfig:
     runs: int = 16
     seed: int = 0
     cost_device: str | None = None
+    engine: str = "auto"  # auto | numpy | numba, as in ``simulator run``
 
     def __post_init__(self) -> None:
+        if self.engine not in ("auto", "numpy", "numba"):
+            raise ServeError(f"engine: expected one of ['auto', 'numpy', 'numba'], got {self.engine!r}")
         if self.batch_sizes and min(self.batch_sizes) < 1:
             raise ServeError(f"batch_sizes: expected integers >= 1, got {self.batch_sizes}")
         if self.runs < 1:
@@ -83,9 +86,18 @@ def _draw_batches(seed: int, batch_sizes: tuple[int, ...], runs: int, n_prompts:
 
 
 def _simulate(env: ReplayEnv, batches: list[np.ndarray], cost: np.ndarray, spec: str | None,
-              fixed_arm: int | None, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+              fixed_arm: int | None, seed: int, engine: str = "auto") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Tokens, seconds and rounds per lane (one lane per batch) for a policy or a fixed arm;
-    ``cost`` (lanes, n_max + 1, arms) in seconds.  The loop is ``simulator.lockstep``'s."""
+    ``cost`` (lanes, n_max + 1, arms) in seconds.  The loop is ``simulator.lockstep``'s, or
+    its compiled twin ``simulator.kernels.loops.serve_lanes`` (same results)."""
+    from . import kernels
+    from .kernels.adapters import has_kernel
+
+    compiled = engine != "numpy" and kernels.AVAILABLE and (spec is None or has_kernel(make_policy(spec)))
+    if engine == "numba" and not compiled:
+        raise ServeError(f"engine 'numba': policy {spec!r} has no kernel, or numba is not installed")
+    if compiled:
+        return _simulate_kernel(env, batches, cost, spec, fixed_arm, seed)
     n_lanes = len(batches)
     seq_lane = np.concatenate([np.full(len(b), i) for i, b in enumerate(batches)]).astype(np.int64)
     prompt = np.concatenate(batches).astype(np.int64)
@@ -110,6 +122,25 @@ def _simulate(env: ReplayEnv, batches: list[np.ndarray], cost: np.ndarray, spec:
     key = crng.serve_key(seed, policy.spec()) if policy is not None else None
     lockstep(env, state, round_cost, policy=policy, fixed_arm=fixed_arm, reward=reward, key=key, lane_key=lanes)
     return state.tokens, state.time_s, state.grnd
+
+
+def _simulate_kernel(env: ReplayEnv, batches: list[np.ndarray], cost: np.ndarray, spec: str | None,
+                     fixed_arm: int | None, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    from .kernels.adapters import LearnerArgs, learner_args
+    from .kernels.envs import env_arrays
+    from .kernels.loops import serve_lanes
+
+    if spec is None:
+        # a negative code plays the fixed arm -code - 1
+        la = LearnerArgs(-int(fixed_arm) - 1, np.zeros(2), np.zeros(1, np.int64), np.zeros(1), 1, 1)
+        key, throughput = 0, False
+    else:
+        policy = make_policy(spec)
+        la = learner_args(policy, serving_context(env, cost, policy))
+        key, throughput = crng.serve_key(seed, policy.spec()), policy.reward_for("time") == "throughput"
+    start = np.concatenate([[0], np.cumsum([len(b) for b in batches])]).astype(np.int64)
+    return serve_lanes(*la.args(), *env_arrays(env).args(), np.ascontiguousarray(cost, np.float64),
+                       np.concatenate(batches).astype(np.int64), start, throughput, np.uint64(key))
 
 
 def serving_context(env: ReplayEnv, cost: np.ndarray, policy) -> PolicyContext:
@@ -165,7 +196,7 @@ def run_serving(cfg: ServeConfig, progress: bool = True) -> tuple[pd.DataFrame, 
     frames = []
     plain_tp = None
     for name, spec, arm in tqdm(methods, desc="serving", unit="method", disable=not progress):
-        tok, t, rounds = _simulate(env, batches, cost, spec, arm, cfg.seed)
+        tok, t, rounds = _simulate(env, batches, cost, spec, arm, cfg.seed, cfg.engine)
         tp = tok / t
         if arm is not None and arms[arm].k == 0 and plain_tp is None:
             plain_tp = tp

@@ -15,7 +15,7 @@ from typing import ClassVar
 import numpy as np
 from scipy.special import ndtri
 
-from .base import Policy, PolicyContext, PolicyError, register, sample_categorical
+from .base import Policy, PolicyContext, PolicyError, register, rowsum, sample_categorical
 
 
 def bern_kl(p: np.ndarray, q: np.ndarray) -> np.ndarray:
@@ -55,6 +55,7 @@ class UCB1(_Counting):
     """``argmax mean_i + alpha sqrt(2 ln t / n_i)``."""
 
     name: ClassVar[str] = "ucb1"
+    kernel: ClassVar[str] = "ucb1"
     alpha: float = 1.0
 
     def __post_init__(self) -> None:
@@ -73,6 +74,7 @@ class KLUCB(_Counting):
     """``argmax max{q : n_i kl(mean_i, q) <= ln t + c ln ln t}`` (Bernoulli kl, bisection)."""
 
     name: ClassVar[str] = "klucb"
+    kernel: ClassVar[str] = "klucb"
     c: float = 0.0
 
     def select(self, u):
@@ -93,6 +95,7 @@ class Thompson(_Counting):
     """Gaussian Thompson sampling: ``theta_i ~ N(mean_i, sigma^2 / (n_i + 1))`` (prior mean 0.5)."""
 
     name: ClassVar[str] = "thompson"
+    kernel: ClassVar[str] = "thompson"
     sigma: float = 0.5
 
     def reset(self, n_lanes, ctx):
@@ -111,6 +114,7 @@ class EpsilonGreedy(_Counting):
     """With probability ``eps_t = min(1, c K / t)`` a uniform arm, else the best mean."""
 
     name: ClassVar[str] = "epsilon-greedy"
+    kernel: ClassVar[str] = "epsilon-greedy"
     n_random: ClassVar[int] = 2
     c: float = 1.0
 
@@ -150,6 +154,7 @@ class EXP3IX(_Weights):
     ``eta_t = sqrt(2 ln K / (K t))``, ``gamma_t = eta_t / 2``."""
 
     name: ClassVar[str] = "exp3-ix"
+    kernel: ClassVar[str] = "exp3-ix"
 
     def _eta(self):
         K = self.ctx_.n_arms
@@ -158,7 +163,7 @@ class EXP3IX(_Weights):
     def probabilities(self):
         shifted = self.Lhat_ - self.Lhat_.min(axis=1, keepdims=True)
         w = np.exp(-self._eta()[:, None] * shifted)
-        return w / w.sum(axis=1, keepdims=True)
+        return w / rowsum(w)[:, None]
 
     def update(self, arms, rewards, active):
         lanes = np.flatnonzero(active)
@@ -176,11 +181,11 @@ def tsallis_probs(Lhat: np.ndarray, eta: np.ndarray, iters: int = 60) -> np.ndar
     hi = m - 2 / eta  # sum p >= 1 here (the minimum alone gives 1)
     for _ in range(iters):
         mid = (lo + hi) / 2
-        s = (4 / (eta[:, None] * (Lhat - mid[:, None])) ** 2).sum(axis=1)
+        s = rowsum(4 / (eta[:, None] * (Lhat - mid[:, None])) ** 2)
         lo, hi = np.where(s < 1, mid, lo), np.where(s < 1, hi, mid)
     x = (lo + hi) / 2
     p = 4 / (eta[:, None] * (Lhat - x[:, None])) ** 2
-    return p / p.sum(axis=1, keepdims=True)
+    return p / rowsum(p)[:, None]
 
 
 @register
@@ -190,6 +195,7 @@ class TsallisINF(_Weights):
     importance-weighted loss estimates."""
 
     name: ClassVar[str] = "tsallis-inf"
+    kernel: ClassVar[str] = "tsallis-inf"
 
     def probabilities(self):
         return tsallis_probs(self.Lhat_, 2 / np.sqrt(self.t_ + 1.0))
@@ -208,6 +214,7 @@ class SlidingWindowUCB(Policy):
     ``index = mean + sqrt(xi ln(min(t, window)) / n)``; unseen arms first."""
 
     name: ClassVar[str] = "sw-ucb"
+    kernel: ClassVar[str] = "sw-ucb"
     window: int = 64
     xi: float = 0.6
 

@@ -83,13 +83,9 @@ class Policy:
     n_random: ClassVar[int] = 0  # uniforms per lane per round the policy consumes
     # reward kinds the policy can learn from, the first its default; () = reads no reward
     rewards: ClassVar[tuple[str, ...]] = REWARDS
-    kernel: ClassVar[str] = ""  # name of its compiled replay kernel (simulator.kernels), if any
+    kernel: ClassVar[str] = ""  # its compiled kernel (simulator.kernels); declared by the class itself
     shorthand: ClassVar[str] = ""  # the field ``NAME:VALUE`` sets (``fixed:ARM``, ``oracle:rounds``)
     reward: str = ""  # "" = the run's objective decides (rounds -> tokens, time -> throughput)
-
-    def kernel_param(self) -> float:
-        """The one hyperparameter the compiled kernel takes."""
-        return 0.0
 
     def reward_for(self, objective: str) -> str:
         """The reward this policy learns from in a run with ``objective``."""
@@ -183,6 +179,13 @@ def make_policy(spec: str) -> Policy:
         return cls(**kwargs)
     except TypeError as exc:
         raise PolicyError(f"policy {spec!r}: {exc}") from None
+
+
+def rowsum(x: np.ndarray) -> np.ndarray:
+    """Sums over the last axis added in index order (``np.cumsum``), as the compiled kernels
+    add; numpy's own ``sum`` is pairwise, which would differ in the last bit and could break a
+    near-tie differently between ``--engine numpy`` and ``numba``."""
+    return np.cumsum(x, axis=-1)[..., -1]
 
 
 def sample_categorical(p: np.ndarray, u: np.ndarray) -> np.ndarray:

@@ -16,6 +16,7 @@ class Fixed(Policy):
     """``ALG_i``: always play ``arm`` (BanditSpec's comparator class)."""
 
     name: ClassVar[str] = "fixed"
+    kernel: ClassVar[str] = "fixed"
     shorthand: ClassVar[str] = "arm"
     rewards: ClassVar[tuple[str, ...]] = ()
     arm: str = ""
@@ -41,6 +42,7 @@ class Uniform(Policy):
     """Each round an arm uniformly at random."""
 
     name: ClassVar[str] = "uniform"
+    kernel: ClassVar[str] = "uniform"
     n_random: ClassVar[int] = 1
     rewards: ClassVar[tuple[str, ...]] = ()
 
@@ -65,6 +67,7 @@ class Oracle(Policy):
     """
 
     name: ClassVar[str] = "oracle"
+    kernel: ClassVar[str] = "oracle"
     shorthand: ClassVar[str] = "by"
     rewards: ClassVar[tuple[str, ...]] = ()
     by: str = ""

@@ -40,6 +40,7 @@ class Heuristic(Policy):
     """
 
     name: ClassVar[str] = "heuristic"
+    kernel: ClassVar[str] = "heuristic"
     rewards: ClassVar[tuple[str, ...]] = ("tokens",)  # reads accepted tokens
     drafter: str = ""
     start: int = 20
@@ -77,6 +78,7 @@ class HeuristicTransient(Heuristic):
     """``heuristic_transient``: the heuristic schedule, reset at every prompt."""
 
     name: ClassVar[str] = "heuristic_transient"
+    kernel: ClassVar[str] = "heuristic_transient"
     transient: ClassVar[bool] = True
 
 
@@ -97,6 +99,7 @@ class BanditSpecCode(Policy):
     """
 
     name: ClassVar[str] = "banditspec-code"
+    kernel: ClassVar[str] = "banditspec-code"
     drafter: str = ""
 
     def reset(self, n_lanes: int, ctx: PolicyContext) -> None:

@@ -7,7 +7,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from .base import Policy, PolicyContext, PolicyError, register, sample_categorical
+from .base import Policy, PolicyContext, PolicyError, register, rowsum, sample_categorical
 
 
 @register
@@ -30,9 +30,6 @@ class EXP3Spec(Policy):
     kernel: ClassVar[str] = "exp3spec"
     eta_scale: float = 1.0
 
-    def kernel_param(self) -> float:
-        return self.eta_scale
-
     def __post_init__(self) -> None:
         if not self.eta_scale > 0:
             raise PolicyError(f"policy exp3spec: eta_scale must be > 0, got {self.eta_scale}")
@@ -51,7 +48,7 @@ class EXP3Spec(Policy):
         # shift by the smallest loss for stability; it cancels in the normalisation
         shifted = self.cum_loss_ - self.cum_loss_.min(axis=1, keepdims=True)
         w = np.exp(-eta[:, None] * shifted)
-        return w / w.sum(axis=1, keepdims=True)
+        return w / rowsum(w)[:, None]
 
     def select(self, u: np.ndarray) -> np.ndarray:
         self.p_ = self.probabilities()

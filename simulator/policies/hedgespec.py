@@ -24,7 +24,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from .base import Policy, PolicyContext, PolicyError, register, sample_categorical
+from .base import Policy, PolicyContext, PolicyError, register, rowsum, sample_categorical
 
 
 def hedge_probs(cum_loss: np.ndarray, t: np.ndarray, eta: float = 0.0) -> np.ndarray:
@@ -35,7 +35,7 @@ def hedge_probs(cum_loss: np.ndarray, t: np.ndarray, eta: float = 0.0) -> np.nda
     e = np.broadcast_to(e, t.shape)
     shifted = cum_loss - cum_loss.min(axis=1, keepdims=True)
     w = np.exp(-e[:, None] * shifted)
-    return w / w.sum(axis=1, keepdims=True)
+    return w / rowsum(w)[:, None]
 
 
 def normalhedge_probs(regret: np.ndarray, iters: int = 60) -> np.ndarray:
@@ -52,14 +52,14 @@ def normalhedge_probs(regret: np.ndarray, iters: int = 60) -> np.ndarray:
     for _ in range(iters):
         mid = (lo + hi) / 2
         c = np.exp(mid)[:, None]
-        f = np.mean(np.exp(np.minimum(Rp**2 / (2 * c), 700.0)), axis=1) - np.e
+        f = rowsum(np.exp(np.minimum(Rp**2 / (2 * c), 700.0))) / N - np.e
         lo = np.where(f > 0, mid, lo)
         hi = np.where(f > 0, hi, mid)
     c = np.exp((lo + hi) / 2)[:, None]
     logw = np.where(Rp > 0, np.log(np.maximum(Rp, 1e-300)) - np.log(c) + Rp**2 / (2 * c), -np.inf)
     logw -= np.where(pos, logw.max(axis=1), 0.0)[:, None]
     w = np.where(Rp > 0, np.exp(logw), 0.0)
-    p = np.where(pos[:, None], w / np.maximum(w.sum(axis=1, keepdims=True), 1e-300), 1.0 / N)
+    p = np.where(pos[:, None], w / np.maximum(rowsum(w), 1e-300)[:, None], 1.0 / N)
     return p
 
 
@@ -77,6 +77,7 @@ class HedgeSpec(Policy):
     """
 
     name: ClassVar[str] = "hedgespec"
+    kernel: ClassVar[str] = "hedgespec"
     feedback: ClassVar[str] = "full"
     n_random: ClassVar[int] = 1
     rewards: ClassVar[tuple[str, ...]] = ()  # learns from gamma, not from the round's reward
@@ -158,7 +159,7 @@ class HedgeSpec(Policy):
             t = self.released_[ready]
             f = self._losses(ready, t)
             p = self.p_[ready]
-            self.regret_[ready] += (p * f).sum(axis=1, keepdims=True) - f
+            self.regret_[ready] += rowsum(p * f)[:, None] - f
             self.cum_loss_[ready] += f
             self.t_[ready] += 1
             self.released_[ready] += 1

@@ -74,6 +74,7 @@ class StructuredUCB(_RunLength):
     objective).  Drafters never tried are tried first (at their largest K)."""
 
     name: ClassVar[str] = "structured-ucb"
+    kernel: ClassVar[str] = "structured-ucb"
     c: float = 1.0
 
     def select(self, u):
@@ -92,6 +93,7 @@ class SmartSpec(_RunLength):
     trace's cost table (tokens per round without one)."""
 
     name: ClassVar[str] = "smartspec"
+    kernel: ClassVar[str] = "smartspec"
 
     def select(self, u):
         succ = self.passed_.sum(axis=2)

@@ -46,9 +46,6 @@ class UCBSpec(Policy):
     kernel: ClassVar[str] = "ucbspec"
     delta: float = 0.5
 
-    def kernel_param(self) -> float:
-        return self.delta
-
     def __post_init__(self) -> None:
         if not 0 < self.delta:
             raise PolicyError(f"policy ucbspec: delta must be > 0, got {self.delta}")
@@ -68,7 +65,12 @@ class UCBSpec(Policy):
         n = self.counts_
         with np.errstate(divide="ignore", invalid="ignore"):
             mean = self.sums_ / n
-            cr = ucbspec_radius(n, np.maximum(self.t_, 1)[:, None], K, width, self.delta)
+            # Eq. 6 with log(K t^2 sqrt(1+n)/delta) split into its pull part b and round part
+            # 4 log t: the same value (``ucbspec_radius``), the same operations as the kernel
+            a = (1 + n) / n**2
+            b = np.log(K * np.sqrt(1 + n) / self.delta)
+            c = 4 * np.log(np.maximum(self.t_, 1))[:, None]
+            cr = (width / 2) * np.sqrt(a * (1 + 2 * b + c))
         return np.where(n > 0, mean + cr, np.inf)
 
     def select(self, u: np.ndarray) -> np.ndarray:

@@ -1,17 +1,11 @@
-"""Compiled replay engine (numba): one fused loop per run instead of ~10 numpy passes per round.
+"""Building blocks of the compiled engine: the counter-based uniforms (same bits as
+``simulator.rng``), UCBSpec's cached radius and exponential weights, and the long-horizon
+curve kernels (``simulator.curves``).
 
-The numpy policies in ``simulator/policies`` stay the readable definition and the reference
-twins stay the truth; these kernels re-implement UCBSpec (Alg. 4/8), EXP3Spec (Alg. 5/9) and
-anytime Hedge for speed and are tested to choose the same arms on the same random numbers
-(``tests/test_kernels.py``).  Floating-point libraries differ in the last bit (numpy's SIMD
-``log``/``exp`` vs LLVM's), so an exact near-tie between two arms could in principle break
-differently; the tests replay real traces and demand identical stopping times and pulls.
-
-Per-run state is a few K-vectors that stay in L1/L2; UCBSpec caches the pull-dependent part
-of its radius so a round costs one ``sqrt`` per arm:
-
-``cr_i = (L/2) sqrt(a_i (1 + 2 b_i + 4 log t))``,  ``a_i = (1+n_i)/n_i^2``,
-``b_i = log(K sqrt(1+n_i) / delta)``  (BanditSpec Eq. 6 / 19 rearranged).
+UCBSpec caches the pull-dependent part of its radius so a round costs one ``sqrt`` per arm,
+``cr_i = (L/2) sqrt(a_i (1 + 2 b_i + 4 log t))``, ``a_i = (1+n_i)/n_i^2``,
+``b_i = log(K sqrt(1+n_i) / delta)`` (BanditSpec Eq. 6 / 19 rearranged); the numpy UCBSpec
+computes the same expression in the same order, so both engines choose the same arms.
 
 ``numba`` is optional: ``AVAILABLE`` is False without it and the runner uses numpy.
 """
@@ -34,10 +28,10 @@ except ImportError:  # pragma: no cover
 
     prange = range  # type: ignore[assignment]
 
-from .rng import MAX_RUNS  # noqa: E402  (the lane counter recipe, as a compile-time constant)
+from ..rng import MAX_RUNS  # noqa: E402  (the lane counter recipe, as a compile-time constant)
 
 UCBSPEC, EXP3SPEC, HEDGE = 0, 1, 2
-KERNEL_POLICIES = {"ucbspec": UCBSPEC, "exp3spec": EXP3SPEC}
+CURVE_POLICIES = {"ucbspec": UCBSPEC, "exp3spec": EXP3SPEC}
 
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _M1 = np.uint64(0xBF58476D1CE4E5B9)
@@ -124,53 +118,6 @@ def bandit_update(policy, arm, rew, A, st, lo, hi, param):
         ucb_update(arm, rew, A, st[0], st[1], st[2], st[3], param)
     else:
         st[1, arm] += ((hi - rew) / max(hi - lo, 1e-12)) / st[4, arm]  # importance-weighted loss
-
-
-# ---------------------------------------------------------------------------- replay engine
-@njit(parallel=True, cache=True)
-def replay_bandit(policy, acc, lengths, d_idx, kk, cost, rscale, half, prompts, runs, key, lo, hi, param):
-    """Stopping times (P, R), time (P, R) and pulls (P, R, A) of UCBSpec / EXP3Spec on the
-    greedy replay, per-prompt learning.  ``cost[p, a]`` seconds per round, reward
-    ``y * rscale[p, a]`` (1 for tokens, ``c0/c_a`` for relative throughput).  Random numbers as
-    the numpy runner draws them: ``uniform(key, prompt * 2^20 + run, round, 0)``."""
-    P, R, A = len(prompts), len(runs), len(kk)
-    T = acc.shape[2]
-    st = np.zeros((P, R), dtype=np.int64)
-    tm = np.zeros((P, R))
-    pulls = np.zeros((P, R, A), dtype=np.int64)
-    for lane in prange(P * R):
-        ip, ir = lane // R, lane % R
-        p, r = prompts[ip], runs[ir]
-        n_tok = lengths[p]
-        state = np.zeros((5, A))
-        lane_key = np.int64(p) * np.int64(MAX_RUNS) + np.int64(r)
-        pos, t, tsum = 0, 0, 0.0
-        while pos < n_tok:
-            arm = bandit_select(policy, t, A, state, key, lane_key, half, param)
-            L_t = acc[p, d_idx[arm], min(pos, T - 1)]
-            e = min(min(L_t, kk[arm]) + 1, n_tok - pos)
-            bandit_update(policy, arm, e * rscale[p, arm], A, state, lo, hi, param)
-            pulls[ip, ir, arm] += 1
-            tsum += cost[p, arm]
-            pos += e
-            t += 1
-        st[ip, ir] = t
-        tm[ip, ir] = tsum
-    return st, tm, pulls
-
-
-def replay(policy: str, param: float, acc: np.ndarray, lengths: np.ndarray, d_idx: np.ndarray, kk: np.ndarray,
-           cost: np.ndarray, rscale: np.ndarray, arm_lo: np.ndarray, arm_hi: np.ndarray, prompts: np.ndarray,
-           runs: np.ndarray, key: np.uint64) -> dict:
-    """Typed wrapper around :func:`replay_bandit` returning the runner's result dict."""
-    f64 = np.float64
-    st, tm, pulls = replay_bandit(
-        KERNEL_POLICIES[policy], np.ascontiguousarray(acc, dtype=np.int16), lengths.astype(np.int64),
-        d_idx.astype(np.int64), kk.astype(np.int64), np.ascontiguousarray(cost, f64),
-        np.ascontiguousarray(rscale, f64), (np.asarray(arm_hi, f64) - np.asarray(arm_lo, f64)) / 2.0,
-        prompts.astype(np.int64), runs.astype(np.int64), np.uint64(key), float(np.min(arm_lo)),
-        float(np.max(arm_hi)), float(param))
-    return {"stopping_time": st, "time_s": tm, "pulls": pulls}
 
 
 # ---------------------------------------------------------------------------- long horizons

@@ -1,0 +1,119 @@
+"""The compiled lockstep loop: ``simulator.lockstep`` for one lane at a time, lanes in parallel.
+
+A lane plays its prompts in order (one prompt: per-prompt learning; every prompt: state
+carried, ``--carry-state``); each round it selects, the environment emits, the lane pays
+``cost[p, a] + fb_cost[p, a]`` and learns ``e * rscale[p, a]`` (or, for full-information
+learners, the verified positions).  Lanes are independent and every random number is a
+function of counters, so the split over threads, processes or machines never shows.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .core import njit, prange
+from .envs import emit
+from .learners import HEDGESPEC, init, on_prompt, select, update, update_full
+
+
+@njit(parallel=True, cache=True)
+def run_lanes(code, prm, itab, ftab, rows, cols, env_code, lengths, acc, d_idx, kk, tree_slot, tree_acc, stoch,
+              beta, ekey, cdf, cdf2, block, Y, G, cost, fb_cost, rscale, prompts, runs, carry, pkey):
+    """Stopping time, seconds, feedback seconds (P, R) and pulls (P, R, A) of one learner on
+    env prompts ``prompts`` x runs ``runs``.  Per-prompt lanes ``(prompt i, run r)`` use the
+    policy counter ``prompt * 2^20 + run``; carried lanes (one per run) use ``run``."""
+    P, R, A = len(prompts), len(runs), len(kk)
+    st_out = np.zeros((P, R), dtype=np.int64)
+    tm_out = np.zeros((P, R))
+    fb_out = np.zeros((P, R))
+    pulls = np.zeros((P, R, A), dtype=np.int32)
+    n_lanes = R if carry else P * R
+    for lane_u in prange(n_lanes):
+        lane = np.int64(lane_u)  # prange may type its index unsigned; int64 keeps the arithmetic integral
+        ir = lane if carry else lane % R
+        run = runs[ir]
+        st = np.zeros((rows, cols))
+        ist = np.zeros(4, dtype=np.int64)
+        tmp = np.zeros(max(A, cols, 4))
+        init(code, A, st, ist, prm, itab)
+        lane_key = np.int64(run) if carry else np.int64(prompts[lane // R]) * np.int64(1 << 20) + np.int64(run)
+        g = 0
+        for m in range(P if carry else 1):
+            ip = m if carry else lane // R
+            p = prompts[ip]
+            n = lengths[p]
+            on_prompt(code, st, ist, prm, itab, p)
+            pos, rnd, tsum, fsum = 0, 0, 0.0, 0.0
+            while pos < n:
+                arm = select(code, A, st, ist, prm, itab, ftab, pkey, lane_key, g, tmp)
+                e = emit(env_code, lengths, acc, d_idx, kk, tree_slot, tree_acc, stoch, beta, ekey, cdf, cdf2,
+                         block, Y, p, run, rnd, pos, arm)
+                c, f = cost[p, arm], fb_cost[p, arm]
+                if code == HEDGESPEC:
+                    update_full(st, ist, prm, itab, G, p, pos, e, tmp)
+                else:
+                    update(code, arm, e * rscale[p, arm], A, st, ist, prm, itab, ftab)
+                pulls[ip, ir, arm] += 1
+                tsum += c + f
+                fsum += f
+                pos += e
+                rnd += 1
+                g += 1
+            st_out[ip, ir] = rnd
+            tm_out[ip, ir] = tsum
+            fb_out[ip, ir] = fsum
+    return st_out, tm_out, fb_out, pulls
+
+
+@njit(parallel=True, cache=True)
+def serve_lanes(code, prm, itab, ftab, rows, cols, env_code, lengths, acc, d_idx, kk, tree_slot, tree_acc, stoch,
+                beta, ekey, cdf, cdf2, block, Y, cost, seq_prompt, seq_start, throughput, pkey):
+    """Batch serving (``simulator.serving``): lane ``l`` decodes prompts
+    ``seq_prompt[seq_start[l]:seq_start[l+1]]`` together, one arm per round for all of them;
+    a round with ``n`` unfinished sequences costs ``cost[l, n, a]``.  Returns tokens, seconds
+    and rounds per lane.  ``code < 0`` plays the fixed arm ``-code - 1``."""
+    n_lanes = len(seq_start) - 1
+    A = len(kk)
+    tokens = np.zeros(n_lanes)
+    secs = np.zeros(n_lanes)
+    rounds = np.zeros(n_lanes, dtype=np.int64)
+    for lane_u in prange(n_lanes):
+        lane = np.int64(lane_u)
+        s0, s1 = seq_start[lane], seq_start[lane + 1]
+        pos = np.zeros(s1 - s0, dtype=np.int64)
+        rnd = np.zeros(s1 - s0, dtype=np.int64)
+        st = np.zeros((rows, cols))
+        ist = np.zeros(4, dtype=np.int64)
+        tmp = np.zeros(max(A, cols, 4))
+        if code >= 0:
+            init(code, A, st, ist, prm, itab)
+        g, tok, tsum = 0, 0.0, 0.0
+        while True:
+            n_act = 0
+            for j in range(s1 - s0):
+                if pos[j] < lengths[seq_prompt[s0 + j]]:
+                    n_act += 1
+            if n_act == 0:
+                break
+            arm = -code - 1 if code < 0 else select(code, A, st, ist, prm, itab, ftab, pkey, lane, g, tmp)
+            emitted = 0.0
+            for j in range(s1 - s0):
+                p = seq_prompt[s0 + j]
+                if pos[j] < lengths[p]:
+                    e = emit(env_code, lengths, acc, d_idx, kk, tree_slot, tree_acc, stoch, beta, ekey, cdf, cdf2,
+                             block, Y, p, 0, rnd[j], pos[j], arm)
+                    emitted += e
+                    pos[j] += e
+                    rnd[j] += 1
+            c = cost[lane, n_act, arm]
+            if code >= 0:
+                per_seq = emitted / n_act
+                r = per_seq * cost[lane, n_act, 0] / c if throughput else per_seq
+                update(code, arm, r, A, st, ist, prm, itab, ftab)
+            tok += emitted
+            tsum += c + 0.0
+            g += 1
+        tokens[lane] = tok
+        secs[lane] = tsum
+        rounds[lane] = g
+    return tokens, secs, rounds
