@@ -6,6 +6,7 @@ import json
 import os
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -22,7 +23,15 @@ class ResultsError(ValueError):
 
 def _write_parquet(df: pd.DataFrame, path: Path) -> None:
     tmp = path.with_suffix(".parquet.tmp")
-    pq.write_table(pa.Table.from_pandas(df, preserve_index=False), tmp, compression="zstd")
+    pulls = "pulls" in df.columns and len(df)
+    table = pa.Table.from_pandas(df.drop(columns=["pulls"]) if pulls else df, preserve_index=False)
+    if pulls:  # one list per row, built from one flat array (from per-row objects it is 40x slower)
+        rows = df["pulls"].to_numpy()
+        lens = np.fromiter((len(r) for r in rows), np.int64, len(rows))
+        offsets = np.concatenate([[0], np.cumsum(lens)]).astype(np.int32)
+        flat = np.concatenate(rows).astype(np.int64)
+        table = table.append_column("pulls", pa.ListArray.from_arrays(pa.array(offsets), pa.array(flat)))
+    pq.write_table(table, tmp, compression="zstd")
     os.replace(tmp, path)
 
 

@@ -78,7 +78,7 @@ def env_arrays(env) -> EnvArrays:
     raise TypeError(f"no compiled emission for environment {type(env).__name__}")
 
 
-@njit(cache=True)
+@njit(inline="always")
 def emit(code, lengths, acc, d_idx, kk, tree_slot, tree_acc, stoch, beta, key, cdf, cdf2, block, Y,
          p, run, rnd, pos, a):
     left = lengths[p] - pos
@@ -99,12 +99,14 @@ def emit(code, lengths, acc, d_idx, kk, tree_slot, tree_acc, stoch, beta, key, c
         return min(n_acc + 1, left)
     if code == STOCHASTIC:
         u = uniform4(key, p, run, rnd, a)
-        c = cdf
-        if block > 0 and uniform4(key, p, run, rnd // block, 1 << 30) < 0.5:
-            c = cdf2
         y = 1
-        for j in range(c.shape[2] - 1):
-            if c[p, a, j] <= u:
-                y += 1
+        if block > 0 and uniform4(key, p, run, rnd // block, 1 << 30) < 0.5:
+            for j in range(cdf2.shape[2] - 1):
+                if cdf2[p, a, j] <= u:
+                    y += 1
+        else:
+            for j in range(cdf.shape[2] - 1):
+                if cdf[p, a, j] <= u:
+                    y += 1
         return min(y, left)
     return min(Y[p, a, min(rnd, Y.shape[2] - 1)], left)

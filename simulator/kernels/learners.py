@@ -50,7 +50,7 @@ _NDTRI_Q2 = np.array([6.02427039364742014255E0, 3.67983563856160859403E0, 1.3770
                       2.89247864745380683936E-6, 6.79019408009981274425E-9])
 
 
-@njit(cache=True)
+@njit(inline="always")
 def _polevl(x, c):
     a = c[0]
     for i in range(1, len(c)):
@@ -58,7 +58,7 @@ def _polevl(x, c):
     return a
 
 
-@njit(cache=True)
+@njit(inline="always")
 def _p1evl(x, c):
     a = x + c[0]
     for i in range(1, len(c)):
@@ -89,7 +89,7 @@ def ndtri(y0):
     return -x if code != 0 else x
 
 
-@njit(cache=True)
+@njit(inline="always")
 def _argmax(v, n):
     best, bv = 0, v[0]
     for i in range(1, n):
@@ -98,32 +98,35 @@ def _argmax(v, n):
     return best
 
 
-@njit(cache=True)
-def _categorical(p, n, u):
-    """``simulator.policies.base.sample_categorical``: the number of prefix sums <= u."""
+@njit(inline="always")
+def _categorical(st, row, n, u):
+    """``simulator.policies.base.sample_categorical`` on ``st[row, :n]``: the number of prefix
+    sums <= u.  (Rows are passed as indices, not views: a view costs reference counting
+    every round.)"""
     acc, cnt = 0.0, 0
     for i in range(n):
-        acc += p[i]
+        acc += st[row, i]
         if acc <= u:
             cnt += 1
     return min(cnt, n - 1)
 
 
-@njit(cache=True)
-def _exp_weights(L, p, n, eta):
-    """``p ∝ exp(-eta (L - min L))``, normalised by a sum in index order, into ``p``."""
-    m = L[0]
+@njit(inline="always")
+def _exp_weights(st, lrow, prow, n, eta):
+    """``p ∝ exp(-eta (L - min L))`` with ``L = st[lrow]``, normalised by a sum in index order,
+    into ``st[prow]``."""
+    m = st[lrow, 0]
     for i in range(1, n):
-        m = min(m, L[i])
+        m = min(m, st[lrow, i])
     s = 0.0
     for i in range(n):
-        p[i] = math.exp(-eta * (L[i] - m))
-        s += p[i]
+        st[prow, i] = math.exp(-eta * (st[lrow, i] - m))
+        s += st[prow, i]
     for i in range(n):
-        p[i] = p[i] / s
+        st[prow, i] = st[prow, i] / s
 
 
-@njit(cache=True)
+@njit(inline="always")
 def _bern_kl(p, q):
     p = min(max(p, 1e-12), 1 - 1e-12)
     q = min(max(q, 1e-12), 1 - 1e-12)
@@ -141,7 +144,7 @@ def state_shape(code: int, A: int, itab: np.ndarray, prm: np.ndarray) -> tuple[i
     return 5, A
 
 
-@njit(cache=True)
+@njit(inline="always")
 def init(code, A, st, ist, prm, itab):
     if code == EXP3SPEC or code == EXP3IX or code == TSALLIS:
         for i in range(A):
@@ -159,7 +162,7 @@ def init(code, A, st, ist, prm, itab):
             st[2, i] = 1.0 / N
 
 
-@njit(cache=True)
+@njit(inline="always")
 def on_prompt(code, st, ist, prm, itab, prompt):
     if code == ORACLE:
         ist[1] = itab[prompt]
@@ -170,7 +173,7 @@ def on_prompt(code, st, ist, prm, itab, prompt):
         ist[2] = 0
 
 
-@njit(cache=True)
+@njit(inline="always")
 def select(code, A, st, ist, prm, itab, ftab, key, lane_key, g, tmp):
     """The arm of this round; ``g`` is the lane's round counter (its uniforms' counter)."""
     t = ist[0]
@@ -178,13 +181,13 @@ def select(code, A, st, ist, prm, itab, ftab, key, lane_key, g, tmp):
         if t < A:
             return t
         c = 4.0 * math.log(max(t, 1))
-        for i in range(A):
-            tmp[i] = st[1, i] / st[0, i] + ftab[i] * math.sqrt(st[2, i] * (1.0 + 2.0 * st[3, i] + c))
-        return _argmax(tmp, A)
+        for i in range(A):  # row 1 caches sums/n and row 3 1 + 2 b: the same values numpy computes
+            tmp[i] = st[1, i] + ftab[i] * math.sqrt(st[2, i] * (st[3, i] + c))
+        return _argmax(tmp, A)  # a separate pass, so the loop above vectorises
     if code == EXP3SPEC:
         eta = prm[2] * math.sqrt(math.log(A) / ((t + 1.0) * A))
-        _exp_weights(st[1], st[4], A, eta)
-        return _categorical(st[4], A, uniform3(key, lane_key, g, 0))
+        _exp_weights(st, 1, 4, A, eta)
+        return _categorical(st, 4, A, uniform3(key, lane_key, g, 0))
     if code == UCB1:
         if t < A:
             return t
@@ -226,20 +229,19 @@ def select(code, A, st, ist, prm, itab, ftab, key, lane_key, g, tmp):
         return _argmax(tmp, A)
     if code == EXP3IX:
         eta = math.sqrt(2 * math.log(A) / (A * (t + 1)))
-        _exp_weights(st[0], st[1], A, eta)
-        return _categorical(st[1], A, uniform3(key, lane_key, g, 0))
+        _exp_weights(st, 0, 1, A, eta)
+        return _categorical(st, 1, A, uniform3(key, lane_key, g, 0))
     if code == TSALLIS:
         eta = 2 / math.sqrt(t + 1.0)
-        L, p = st[0], st[1]
-        m = L[0]
+        m = st[0, 0]
         for i in range(1, A):
-            m = min(m, L[i])
+            m = min(m, st[0, i])
         lo, hi = m - 2 * math.sqrt(A) / eta, m - 2 / eta
         for _ in range(60):
             mid = (lo + hi) / 2
             s = 0.0
             for i in range(A):
-                v = eta * (L[i] - mid)
+                v = eta * (st[0, i] - mid)
                 s += 4 / (v * v)
             if s < 1:
                 lo = mid
@@ -248,12 +250,12 @@ def select(code, A, st, ist, prm, itab, ftab, key, lane_key, g, tmp):
         x = (lo + hi) / 2
         s = 0.0
         for i in range(A):
-            v = eta * (L[i] - x)
-            p[i] = 4 / (v * v)
-            s += p[i]
+            v = eta * (st[0, i] - x)
+            st[1, i] = 4 / (v * v)
+            s += st[1, i]
         for i in range(A):
-            p[i] = p[i] / s
-        return _categorical(p, A, uniform3(key, lane_key, g, 0))
+            st[1, i] = st[1, i] / s
+        return _categorical(st, 1, A, uniform3(key, lane_key, g, 0))
     if code == SWUCB:
         W = int(prm[2])
         for i in range(A):
@@ -295,13 +297,13 @@ def select(code, A, st, ist, prm, itab, ftab, key, lane_key, g, tmp):
     N = int(prm[3])
     if prm[5] == 0.0:  # hedge
         e = prm[2] if prm[2] > 0 else math.sqrt(8 * math.log(max(N, 2)) / max(t, 1))
-        _exp_weights(st[0], st[2], N, e)
+        _exp_weights(st, 0, 2, N, e)
     else:
-        _normalhedge(st[1], st[2], N)
-    return itab[_categorical(st[2], N, uniform3(key, lane_key, g, 0))]
+        _normalhedge(st, N)
+    return itab[_categorical(st, 2, N, uniform3(key, lane_key, g, 0))]
 
 
-@njit(cache=True)
+@njit(inline="always")
 def _select_runlength(code, A, st, ist, prm, itab, ftab, tmp):
     D, Km = int(prm[3]), int(prm[4])
     if code == STRUCTURED:
@@ -336,17 +338,17 @@ def _select_runlength(code, A, st, ist, prm, itab, ftab, tmp):
     return _argmax(tmp, A)
 
 
-@njit(cache=True)
-def _normalhedge(R, p, N):
-    """``simulator.policies.hedgespec.normalhedge_probs`` for one lane, into ``p``."""
+@njit(inline="always")
+def _normalhedge(st, N):
+    """``simulator.policies.hedgespec.normalhedge_probs`` for one lane: regrets ``st[1]``, weights into ``st[2]``."""
     m, pos = 0.0, False
     for i in range(N):
-        r = max(R[i], 0.0)
+        r = max(st[1, i], 0.0)
         m = max(m, r)
         pos = pos or r > 0
     if not pos:
         for i in range(N):
-            p[i] = 1.0 / N
+            st[2, i] = 1.0 / N
         return
     m = max(m, 1e-12)
     lo = math.log(m * m / (2 * (1 + math.log(N))) + 1e-300)
@@ -356,7 +358,7 @@ def _normalhedge(R, p, N):
         c = math.exp(mid)
         s = 0.0
         for i in range(N):
-            r = max(R[i], 0.0)
+            r = max(st[1, i], 0.0)
             s += math.exp(min(r * r / (2 * c), 700.0))
         if s / N - np.e > 0:
             lo = mid
@@ -365,19 +367,19 @@ def _normalhedge(R, p, N):
     c = math.exp((lo + hi) / 2)
     top = -np.inf
     for i in range(N):
-        r = max(R[i], 0.0)
-        p[i] = math.log(max(r, 1e-300)) - math.log(c) + r * r / (2 * c) if r > 0 else -np.inf
-        top = max(top, p[i])
+        r = max(st[1, i], 0.0)
+        st[2, i] = math.log(max(r, 1e-300)) - math.log(c) + r * r / (2 * c) if r > 0 else -np.inf
+        top = max(top, st[2, i])
     s = 0.0
     for i in range(N):
-        p[i] = math.exp(p[i] - top) if R[i] > 0 else 0.0
-        s += p[i]
+        st[2, i] = math.exp(st[2, i] - top) if st[1, i] > 0 else 0.0
+        s += st[2, i]
     s = max(s, 1e-300)
     for i in range(N):
-        p[i] = p[i] / s
+        st[2, i] = st[2, i] / s
 
 
-@njit(cache=True)
+@njit(inline="always")
 def update(code, arm, r, A, st, ist, prm, itab, ftab):
     """Bandit feedback: reward ``r`` of the played arm."""
     glo, ghi = prm[0], prm[1]
@@ -385,10 +387,11 @@ def update(code, arm, r, A, st, ist, prm, itab, ftab):
     ist[0] = t + 1
     if code == UCBSPEC:
         st[0, arm] += 1.0
-        st[1, arm] += r
+        st[4, arm] += r
         n = st[0, arm]
+        st[1, arm] = st[4, arm] / n
         st[2, arm] = (1 + n) / (n * n)
-        st[3, arm] = math.log(A * math.sqrt(1 + n) / prm[2])
+        st[3, arm] = 1.0 + 2.0 * math.log(A * math.sqrt(1 + n) / prm[2])
     elif code == EXP3SPEC:
         st[1, arm] += (ghi - r) / max(ghi - glo, 1e-12) / st[4, arm]
     elif code == UCB1 or code == KLUCB or code == THOMPSON or code == EPSGREEDY:
@@ -423,7 +426,7 @@ def update(code, arm, r, A, st, ist, prm, itab, ftab):
                 st[D + d, j - 1] += 1.0
 
 
-@njit(cache=True)
+@njit(inline="always")
 def update_full(st, ist, prm, itab, G, prompt, pos, e, f):
     """HedgeSpec: positions ``pos .. pos+e-1`` were verified; release every position whose
     window is verified (``simulator.policies.hedgespec.HedgeSpec.update_full``); ``f`` is

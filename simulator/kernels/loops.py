@@ -30,39 +30,50 @@ def run_lanes(code, prm, itab, ftab, rows, cols, env_code, lengths, acc, d_idx, 
     n_lanes = R if carry else P * R
     for lane_u in prange(n_lanes):
         lane = np.int64(lane_u)  # prange may type its index unsigned; int64 keeps the arithmetic integral
-        ir = lane if carry else lane % R
-        run = runs[ir]
-        st = np.zeros((rows, cols))
-        ist = np.zeros(4, dtype=np.int64)
-        tmp = np.zeros(max(A, cols, 4))
-        init(code, A, st, ist, prm, itab)
-        lane_key = np.int64(run) if carry else np.int64(prompts[lane // R]) * np.int64(1 << 20) + np.int64(run)
-        g = 0
-        for m in range(P if carry else 1):
-            ip = m if carry else lane // R
-            p = prompts[ip]
-            n = lengths[p]
-            on_prompt(code, st, ist, prm, itab, p)
-            pos, rnd, tsum, fsum = 0, 0, 0.0, 0.0
-            while pos < n:
-                arm = select(code, A, st, ist, prm, itab, ftab, pkey, lane_key, g, tmp)
-                e = emit(env_code, lengths, acc, d_idx, kk, tree_slot, tree_acc, stoch, beta, ekey, cdf, cdf2,
-                         block, Y, p, run, rnd, pos, arm)
-                c, f = cost[p, arm], fb_cost[p, arm]
-                if code == HEDGESPEC:
-                    update_full(st, ist, prm, itab, G, p, pos, e, tmp)
-                else:
-                    update(code, arm, e * rscale[p, arm], A, st, ist, prm, itab, ftab)
-                pulls[ip, ir, arm] += 1
-                tsum += c + f
-                fsum += f
-                pos += e
-                rnd += 1
-                g += 1
-            st_out[ip, ir] = rnd
-            tm_out[ip, ir] = tsum
-            fb_out[ip, ir] = fsum
+        st, ist, tmp = np.zeros((rows, cols)), np.zeros(4, dtype=np.int64), np.zeros(max(A, cols, 4))
+        _lane(lane, code, prm, itab, ftab, env_code, lengths, acc, d_idx, kk, tree_slot, tree_acc, stoch,
+              beta, ekey, cdf, cdf2, block, Y, G, cost, fb_cost, rscale, prompts, runs, carry, pkey,
+              st, ist, tmp, st_out, tm_out, fb_out, pulls)
     return st_out, tm_out, fb_out, pulls
+
+
+@njit(cache=True, _nrt=False)
+def _lane(lane, code, prm, itab, ftab, env_code, lengths, acc, d_idx, kk, tree_slot, tree_acc, stoch,
+          beta, ekey, cdf, cdf2, block, Y, G, cost, fb_cost, rscale, prompts, runs, carry, pkey,
+          st, ist, tmp, st_out, tm_out, fb_out, pulls):
+    # one lane, compiled on its own without reference counting (it allocates nothing; the
+    # learners and emission rules inline here and would otherwise count references to every
+    # array they are handed, every round: 4x slower); the parallel wrapper stays small
+    P, R, A = len(prompts), len(runs), len(kk)
+    ir = lane if carry else lane % R
+    run = runs[ir]
+    init(code, A, st, ist, prm, itab)
+    lane_key = np.int64(run) if carry else np.int64(prompts[lane // R]) * np.int64(1 << 20) + np.int64(run)
+    g = 0
+    for m in range(P if carry else 1):
+        ip = m if carry else lane // R
+        p = prompts[ip]
+        n = lengths[p]
+        on_prompt(code, st, ist, prm, itab, p)
+        pos, rnd, tsum, fsum = 0, 0, 0.0, 0.0
+        while pos < n:
+            arm = select(code, A, st, ist, prm, itab, ftab, pkey, lane_key, g, tmp)
+            e = emit(env_code, lengths, acc, d_idx, kk, tree_slot, tree_acc, stoch, beta, ekey, cdf, cdf2,
+                     block, Y, p, run, rnd, pos, arm)
+            c, f = cost[p, arm], fb_cost[p, arm]
+            if code == HEDGESPEC:
+                update_full(st, ist, prm, itab, G, p, pos, e, tmp)
+            else:
+                update(code, arm, e * rscale[p, arm], A, st, ist, prm, itab, ftab)
+            pulls[ip, ir, arm] += 1
+            tsum += c + f
+            fsum += f
+            pos += e
+            rnd += 1
+            g += 1
+        st_out[ip, ir] = rnd
+        tm_out[ip, ir] = tsum
+        fb_out[ip, ir] = fsum
 
 
 @njit(parallel=True, cache=True)
@@ -79,41 +90,49 @@ def serve_lanes(code, prm, itab, ftab, rows, cols, env_code, lengths, acc, d_idx
     rounds = np.zeros(n_lanes, dtype=np.int64)
     for lane_u in prange(n_lanes):
         lane = np.int64(lane_u)
-        s0, s1 = seq_start[lane], seq_start[lane + 1]
-        pos = np.zeros(s1 - s0, dtype=np.int64)
-        rnd = np.zeros(s1 - s0, dtype=np.int64)
-        st = np.zeros((rows, cols))
-        ist = np.zeros(4, dtype=np.int64)
-        tmp = np.zeros(max(A, cols, 4))
-        if code >= 0:
-            init(code, A, st, ist, prm, itab)
-        g, tok, tsum = 0, 0.0, 0.0
-        while True:
-            n_act = 0
-            for j in range(s1 - s0):
-                if pos[j] < lengths[seq_prompt[s0 + j]]:
-                    n_act += 1
-            if n_act == 0:
-                break
-            arm = -code - 1 if code < 0 else select(code, A, st, ist, prm, itab, ftab, pkey, lane, g, tmp)
-            emitted = 0.0
-            for j in range(s1 - s0):
-                p = seq_prompt[s0 + j]
-                if pos[j] < lengths[p]:
-                    e = emit(env_code, lengths, acc, d_idx, kk, tree_slot, tree_acc, stoch, beta, ekey, cdf, cdf2,
-                             block, Y, p, 0, rnd[j], pos[j], arm)
-                    emitted += e
-                    pos[j] += e
-                    rnd[j] += 1
-            c = cost[lane, n_act, arm]
-            if code >= 0:
-                per_seq = emitted / n_act
-                r = per_seq * cost[lane, n_act, 0] / c if throughput else per_seq
-                update(code, arm, r, A, st, ist, prm, itab, ftab)
-            tok += emitted
-            tsum += c + 0.0
-            g += 1
-        tokens[lane] = tok
-        secs[lane] = tsum
-        rounds[lane] = g
+        m = seq_start[lane + 1] - seq_start[lane]
+        pos, rnd = np.zeros(m, dtype=np.int64), np.zeros(m, dtype=np.int64)
+        st, ist, tmp = np.zeros((rows, cols)), np.zeros(4, dtype=np.int64), np.zeros(max(A, cols, 4))
+        _serve_lane(lane, code, prm, itab, ftab, env_code, lengths, acc, d_idx, kk, tree_slot, tree_acc, stoch, beta,
+                    ekey, cdf, cdf2, block, Y, cost, seq_prompt, seq_start, throughput, pkey, pos, rnd, st, ist, tmp,
+                    tokens, secs, rounds)
     return tokens, secs, rounds
+
+
+@njit(cache=True, _nrt=False)
+def _serve_lane(lane, code, prm, itab, ftab, env_code, lengths, acc, d_idx, kk, tree_slot, tree_acc, stoch, beta,
+                ekey, cdf, cdf2, block, Y, cost, seq_prompt, seq_start, throughput, pkey, pos, rnd, st, ist, tmp,
+                tokens, secs, rounds):
+    A = len(kk)
+    s0, s1 = seq_start[lane], seq_start[lane + 1]
+    if code >= 0:
+        init(code, A, st, ist, prm, itab)
+    g, tok, tsum = 0, 0.0, 0.0
+    while True:
+        n_act = 0
+        for j in range(s1 - s0):
+            if pos[j] < lengths[seq_prompt[s0 + j]]:
+                n_act += 1
+        if n_act == 0:
+            break
+        arm = -code - 1 if code < 0 else select(code, A, st, ist, prm, itab, ftab, pkey, lane, g, tmp)
+        emitted = 0.0
+        for j in range(s1 - s0):
+            p = seq_prompt[s0 + j]
+            if pos[j] < lengths[p]:
+                e = emit(env_code, lengths, acc, d_idx, kk, tree_slot, tree_acc, stoch, beta, ekey, cdf, cdf2,
+                         block, Y, p, 0, rnd[j], pos[j], arm)
+                emitted += e
+                pos[j] += e
+                rnd[j] += 1
+        c = cost[lane, n_act, arm]
+        if code >= 0:
+            per_seq = emitted / n_act
+            r = per_seq * cost[lane, n_act, 0] / c if throughput else per_seq
+            update(code, arm, r, A, st, ist, prm, itab, ftab)
+        tok += emitted
+        tsum += c + 0.0
+        g += 1
+    tokens[lane] = tok
+    secs[lane] = tsum
+    rounds[lane] = g
