@@ -95,6 +95,7 @@ traces-real: collect-env heads
 bench: collect-env
 	$(PY) benchmarks/figures_runtime.py
 	$(PY) benchmarks/policy_speed.py
+	$(PY) benchmarks/cli_throughput.py
 	$(PY) benchmarks/scaling.py
 	$(PY) benchmarks/collection_cost.py
 	$(PY) benchmarks/collection_scaling.py
