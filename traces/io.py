@@ -310,13 +310,17 @@ def _read_ranks(rpath: Path, manifest: dict, pid_index: dict, drafters: list[str
                         f"got {cap!r}")
         return None
     pid = r["prompt_id"].astype(str)
-    bad_p = sorted(set(pid) - set(pid_index))
-    bad_d = sorted(set(r["drafter"].astype(str)) - set(drafters))
+    # factorise once, look up the few distinct values (iterating a million strings took seconds)
+    p_codes, p_uniq = pd.factorize(pid)
+    d_codes, d_uniq = pd.factorize(r["drafter"].astype(str))
+    d_index = {d: i for i, d in enumerate(drafters)}
+    bad_p = sorted(str(u) for u in p_uniq if u not in pid_index)
+    bad_d = sorted(str(u) for u in d_uniq if u not in d_index)
     if bad_p or bad_d:
         problems.append(f"{rpath}: prompt_id/drafter: unknown {bad_p[:3] + bad_d[:3]}")
         return None
-    pi = pid.map(pid_index).to_numpy(np.int64)
-    di = r["drafter"].astype(str).map({d: i for i, d in enumerate(drafters)}).to_numpy(np.int64)
+    pi = np.array([pid_index[u] for u in p_uniq], np.int64)[p_codes]
+    di = np.array([d_index[u] for u in d_uniq], np.int64)[d_codes]
     pos = r["pos"].to_numpy(np.int64)
     dep = r["depth"].to_numpy(np.int64)
     val = r["rank"].to_numpy(np.int64)
