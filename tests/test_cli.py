@@ -126,3 +126,13 @@ def test_table1(tmp_path):
     assert (ot <= best_t.loc[ot.index] * (1 + 1e-12)).all() and (orr <= best_r.loc[orr.index]).all()
     # and the time oracle is faster than every fixed arm overall (the bug this table once had)
     assert ot.sum() <= fixed.groupby("arm").time_s.sum().min() * (1 + 1e-12)
+
+def test_a_run_whose_results_would_not_fit_is_refused_before_it_starts(tmp_path, capsys):
+    from simulator.cli import main
+
+    out = tmp_path / "big"
+    rc = main(["run", "--trace", "builtin:smollm2-greedy", "--arms", "pld@4,rtn4@4", "--runs", "100000",
+               "--max-memory", "0.5", "--out", str(out)])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 2 and not out.exists()
+    assert len(err) == 1 and "would hold about" in err[0] and "--max-memory" in err[0]
