@@ -93,6 +93,8 @@ traces-real: collect-env heads
 
 .PHONY: bench
 bench: collect-env
+	$(PY) -m pip install -q -e '.[bench]'
+	$(PY) benchmarks/peers.py
 	$(PY) benchmarks/figures_runtime.py
 	$(PY) benchmarks/policy_speed.py
 	$(PY) benchmarks/cli_throughput.py
