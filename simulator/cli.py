@@ -20,10 +20,10 @@ from .distributed import BackendError
 from .envs import SETTINGS
 from .policies import REGISTRY, PolicyError
 from .policies.plugins import load_module_file, resolve_module
-from .results import ResultsError, read_config, read_fixed, read_results, write_results
-from .runner import ConfigError, RunConfig, _prepare_cached, check_request, fixed_frame, run_experiment
+from .results import ResultsError, ResultsWriter, read_config, read_fixed, read_results
+from .runner import ConfigError, RunConfig, _prepare_cached, check_request, fixed_frame, stream_experiment
 from .serving import ServeError
-from .summary import format_summary, summarize
+from .summary import PerPrompt, format_summary, summarize
 
 ERRORS = (TraceError, ArmError, PolicyError, ConfigError, CostError, ResultsError, ServeError, BackendError,
           ValueError)
@@ -44,10 +44,15 @@ def _run(a: argparse.Namespace) -> int:
     for cfg in cfgs:  # every setting and policy is checked before any work starts
         check_request(cfg)
     _check_memory(cfgs, a.max_memory)
-    frames, fixed, configs = [], [], []
+    fixed, configs = [], []
+    writer, acc = ResultsWriter(a.out), PerPrompt()
+
+    def sink(frame: pd.DataFrame) -> None:  # each task's rows go to disk; the summary keeps means
+        writer.write(frame)
+        acc.add(frame)
+
     for cfg in cfgs:
-        df, conf = run_experiment(cfg, progress=not a.quiet)
-        frames.append(df)
+        conf = stream_experiment(cfg, sink, progress=not a.quiet)
         fixed.append(fixed_frame(_prepare_cached(cfg)))
         configs.append(conf)
         cm = conf.get("cost_model") or {}
@@ -56,10 +61,8 @@ def _run(a: argparse.Namespace) -> int:
                   file=sys.stderr, flush=True)
         for note in cm.get("notes", []):
             print(f"note: cost model ({cfg.setting}): {note}", file=sys.stderr, flush=True)
-    df = pd.concat(frames, ignore_index=True)
     fx = pd.concat(fixed, ignore_index=True)
-    write_results(df, configs[0] if len(configs) == 1 else {**configs[0], "setting": "multi",
-                  "settings": configs}, a.out, fixed=fx)
+    writer.close(configs[0] if len(configs) == 1 else {**configs[0], "setting": "multi", "settings": configs}, fx)
     if not a.quiet:
         c0 = configs[0]
         fb = ", ".join(f"{k}: {v}" for k, v in c0["feedback_cost"].items())
@@ -67,35 +70,44 @@ def _run(a: argparse.Namespace) -> int:
               f"objective: {c0['objective']}" + (f"   cost device: {c0['cost_model']['device']}"
                                                  if c0.get("cost_model") else "")
               + (f"   full-information feedback ({fb})" if fb else ""))
-        print(format_summary(summarize(df, fx, seed=a.seed)))
-        print(f"wrote {a.out}/results.parquet ({len(df)} rows), fixed.parquet and config.json")
+        print(format_summary(summarize(acc.frame(), fx, seed=a.seed)))
+        print(f"wrote {a.out}/results.parquet ({writer.rows} rows), fixed.parquet and config.json")
     return 0
 
 
-# bytes held per result row while a run is written: the per-lane arrays, the row of the frame
-# (about 20 columns) and its pulls (one int64 per arm, twice: arrays and frame)
-ROW_BYTES, ARM_BYTES = 600, 24  # measured: 16 arms, 4000 vs 1000 runs, 950 bytes per row
+# bytes held per result row of a task: the per-lane arrays, the frame's ~20 columns and its
+# pulls (one int64 per arm); measured: 16 arms, 4000 vs 1000 runs, 950 bytes per row
+ROW_BYTES, ARM_BYTES = 600, 24
+BASE_BYTES = 450e6  # interpreter, libraries, the trace and the prepared arrays (measured, bundled trace)
+RATE = {"numba": 5e6, "numpy": 3e5}  # policy-rounds/s for the estimate (docs/performance.md)
 
 
-def estimate_bytes(cfgs: list[RunConfig]) -> int:
-    """Peak bytes the results of ``cfgs`` take in memory (they are held whole until written)."""
-    total = 0
+def estimate(cfgs: list[RunConfig]) -> tuple[float, float]:
+    """(peak bytes, policy-rounds) of ``cfgs``: results stream to disk task by task
+    (``runner.CHUNK_CELLS`` cells), so memory is one task per worker plus the base."""
+    from .runner import CHUNK_CELLS
+
+    peak, rounds = BASE_BYTES, 0.0
     for cfg in cfgs:
         prep = _prepare_cached(cfg)
-        rows = prep.env.n_prompts * cfg.runs * len(cfg.policies)
-        total += rows * (ROW_BYTES + ARM_BYTES * prep.env.n_arms)
-    return total
+        cells = min(prep.env.n_prompts * cfg.runs, CHUNK_CELLS)
+        peak += (cfg.workers + 1) * cells * (ROW_BYTES + ARM_BYTES * prep.env.n_arms)
+        rounds += cfg.runs * float(prep.fixed_st.mean(axis=1).sum()) * len(cfg.policies)
+    return peak, rounds
 
 
 def _check_memory(cfgs: list[RunConfig], limit_gb: float | None) -> None:
-    need = estimate_bytes(cfgs)
+    need, rounds = estimate(cfgs)
     if limit_gb is None:  # default: 80% of this machine's memory
         limit_gb = 0.8 * os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 1e9
     if need > limit_gb * 1e9:
-        raise ConfigError(f"--runs {cfgs[0].runs}: the results would hold about {need / 1e9:.1f} GB in memory, over "
-                          f"the {limit_gb:.1f} GB limit (--max-memory GB); use fewer --runs or raise --max-memory")
-    if need > 1e9:
-        print(f"note: the results will hold about {need / 1e9:.1f} GB in memory", file=sys.stderr, flush=True)
+        raise ConfigError(f"--runs {cfgs[0].runs}: this run would need about {need / 1e9:.2f} GB of memory, over "
+                          f"the {limit_gb:.2f} GB limit (--max-memory GB); use fewer --runs or --workers, or raise "
+                          f"--max-memory")
+    if rounds > 2e8:
+        print(f"note: about {rounds / 1e6:.0f} M policy-rounds: ~{rounds / RATE['numba']:.0f} s on the compiled "
+              f"engine, ~{rounds / RATE['numpy']:.0f} s for learners on numpy; peak memory ~{need / 1e9:.1f} GB",
+              file=sys.stderr, flush=True)
 
 
 def _summary(a: argparse.Namespace) -> int:

@@ -23,6 +23,11 @@ class ResultsError(ValueError):
 
 def _write_parquet(df: pd.DataFrame, path: Path) -> None:
     tmp = path.with_suffix(".parquet.tmp")
+    pq.write_table(_to_table(df), tmp, compression="zstd")
+    os.replace(tmp, path)
+
+
+def _to_table(df: pd.DataFrame) -> pa.Table:
     pulls = "pulls" in df.columns and len(df)
     table = pa.Table.from_pandas(df.drop(columns=["pulls"]) if pulls else df, preserve_index=False)
     if pulls:  # one list per row, built from one flat array (from per-row objects it is 40x slower)
@@ -31,8 +36,60 @@ def _write_parquet(df: pd.DataFrame, path: Path) -> None:
         offsets = np.concatenate([[0], np.cumsum(lens)]).astype(np.int32)
         flat = np.concatenate(rows).astype(np.int64)
         table = table.append_column("pulls", pa.ListArray.from_arrays(pa.array(offsets), pa.array(flat)))
-    pq.write_table(table, tmp, compression="zstd")
-    os.replace(tmp, path)
+    return table
+
+
+class ResultsWriter:
+    """``results.parquet`` written as it is produced, in row groups of ``ROW_GROUP`` rows
+    whatever the chunks handed in (so the file is the same for any worker count); the file
+    appears, with ``config.json`` and ``fixed.parquet``, only at ``close``."""
+
+    ROW_GROUP = 1 << 17
+
+    def __init__(self, out_dir: str | os.PathLike[str]):
+        self.out = Path(out_dir)
+        self.out.mkdir(parents=True, exist_ok=True)
+        self.tmp = self.out / (RESULTS_FILE + ".tmp")
+        self.writer: pq.ParquetWriter | None = None
+        self.pending: list[pa.Table] = []
+        self.n_pending = 0
+        self.rows = 0
+
+    def write(self, df: pd.DataFrame) -> None:
+        t = _to_table(df)
+        if self.writer is None:
+            self.writer = pq.ParquetWriter(self.tmp, t.schema, compression="zstd")
+        self.pending.append(t.cast(self.writer.schema))
+        self.n_pending += len(t)
+        self.rows += len(t)
+        self._flush(final=False)
+
+    def _flush(self, final: bool) -> None:
+        if self.n_pending < self.ROW_GROUP and not (final and self.n_pending):
+            return
+        t = pa.concat_tables(self.pending)
+        start = 0
+        while len(t) - start >= self.ROW_GROUP:
+            self.writer.write_table(t.slice(start, self.ROW_GROUP))
+            start += self.ROW_GROUP
+        if final and start < len(t):
+            self.writer.write_table(t.slice(start))
+            start = len(t)
+        self.pending = [t.slice(start)] if start < len(t) else []
+        self.n_pending = len(t) - start
+
+    def close(self, config: dict, fixed: pd.DataFrame | None = None) -> Path:
+        if self.writer is None:
+            raise ResultsError(f"{self.out}: no results were produced")
+        self._flush(final=True)
+        self.writer.close()
+        os.replace(self.tmp, self.out / RESULTS_FILE)
+        if fixed is not None:
+            _write_parquet(fixed, self.out / FIXED_FILE)
+        ctmp = self.out / (CONFIG_FILE + ".tmp")
+        ctmp.write_text(json.dumps(config, indent=2, default=_json) + "\n")
+        os.replace(ctmp, self.out / CONFIG_FILE)
+        return self.out
 
 
 def write_results(df: pd.DataFrame, config: dict, out_dir: str | os.PathLike[str],

@@ -316,14 +316,21 @@ def _gamma_table(env: Env) -> np.ndarray:
     return np.ascontiguousarray(env.gamma(np.arange(P), pos).transpose(0, 2, 1), np.float64)
 
 
+CHUNK_CELLS = 1 << 17  # (prompt, run) cells per task: bounds a task's arrays and frame (~100 MB)
+
+
 def _tasks(prep: Prepared, workers: int) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Split (prompts, runs) into chunks; results never depend on the split."""
+    """Split (prompts, runs) into chunks in (prompt, run) order, each at most ``CHUNK_CELLS``
+    cells; results never depend on the split."""
     P, R = prep.env.n_prompts, prep.cfg.runs
     if prep.cfg.carry_state:
-        chunks = np.array_split(np.arange(R), min(R, max(workers, 1)))
-        return [(np.arange(P), c) for c in chunks if len(c)]
-    n_chunks = min(P, max(workers, 1) * 4) if workers > 1 else 1
-    return [(c, np.arange(R)) for c in np.array_split(np.arange(P), n_chunks) if len(c)]
+        n = max(min(R, max(workers, 1)), -(-P * R // CHUNK_CELLS))
+        return [(np.arange(P), c) for c in np.array_split(np.arange(R), n) if len(c)]
+    if R > CHUNK_CELLS:  # one prompt per task, its runs split
+        n = -(-R // CHUNK_CELLS)
+        return [(np.array([p]), c) for p in range(P) for c in np.array_split(np.arange(R), n)]
+    n_chunks = max(min(P, max(workers, 1) * 4) if workers > 1 else 1, -(-P * R // CHUNK_CELLS))
+    return [(c, np.arange(R)) for c in np.array_split(np.arange(P), min(n_chunks, P)) if len(c)]
 
 
 def _worker(args: tuple[RunConfig, str, np.ndarray, np.ndarray]) -> tuple:
@@ -360,44 +367,50 @@ def check_request(cfg: RunConfig) -> Prepared:
 
 def run_experiment(cfg: RunConfig, *, progress: bool = True) -> tuple[pd.DataFrame, dict]:
     """Run every policy of ``cfg``; return the tidy results table and resolved config."""
+    frames: list[pd.DataFrame] = []
+    conf = stream_experiment(cfg, frames.append, progress=progress)
+    return pd.concat(frames, ignore_index=True), conf
+
+
+def stream_experiment(cfg: RunConfig, sink, *, progress: bool = True) -> dict:
+    """Run every policy of ``cfg``, handing ``sink`` the results frame of each task as it
+    completes, in (policy, prompt, run) order whatever the workers or backend; memory holds one
+    task at a time (``CHUNK_CELLS``).  Returns the resolved config."""
     prep = check_request(cfg)
-    env = prep.env
-    P, R, A = env.n_prompts, cfg.runs, env.n_arms
-    results = {
-        spec: {"stopping_time": np.zeros((P, R), np.int64), "time_s": np.zeros((P, R)),
-               "feedback_s": np.zeros((P, R)), "pulls": np.zeros((P, R, A), np.int64)}
-        for spec in cfg.policies
-    }
     n_split = max(cfg.workers, 2) if cfg.backend == "ray" else cfg.workers
     jobs = [(cfg, spec, p, r) for spec in cfg.policies for p, r in _tasks(prep, n_split)]
     bar = tqdm(total=len(jobs), desc=f"{cfg.setting}", unit="task", disable=not progress)
+
+    def take(out) -> None:
+        spec, prompts, runs, res = out
+        sink(_to_frame(prep, {spec: res}, prompts, runs))
+        bar.update()
+
     if cfg.backend == "ray":
         from .distributed import ray_map
 
-        for spec, prompts, runs, res in ray_map(_worker, jobs, cfg.address):
-            _store(results[spec], prompts, runs, res)
-            bar.update()
+        pending: dict[int, tuple] = {}
+        done_upto = 0
+        for out in ray_map(_indexed_worker, list(enumerate(jobs)), cfg.address):
+            pending[out[0]] = out[1]
+            while done_upto in pending:  # completion order -> task order
+                take(pending.pop(done_upto))
+                done_upto += 1
     elif cfg.workers > 1:
         # spawn: forking after numba / OpenMP threads have started is unsafe
         with ProcessPoolExecutor(max_workers=cfg.workers, mp_context=multiprocessing.get_context("spawn"),
                                  initializer=single_threaded) as ex:
-            outs = ex.map(_worker, jobs)
-            for spec, prompts, runs, res in outs:
-                _store(results[spec], prompts, runs, res)
-                bar.update()
+            for out in ex.map(_worker, jobs):
+                take(out)
     else:
         for job in jobs:
-            spec, prompts, runs, res = _worker(job)
-            _store(results[spec], prompts, runs, res)
-            bar.update()
+            take(_worker(job))
     bar.close()
-    df = _to_frame(prep, results)
-    return df, resolved_config(prep)
+    return resolved_config(prep)
 
 
-def _store(dst: dict, prompts: np.ndarray, runs: np.ndarray, res: dict) -> None:
-    for k in dst:
-        dst[k][np.ix_(prompts, runs)] = res[k]
+def _indexed_worker(args: tuple[int, tuple]) -> tuple[int, tuple]:
+    return args[0], _worker(args[1])
 
 
 def resolved_config(prep: Prepared) -> dict:
@@ -459,28 +472,32 @@ def _repeat_str(names, idx: np.ndarray) -> pd.Series:
     return pd.Series(pd.array(pa.array([str(n) for n in names], pa.large_string()).take(pa.array(idx)), dtype="str"))
 
 
-def _to_frame(prep: Prepared, results: dict) -> pd.DataFrame:
-    """One row per (policy, prompt, run).  Each regret column has its own comparator, the best
-    fixed arm per prompt in that objective: ``regret_rounds`` (BanditSpec Eq. 1/12) and
-    ``regret_s`` (time); ``config.json``'s ``objective`` says which one the run optimises."""
+def _to_frame(prep: Prepared, results: dict, prompts: np.ndarray | None = None,
+              runs: np.ndarray | None = None) -> pd.DataFrame:
+    """One row per (policy, prompt, run) of env prompts ``prompts`` x ``runs`` (default all).
+    Each regret column has its own comparator, the best fixed arm per prompt in that
+    objective: ``regret_rounds`` (BanditSpec Eq. 1/12) and ``regret_s`` (time);
+    ``config.json``'s ``objective`` says which one the run optimises."""
     env, cfg = prep.env, prep.cfg
-    P, R = env.n_prompts, cfg.runs
-    best = prep.hindsight_best()
-    best_st = prep.fixed_st[np.arange(P), best["rounds"]]
+    prompts = np.arange(env.n_prompts) if prompts is None else np.asarray(prompts)
+    runs = np.arange(cfg.runs) if runs is None else np.asarray(runs)
+    P, R = len(prompts), len(runs)
+    best = {k: v[prompts] for k, v in prep.hindsight_best().items()}
+    best_st = prep.fixed_st[prompts, best["rounds"]]
     arm_names = np.array([a.name for a in prep.arms], dtype=object)
     frames = []
     for spec, res in results.items():
         pol = make_policy(spec)
         st = res["stopping_time"]
-        tokens = np.repeat(env.lengths[:, None], R, axis=1)
+        tokens = np.repeat(env.lengths[prompts][:, None], R, axis=1)
         d = {
             "setting": cfg.setting,
             "objective": cfg.objective,
             "policy": pol.spec(),
             "reward": cfg.policy_reward(pol) if pol.rewards else "",
-            "prompt_id": _repeat_str(env.prompt_ids, np.repeat(np.arange(P), R)),
-            "category": _repeat_str(env.categories, np.repeat(np.arange(P), R)),
-            "run": np.tile(np.arange(R), P),
+            "prompt_id": _repeat_str(env.prompt_ids, np.repeat(prompts, R)),
+            "category": _repeat_str(env.categories, np.repeat(prompts, R)),
+            "run": np.tile(runs, P),
             "stopping_time": st.ravel(),
             "tokens": tokens.ravel(),
             "mean_accepted": (tokens / st).ravel(),
@@ -491,8 +508,8 @@ def _to_frame(prep: Prepared, results: dict) -> pd.DataFrame:
         if prep.cost_s is not None:
             t = res["time_s"]
             # plain decoding costs one verification of one token per token, arm set or not
-            plain_time = env.lengths * prep.plain_s
-            best_t = prep.fixed_time_s[np.arange(P), best["time"]]
+            plain_time = (env.lengths * prep.plain_s)[prompts]
+            best_t = prep.fixed_time_s[prompts, best["time"]]
             d["time_s"] = t.ravel()
             d["feedback_s"] = res["feedback_s"].ravel()
             d["plain_time_s"] = np.repeat(plain_time, R)
@@ -500,7 +517,7 @@ def _to_frame(prep: Prepared, results: dict) -> pd.DataFrame:
             d["regret_s"] = (t - best_t[:, None]).ravel()
             d["best_arm_time"] = _repeat_str(arm_names, np.repeat(best["time"], R))
             d["best_time_s"] = np.repeat(best_t, R)
-        d["pulls"] = list(res["pulls"].reshape(P * R, -1))
+        d["pulls"] = list(res["pulls"].reshape(P * R, -1).astype(np.int64, copy=False))
         frames.append(pd.DataFrame(d))
     return pd.concat(frames, ignore_index=True)
 

@@ -51,7 +51,8 @@ def summarize(df: pd.DataFrame, fixed: pd.DataFrame | None = None, seed: int = 0
         st = per_prompt(g["stopping_time"].to_numpy(), pid, order)
         row = {"setting": setting, "policy": policy, "objective": obj, "unit": unit,
                "reward": g["reward"].iloc[0] if "reward" in g else "",
-               "prompts": len(order), "runs": g["run"].nunique(), "stopping_time": float(st.mean()),
+               "prompts": len(order),
+               "runs": int(g["runs"].iloc[0]) if "runs" in g else g["run"].nunique(), "stopping_time": float(st.mean()),
                "regret": r, "regret_lo": lo, "regret_hi": hi,
                "regret_pct": 100 * g[col].sum() / g["best_rounds" if col == "regret_rounds" else "best_time_s"].sum(),
                "mean_accepted": ratio_ci(tok, st, seed=seed)[0]}
@@ -77,6 +78,37 @@ def summarize(df: pd.DataFrame, fixed: pd.DataFrame | None = None, seed: int = 0
                            vs_fixed_verdict=verdict(dlo, dhi))
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+SUMMED = ("stopping_time", "tokens", "regret_rounds", "best_rounds", "time_s", "feedback_s", "plain_time_s",
+          "regret_s", "best_time_s")
+KEPT = ("objective", "reward", "category")
+
+
+class PerPrompt:
+    """Per-(setting, policy, prompt) means of the columns ``summarize`` reads, accumulated
+    chunk by chunk: ``summarize(acc.frame())`` is the summary of all the rows without holding
+    them (every prompt has the same number of runs, so means of means are the means)."""
+
+    def __init__(self) -> None:
+        self.parts: list[pd.DataFrame] = []
+
+    def add(self, df: pd.DataFrame) -> None:
+        g = df.groupby(["setting", "policy", "prompt_id"], sort=False)
+        cols = [c for c in SUMMED if c in df.columns]
+        part = g[cols].sum()
+        part["n_rows"] = g.size()
+        self.parts.append(pd.concat([part, g[[c for c in KEPT if c in df.columns]].first()], axis=1))
+
+    def frame(self) -> pd.DataFrame:
+        a = pd.concat(self.parts)
+        g = a.groupby(level=[0, 1, 2], sort=False)
+        cols = [c for c in SUMMED if c in a.columns]
+        n = g["n_rows"].sum()
+        out = g[cols].sum().div(n, axis=0)
+        out["runs"] = n
+        out = pd.concat([out, g[[c for c in KEPT if c in a.columns]].first()], axis=1)
+        return out.reset_index()
 
 
 def paired_difference(df: pd.DataFrame, a: str, b: str, setting: str | None = None,

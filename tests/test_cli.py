@@ -135,4 +135,17 @@ def test_a_run_whose_results_would_not_fit_is_refused_before_it_starts(tmp_path,
                "--max-memory", "0.5", "--out", str(out)])
     err = capsys.readouterr().err.strip().splitlines()
     assert rc == 2 and not out.exists()
-    assert len(err) == 1 and "would hold about" in err[0] and "--max-memory" in err[0]
+    assert len(err) == 1 and "would need about" in err[0] and "--max-memory" in err[0]
+
+
+def test_results_and_config_are_byte_identical_for_any_worker_count(tmp_path):
+    from simulator.cli import main
+
+    outs = []
+    for w in ("1", "2"):
+        out = tmp_path / f"w{w}"
+        assert main(["run", "--trace", "builtin:smollm2-greedy", "--arms", "pld@4,rtn4@4", "--policy", "ucbspec",
+                     "--policy", "uniform", "--runs", "3", "--workers", w, "--out", str(out), "--quiet"]) == 0
+        outs.append(out)
+    for name in ("results.parquet", "config.json", "fixed.parquet"):
+        assert (outs[0] / name).read_bytes() == (outs[1] / name).read_bytes(), name
