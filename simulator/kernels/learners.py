@@ -66,8 +66,8 @@ def _p1evl(x, c):
     return a
 
 
-@njit(cache=True)
-def ndtri(y0):
+@njit(inline="always")
+def _ndtri(y0):
     """Inverse standard normal CDF for ``0 < y0 < 1``: Cephes ``ndtri``, the algorithm of
     ``scipy.special.ndtri``, operation for operation (bit-identical; tested)."""
     code, y = 1, y0
@@ -87,6 +87,12 @@ def ndtri(y0):
         x1 = z * _polevl(z, _NDTRI_P2) / _p1evl(z, _NDTRI_Q2)
     x = x0 - x1
     return -x if code != 0 else x
+
+
+@njit(cache=True)
+def ndtri(y0):
+    """``_ndtri`` callable from Python (the learners inline ``_ndtri``)."""
+    return _ndtri(y0)
 
 
 @njit(inline="always")
@@ -218,7 +224,7 @@ def select(code, A, st, ist, prm, itab, ftab, key, lane_key, g, tmp):
         for i in range(A):
             u = min(max(uniform3(key, lane_key, g, i), 1e-12), 1 - 1e-12)
             mean = (st[1, i] + 0.5) / (st[0, i] + 1)
-            tmp[i] = mean + prm[2] / math.sqrt(st[0, i] + 1) * ndtri(u)
+            tmp[i] = mean + prm[2] / math.sqrt(st[0, i] + 1) * _ndtri(u)
         return _argmax(tmp, A)
     if code == EPSGREEDY:
         eps = min(1.0, prm[2] * A / max(t, 1))
