@@ -37,7 +37,7 @@ def test_policies_listing(capsys):
     assert names == sorted(REGISTRY) and {"ucbspec", "exp3spec", "oracle", "uniform", "fixed"} <= set(names)
     caps = {r[0]: r for r in rows}
     assert caps["hedgespec"][1] == "full" and caps["ucbspec"][-1] == "ucbspec"  # capabilities from the classes
-    assert caps["thompson"][-1] == "(numpy)"  # a learner without a kernel says so
+    assert caps["thompson"][-1] == "thompson"  # every built-in has a kernel; a subclass without one: test_kernels
 
 
 def test_cli_errors_are_one_line(tmp_path, capsys):
