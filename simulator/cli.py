@@ -51,16 +51,20 @@ def _run(a: argparse.Namespace) -> int:
         writer.write(frame)
         acc.add(frame)
 
-    for cfg in cfgs:
-        conf = stream_experiment(cfg, sink, progress=not a.quiet)
-        fixed.append(fixed_frame(_prepare_cached(cfg)))
-        configs.append(conf)
-        cm = conf.get("cost_model") or {}
-        if cm and not cfg.cost_device and cfg is cfgs[0]:
-            print(f"note: cost device {cm['device']} ({cm['device_chosen']}; --cost-device to choose)",
-                  file=sys.stderr, flush=True)
-        for note in cm.get("notes", []):
-            print(f"note: cost model ({cfg.setting}): {note}", file=sys.stderr, flush=True)
+    try:
+        for cfg in cfgs:
+            conf = stream_experiment(cfg, sink, progress=not a.quiet)
+            fixed.append(fixed_frame(_prepare_cached(cfg)))
+            configs.append(conf)
+            cm = conf.get("cost_model") or {}
+            if cm and not cfg.cost_device and cfg is cfgs[0]:
+                print(f"note: cost device {cm['device']} ({cm['device_chosen']}; --cost-device to choose)",
+                      file=sys.stderr, flush=True)
+            for note in cm.get("notes", []):
+                print(f"note: cost model ({cfg.setting}): {note}", file=sys.stderr, flush=True)
+    except BaseException:
+        writer.abort()
+        raise
     fx = pd.concat(fixed, ignore_index=True)
     writer.close(configs[0] if len(configs) == 1 else {**configs[0], "setting": "multi", "settings": configs}, fx)
     if not a.quiet:

@@ -47,8 +47,7 @@ class ResultsWriter:
     ROW_GROUP = 1 << 17
 
     def __init__(self, out_dir: str | os.PathLike[str]):
-        self.out = Path(out_dir)
-        self.out.mkdir(parents=True, exist_ok=True)
+        self.out = Path(out_dir)  # created at the first rows: a run that fails early leaves nothing
         self.tmp = self.out / (RESULTS_FILE + ".tmp")
         self.writer: pq.ParquetWriter | None = None
         self.pending: list[pa.Table] = []
@@ -58,6 +57,7 @@ class ResultsWriter:
     def write(self, df: pd.DataFrame) -> None:
         t = _to_table(df)
         if self.writer is None:
+            self.out.mkdir(parents=True, exist_ok=True)
             self.writer = pq.ParquetWriter(self.tmp, t.schema, compression="zstd")
         self.pending.append(t.cast(self.writer.schema))
         self.n_pending += len(t)
@@ -77,6 +77,13 @@ class ResultsWriter:
             start = len(t)
         self.pending = [t.slice(start)] if start < len(t) else []
         self.n_pending = len(t) - start
+
+    def abort(self) -> None:
+        """Drop the partial file (a run that failed or was interrupted writes nothing)."""
+        if self.writer is not None:
+            self.writer.close()
+            self.tmp.unlink(missing_ok=True)
+            self.writer = None
 
     def close(self, config: dict, fixed: pd.DataFrame | None = None) -> Path:
         if self.writer is None:

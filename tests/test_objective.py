@@ -100,7 +100,8 @@ def test_unverified_positions_are_zeroed_before_any_policy():
         def __getattr__(self, k):
             return getattr(self.inner, k)
 
-    prep = prepare(RunConfig(trace=DEMO, policies=("hedgespec",), runs=1, arms="strong@4,weak@4"))
+    # the numpy path hands policies their feedback (the kernel reads only verified positions)
+    prep = prepare(RunConfig(trace=DEMO, policies=("hedgespec",), runs=1, arms="strong@4,weak@4", engine="numpy"))
     pol = make_policy("hedgespec")
     orig = pol.update_full
 
