@@ -47,9 +47,9 @@ def _run(a: argparse.Namespace) -> int:
     fixed, configs = [], []
     writer, acc = ResultsWriter(a.out), PerPrompt()
 
-    def sink(frame: pd.DataFrame) -> None:  # each task's rows go to disk; the summary keeps means
-        writer.write(frame)
-        acc.add(frame)
+    def sink(rows) -> None:  # each task's rows go to disk; the summary keeps means
+        writer.write(rows)
+        acc.add(rows)
 
     try:
         for cfg in cfgs:

@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 from tqdm.auto import tqdm
 
 import traces
@@ -287,7 +288,7 @@ def kernel_applies(prep: Prepared, policy: Policy) -> bool:
 
 
 def _simulate_kernel(prep: Prepared, policy: Policy, prompts: np.ndarray, runs: np.ndarray) -> dict:
-    from .kernels.adapters import learner_args
+    from .kernels.adapters import expert_losses, learner_args
     from .kernels.envs import env_arrays
     from .kernels.learners import FULL_INFORMATION
     from .kernels.loops import run_lanes
@@ -298,7 +299,8 @@ def _simulate_kernel(prep: Prepared, policy: Policy, prompts: np.ndarray, runs: 
     cost = prep.cost_s if prep.cost_s is not None else np.ones((env.n_prompts, env.n_arms))
     fb_cost = prep.feedback_s if prep.charges_feedback(policy) else np.zeros_like(cost)
     rscale = (prep.plain_s[:, None] / cost) if ctx.reward_kind == "throughput" else np.ones_like(cost)
-    G = _gamma_table(env) if la.code in FULL_INFORMATION else np.zeros((1, 1, 1))
+    # full information: the experts' losses at every position, the same for every lane
+    G = expert_losses(policy, _gamma_table(env)) if la.code in FULL_INFORMATION else np.zeros((1, 1, 1))
     st, tm, fb, pulls = run_lanes(
         *la.args(), *env_arrays(env).args(), G, np.ascontiguousarray(cost, np.float64),
         np.ascontiguousarray(fb_cost, np.float64), np.ascontiguousarray(rscale, np.float64),
@@ -367,13 +369,14 @@ def check_request(cfg: RunConfig) -> Prepared:
 
 def run_experiment(cfg: RunConfig, *, progress: bool = True) -> tuple[pd.DataFrame, dict]:
     """Run every policy of ``cfg``; return the tidy results table and resolved config."""
-    frames: list[pd.DataFrame] = []
-    conf = stream_experiment(cfg, frames.append, progress=progress)
-    return pd.concat(frames, ignore_index=True), conf
+    tables: list[pa.Table] = []
+    conf = stream_experiment(cfg, tables.append, progress=progress)
+    return pa.concat_tables(tables).to_pandas(), conf
 
 
 def stream_experiment(cfg: RunConfig, sink, *, progress: bool = True) -> dict:
-    """Run every policy of ``cfg``, handing ``sink`` the results frame of each task as it
+    """Run every policy of ``cfg``, handing ``sink`` the results table (``pa.Table``, the
+    columns of ``results_table``) of each task as it
     completes, in (policy, prompt, run) order whatever the workers or backend; memory holds one
     task at a time (``CHUNK_CELLS``).  Returns the resolved config."""
     prep = check_request(cfg)
@@ -383,7 +386,7 @@ def stream_experiment(cfg: RunConfig, sink, *, progress: bool = True) -> dict:
 
     def take(out) -> None:
         spec, prompts, runs, res = out
-        sink(_to_frame(prep, {spec: res}, prompts, runs))
+        sink(results_table(prep, spec, res, prompts, runs))
         bar.update()
 
     if cfg.backend == "ray":
@@ -465,61 +468,72 @@ def fixed_frame(prep: Prepared) -> pd.DataFrame:
     return pd.DataFrame(d)
 
 
-def _repeat_str(names, idx: np.ndarray) -> pd.Series:
-    """``names[idx]`` as a string column, gathered by arrow (10x faster than from objects)."""
-    import pyarrow as pa
-
-    return pd.Series(pd.array(pa.array([str(n) for n in names], pa.large_string()).take(pa.array(idx)), dtype="str"))
+def _strings(names, idx: np.ndarray) -> pa.Array:
+    """``names[idx]`` as a large-string column, gathered by arrow (10x faster than objects)."""
+    return pa.array([str(n) for n in names], pa.large_string()).take(pa.array(idx))
 
 
-def _to_frame(prep: Prepared, results: dict, prompts: np.ndarray | None = None,
-              runs: np.ndarray | None = None) -> pd.DataFrame:
-    """One row per (policy, prompt, run) of env prompts ``prompts`` x ``runs`` (default all).
-    Each regret column has its own comparator, the best fixed arm per prompt in that
-    objective: ``regret_rounds`` (BanditSpec Eq. 1/12) and ``regret_s`` (time);
-    ``config.json``'s ``objective`` says which one the run optimises."""
+def results_table(prep: Prepared, spec: str, res: dict, prompts: np.ndarray | None = None,
+                  runs: np.ndarray | None = None) -> pa.Table:
+    """One row per (prompt, run) of env prompts ``prompts`` x ``runs`` (default all) for policy
+    ``spec``, built column by column from the result arrays (no per-row objects).  Each regret
+    column has its own comparator, the best fixed arm per prompt in that objective:
+    ``regret_rounds`` (BanditSpec Eq. 1/12) and ``regret_s`` (time); ``config.json``'s
+    ``objective`` says which one the run optimises."""
     env, cfg = prep.env, prep.cfg
     prompts = np.arange(env.n_prompts) if prompts is None else np.asarray(prompts)
     runs = np.arange(cfg.runs) if runs is None else np.asarray(runs)
     P, R = len(prompts), len(runs)
+    n = P * R
     best = {k: v[prompts] for k, v in prep.hindsight_best().items()}
     best_st = prep.fixed_st[prompts, best["rounds"]]
-    arm_names = np.array([a.name for a in prep.arms], dtype=object)
-    frames = []
-    for spec, res in results.items():
-        pol = make_policy(spec)
-        st = res["stopping_time"]
-        tokens = np.repeat(env.lengths[prompts][:, None], R, axis=1)
-        d = {
-            "setting": cfg.setting,
-            "objective": cfg.objective,
-            "policy": pol.spec(),
-            "reward": cfg.policy_reward(pol) if pol.rewards else "",
-            "prompt_id": _repeat_str(env.prompt_ids, np.repeat(prompts, R)),
-            "category": _repeat_str(env.categories, np.repeat(prompts, R)),
-            "run": np.tile(runs, P),
-            "stopping_time": st.ravel(),
-            "tokens": tokens.ravel(),
-            "mean_accepted": (tokens / st).ravel(),
-            "regret_rounds": (st - best_st[:, None]).ravel(),
-            "best_arm_rounds": _repeat_str(arm_names, np.repeat(best["rounds"], R)),
-            "best_rounds": np.repeat(best_st, R),
-        }
-        if prep.cost_s is not None:
-            t = res["time_s"]
-            # plain decoding costs one verification of one token per token, arm set or not
-            plain_time = (env.lengths * prep.plain_s)[prompts]
-            best_t = prep.fixed_time_s[prompts, best["time"]]
-            d["time_s"] = t.ravel()
-            d["feedback_s"] = res["feedback_s"].ravel()
-            d["plain_time_s"] = np.repeat(plain_time, R)
-            d["speedup"] = (plain_time[:, None] / t).ravel()
-            d["regret_s"] = (t - best_t[:, None]).ravel()
-            d["best_arm_time"] = _repeat_str(arm_names, np.repeat(best["time"], R))
-            d["best_time_s"] = np.repeat(best_t, R)
-        d["pulls"] = list(res["pulls"].reshape(P * R, -1).astype(np.int64, copy=False))
-        frames.append(pd.DataFrame(d))
-    return pd.concat(frames, ignore_index=True)
+    arm_names = [a.name for a in prep.arms]
+    pol = make_policy(spec)
+    st = np.asarray(res["stopping_time"], np.int64)
+    tokens = np.repeat(env.lengths[prompts][:, None], R, axis=1).astype(np.int64)
+    row_prompt = np.repeat(prompts, R)
+    const = np.zeros(n, np.int32)
+    d = {
+        "setting": _strings([cfg.setting], const),
+        "objective": _strings([cfg.objective], const),
+        "policy": _strings([pol.spec()], const),
+        "reward": _strings([cfg.policy_reward(pol) if pol.rewards else ""], const),
+        "prompt_id": _strings(env.prompt_ids, row_prompt),
+        "category": _strings(env.categories, row_prompt),
+        "run": np.tile(runs, P).astype(np.int64),
+        "stopping_time": st.ravel(),
+        "tokens": tokens.ravel(),
+        "mean_accepted": (tokens / st).ravel(),
+        "regret_rounds": (st - best_st[:, None]).ravel().astype(np.float64),
+        "best_arm_rounds": _strings(arm_names, np.repeat(best["rounds"], R)),
+        "best_rounds": np.repeat(best_st, R).astype(np.float64),
+    }
+    if prep.cost_s is not None:
+        t = res["time_s"]
+        # plain decoding costs one verification of one token per token, arm set or not
+        plain_time = (env.lengths * prep.plain_s)[prompts]
+        best_t = prep.fixed_time_s[prompts, best["time"]]
+        d["time_s"] = t.ravel()
+        d["feedback_s"] = res["feedback_s"].ravel()
+        d["plain_time_s"] = np.repeat(plain_time, R)
+        d["speedup"] = (plain_time[:, None] / t).ravel()
+        d["regret_s"] = (t - best_t[:, None]).ravel()
+        d["best_arm_time"] = _strings(arm_names, np.repeat(best["time"], R))
+        d["best_time_s"] = np.repeat(best_t, R)
+    flat = np.ascontiguousarray(res["pulls"], np.int64).reshape(-1)
+    K = flat.size // n if n else 0
+    offsets = pa.array(np.arange(0, n * K + 1, max(K, 1), dtype=np.int32)[: n + 1])
+    d["pulls"] = pa.ListArray.from_arrays(offsets, pa.array(flat))
+    return pa.table({k: (v if isinstance(v, pa.Array) else pa.array(np.asarray(v, np.float64)
+                                                                  if v.dtype.kind == "f" else v))
+                     for k, v in d.items()})
+
+
+def _to_frame(prep: Prepared, results: dict, prompts: np.ndarray | None = None,
+              runs: np.ndarray | None = None) -> pd.DataFrame:
+    """``results_table`` of every policy in ``results``, as one pandas frame."""
+    return pa.concat_tables([results_table(prep, spec, res, prompts, runs)
+                             for spec, res in results.items()]).to_pandas()
 
 
 def default_workers() -> int:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from .stats import mean_ci, per_prompt, ratio_ci, verdict
 
@@ -83,6 +84,7 @@ def summarize(df: pd.DataFrame, fixed: pd.DataFrame | None = None, seed: int = 0
 SUMMED = ("stopping_time", "tokens", "regret_rounds", "best_rounds", "time_s", "feedback_s", "plain_time_s",
           "regret_s", "best_time_s")
 KEPT = ("objective", "reward", "category")
+KEYS = ("setting", "policy", "prompt_id")
 
 
 class PerPrompt:
@@ -93,12 +95,20 @@ class PerPrompt:
     def __init__(self) -> None:
         self.parts: list[pd.DataFrame] = []
 
-    def add(self, df: pd.DataFrame) -> None:
-        g = df.groupby(["setting", "policy", "prompt_id"], sort=False)
-        cols = [c for c in SUMMED if c in df.columns]
-        part = g[cols].sum()
-        part["n_rows"] = g.size()
-        self.parts.append(pd.concat([part, g[[c for c in KEPT if c in df.columns]].first()], axis=1))
+    def add(self, rows: pd.DataFrame | pa.Table) -> None:
+        if isinstance(rows, pd.DataFrame):
+            rows = pa.Table.from_pandas(rows.drop(columns=["pulls"], errors="ignore"), preserve_index=False)
+        cols = [c for c in SUMMED if c in rows.column_names]
+        kept = [c for c in KEPT if c in rows.column_names]
+        # arrow's grouping, single-threaded: groups in order of appearance, sums in row order
+        g = rows.group_by(list(KEYS), use_threads=False).aggregate(
+            [(c, "sum") for c in cols] + [("run", "count")] + [(c, "first") for c in kept]).to_pandas()
+        part = pd.DataFrame({c: g[f"{c}_sum"] for c in cols})
+        part["n_rows"] = g["run_count"]
+        for c in kept:
+            part[c] = g[f"{c}_first"]
+        part.index = pd.MultiIndex.from_frame(g[list(KEYS)])
+        self.parts.append(part)
 
     def frame(self) -> pd.DataFrame:
         a = pd.concat(self.parts)

@@ -78,3 +78,19 @@ def learner_args(policy: Policy, ctx: PolicyContext) -> LearnerArgs:
     prm_a = np.array(prm, np.float64)
     rows, cols = kl.state_shape(code, A, itab, prm_a)
     return LearnerArgs(code, prm_a, np.ascontiguousarray(itab), np.ascontiguousarray(ftab, np.float64), rows, cols)
+
+
+def expert_losses(policy: Policy, G: np.ndarray) -> np.ndarray:
+    """HedgeSpec's loss of every expert at every position, ``(P, N, T)`` from the gamma table
+    ``G`` ``(P, D, T)``: it depends on (prompt, expert, position) only, so it is computed once
+    for all lanes, with the arithmetic of ``HedgeSpec._losses`` in its order (same bits)."""
+    P, _, T = G.shape
+    W, K = policy.window_, policy.K_
+    g = np.concatenate([G, np.zeros((P, G.shape[1], W))], axis=2)[:, policy.col_, :]  # (P, N, T + W)
+    if policy.loss == "acceptance":
+        return np.ascontiguousarray(1.0 - g[:, :, :T])
+    prod, acc = np.ones((P, len(K), T)), np.zeros((P, len(K), T))
+    for j in range(W):
+        prod = prod * np.where(j < K[None, :, None], g[:, :, j:j + T], 0.0)
+        acc = acc + prod
+    return np.ascontiguousarray(1.0 - (1.0 + acc) / (W + 1))

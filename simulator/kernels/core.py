@@ -48,9 +48,20 @@ def _mix(x):
 @njit(inline="always")
 def uniform3(key, c1, c2, c3):
     """``simulator.rng.uniform(key, c1, c2, c3)`` for one set of counters (same bits)."""
-    h = key
-    h = _mix(h ^ (np.uint64(c1) * _GOLDEN + _GOLDEN))
-    h = _mix(h ^ (np.uint64(c2) * _GOLDEN + _GOLDEN))
+    return uniform_last(uniform_prefix(key, c1, c2), c3)
+
+
+@njit(inline="always")
+def uniform_prefix(key, c1, c2):
+    """The hash state after counters ``c1, c2``: many uniforms that differ in the last counter
+    only (one per arm in a round) share it, so it is computed once."""
+    h = _mix(key ^ (np.uint64(c1) * _GOLDEN + _GOLDEN))
+    return _mix(h ^ (np.uint64(c2) * _GOLDEN + _GOLDEN))
+
+
+@njit(inline="always")
+def uniform_last(h, c3):
+    """``uniform3`` from ``uniform_prefix``'s state and the last counter."""
     h = _mix(h ^ (np.uint64(c3) * _GOLDEN + _GOLDEN))
     return np.float64(h >> np.uint64(11)) * (1.0 / 9007199254740992.0)
 

@@ -19,7 +19,7 @@ import math
 
 import numpy as np
 
-from .core import njit, uniform3
+from .core import njit, uniform3, uniform_last, uniform_prefix
 
 (UCBSPEC, EXP3SPEC, UCB1, KLUCB, THOMPSON, EPSGREEDY, EXP3IX, TSALLIS, SWUCB, HEURISTIC, HEURISTIC_T,
  BANDITSPEC_CODE, FIXED, UNIFORM, ORACLE, STRUCTURED, SMARTSPEC, HEDGESPEC) = range(18)
@@ -221,8 +221,9 @@ def select(code, A, st, ist, prm, itab, ftab, key, lane_key, g, tmp):
             tmp[i] = lo
         return _argmax(tmp, A)
     if code == THOMPSON:
+        h = uniform_prefix(key, lane_key, g)
         for i in range(A):
-            u = min(max(uniform3(key, lane_key, g, i), 1e-12), 1 - 1e-12)
+            u = min(max(uniform_last(h, i), 1e-12), 1 - 1e-12)
             mean = (st[1, i] + 0.5) / (st[0, i] + 1)
             tmp[i] = mean + prm[2] / math.sqrt(st[0, i] + 1) * _ndtri(u)
         return _argmax(tmp, A)
@@ -433,26 +434,18 @@ def update(code, arm, r, A, st, ist, prm, itab, ftab):
 
 
 @njit(inline="always")
-def update_full(st, ist, prm, itab, G, prompt, pos, e, f):
+def update_full(st, ist, prm, itab, F, prompt, pos, e, f):
     """HedgeSpec: positions ``pos .. pos+e-1`` were verified; release every position whose
-    window is verified (``simulator.policies.hedgespec.HedgeSpec.update_full``); ``f`` is
+    window is verified (``simulator.policies.hedgespec.HedgeSpec.update_full``).  ``F`` holds
+    every expert's loss per (prompt, expert, position) (``adapters.expert_losses``); ``f`` is
     scratch for the experts' losses."""
     N, W = int(prm[3]), int(prm[4])
-    acceptance = prm[6] != 0.0
     ist[1] = max(ist[1], pos + e)
     while ist[2] + W <= ist[1]:
         t = ist[2]
         pf = 0.0
         for i in range(N):
-            col, K = itab[2 * N + i], itab[N + i]
-            if acceptance:
-                f[i] = 1.0 - G[prompt, col, t]
-            else:
-                acc, prod = 0.0, 1.0
-                for j in range(W):
-                    prod = prod * (G[prompt, col, t + j] if j < K else 0.0)
-                    acc += prod
-                f[i] = 1.0 - (1.0 + acc) / (W + 1)
+            f[i] = F[prompt, i, t]
             pf += st[2, i] * f[i]
         for i in range(N):
             st[1, i] += pf - f[i]

@@ -16,7 +16,7 @@ from .envs import emit
 from .learners import HEDGESPEC, init, on_prompt, select, update, update_full
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, cache=True, nogil=True)  # nogil: results are written meanwhile
 def run_lanes(code, prm, itab, ftab, rows, cols, env_code, lengths, acc, d_idx, kk, tree_slot, tree_acc, stoch,
               beta, ekey, cdf, cdf2, block, Y, G, cost, fb_cost, rscale, prompts, runs, carry, pkey):
     """Stopping time, seconds, feedback seconds (P, R) and pulls (P, R, A) of one learner on
