@@ -48,11 +48,16 @@ class ModelDrafter(Drafter):
     ranks_kind = "token-input"
 
     def greedy_accept(self, seq: Seq, k_max: int) -> np.ndarray:
-        pred = self.logits(seq).argmax(-1).cpu().numpy()
-        return _bits_to_accept(pred == np.asarray(seq.output_ids), k_max)
+        # rank 0 = the argmax (ties to the lower id, as torch.argmax): one teacher-forced pass
+        # serves both acceptance and ranks (two passes cost one extra forward per drafter)
+        return _bits_to_accept(self.greedy_ranks(seq, RANK_CAP) == 0, k_max)
 
     def greedy_ranks(self, seq: Seq, cap: int) -> np.ndarray:
-        return token_ranks(self.logits(seq), seq.output_ids, cap)
+        # the cache holds the Seq itself: an id() key could be reused by the next prompt's Seq
+        c = self.__dict__.get("_ranks")
+        if not (c and c[0] is seq and c[1] == cap):
+            self._ranks = (seq, cap, token_ranks(self.logits(seq), seq.output_ids, cap))
+        return self._ranks[2]
 
     @torch.no_grad()
     def candidates(self, ids: list[int], b: int) -> list[int]:

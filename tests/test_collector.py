@@ -365,3 +365,23 @@ def test_sampling_collection_is_repeatable_and_long_prompts_are_refused(tiny_mod
     f.write_text('{"question_id": 1, "category": "x", "turns": ["' + "word " * 3000 + '"]}\n')
     with pytest.raises(CollectError, match="question 1 turn 0: prompt of .* exceeds the model's context of 1024"):
         collect(_cfg(tiny_models, tmp_path / "long", prompts=str(f), limit=None), progress=False)
+
+
+def test_a_model_drafter_is_scored_with_one_teacher_forced_pass(tiny_models, target):
+    """Acceptance (argmax == the target's token) and ranks come from one forward of the
+    drafter per output (collection's floor: one teacher-forced pass per model drafter)."""
+    d = make_drafter(f"draft=hf:{tiny_models['noisy']}")
+    d.prepare(target)
+    calls = []
+    d.model_.register_forward_hook(lambda *_: calls.append(1))
+    ids = _prompt_ids(target, 0)
+    y = speculative_decode(target, d, ids, 4, 24).output_ids
+    seq = Seq(ids, y, target)
+    calls.clear()
+    acc, ranks = d.greedy_accept(seq, 6), d.greedy_ranks(seq, 16)
+    assert len(calls) == 1
+    pred = d.logits(seq).argmax(-1).numpy()  # the definition, from a fresh pass
+    bits = pred == np.asarray(y)
+    want = [min(int(np.cumprod(bits[t:]).sum()), 6) for t in range(len(y))]
+    assert acc.tolist() == want and (ranks == 0).tolist() == bits.tolist()
+    assert 0 < bits.mean() < 1  # both cases occur, so the comparison is not vacuous

@@ -39,7 +39,7 @@ def test_smollm2_trace_matches_live(tmp_path):
             live = speculative_decode(target, d, ids, 4, 16)
             assert live.output_ids == tr.prompts.output_ids[p].tolist()
             assert live.rounds == len(tr.fixed_arm_rounds(Arm(name, 4), p))
-        for tree in ("2x1", "3"):  # tree arms replayed from the recorded ranks == live tree verification
+        for tree in ("2x1",):  # tree arms replayed from the recorded ranks == live tree verification
             if name != "early24":
                 continue  # one model drafter here (every kind runs on the tiny model), to keep CI short
             for p, q in enumerate(qs[::40][:2]):
@@ -83,9 +83,10 @@ def test_smollm2_heads_replay_equals_live(tmp_path):
             live = speculative_decode(target, d, ids, 3, 16)
             assert live.output_ids == tr.prompts.output_ids[p].tolist()
             assert live.emitted == tr.fixed_arm_rounds(Arm(d.name, 3), p).tolist(), (d.name, p)
-            for tree in ("2x1", "3"):
-                live = speculative_decode_tree(target, d, ids, tree, 16)
-                assert live.emitted == tr.fixed_arm_rounds(Arm(d.name, 0, tree=tree), p).tolist(), (d.name, tree, p)
+            if p == 0:  # one prompt, one tree shape here to keep CI short: every shape and head
+                # kind is checked against live tree decoding on the tiny model (tests/test_heads.py)
+                live = speculative_decode_tree(target, d, ids, "2x1", 16)
+                assert live.emitted == tr.fixed_arm_rounds(Arm(d.name, 0, tree="2x1"), p).tolist(), (d.name, p)
     assert tr.accept.max() >= 1  # the heads do accept, so the comparison is not vacuous
 
 
