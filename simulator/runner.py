@@ -529,12 +529,5 @@ def results_table(prep: Prepared, spec: str, res: dict, prompts: np.ndarray | No
                      for k, v in d.items()})
 
 
-def _to_frame(prep: Prepared, results: dict, prompts: np.ndarray | None = None,
-              runs: np.ndarray | None = None) -> pd.DataFrame:
-    """``results_table`` of every policy in ``results``, as one pandas frame."""
-    return pa.concat_tables([results_table(prep, spec, res, prompts, runs)
-                             for spec, res in results.items()]).to_pandas()
-
-
 def default_workers() -> int:
     return max(1, min(4, os.cpu_count() or 1))

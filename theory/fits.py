@@ -18,7 +18,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import stats
 
 Z = 1.96
 TOL_SLOPE = 0.1  # a "slope near s" claim passes when the whole interval lies in s +- 0.1
@@ -105,6 +104,8 @@ def fit_slope(lengths: np.ndarray, samples: np.ndarray, kind: str, window: np.nd
         yc = y[ok] - y[ok].mean(axis=1, keepdims=True)
         xc = x - x.mean()
         se_mc = float(np.std(yc @ xc / (xc @ xc), ddof=1))
+    from scipy import stats  # here, not at import: scipy.stats costs ~1.5 s per command
+
     half = float(np.hypot(Z * se_mc, stats.t.ppf(0.975, len(n) - 2) * se_fit))
     return SlopeFit(b, b - half, b + half, int(n.min()), int(n.max()), len(n))
 

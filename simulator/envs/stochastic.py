@@ -14,7 +14,6 @@ recorded one.
 from __future__ import annotations
 
 import numpy as np
-from scipy.optimize import brentq
 
 from traces import Arm, Trace, arm_from_name
 
@@ -44,6 +43,8 @@ def fit_tgd_rate(mean_accepted: float, k: int) -> float:
         return 0.0
     if m >= k - 1e-9:
         return 1.0 - 1e-9
+    from scipy.optimize import brentq  # here, not at import: scipy.optimize costs ~1 s per command
+
     return float(brentq(lambda p: sum(p ** i for i in range(1, k + 1)) - m, 0.0, 1.0 - 1e-12))
 
 
