@@ -149,3 +149,31 @@ def test_results_and_config_are_byte_identical_for_any_worker_count(tmp_path):
         outs.append(out)
     for name in ("results.parquet", "config.json", "fixed.parquet"):
         assert (outs[0] / name).read_bytes() == (outs[1] / name).read_bytes(), name
+
+
+def test_a_failed_background_write_reaches_the_caller_and_leaves_nothing(tmp_path):
+    """Row groups are encoded on a writer thread: an error there (a full disk, say) is raised
+    at the next write or at close, and the partial file is removed."""
+    import pyarrow as pa
+
+    from simulator.results import RESULTS_FILE, ResultsWriter
+
+    w = ResultsWriter(tmp_path / "r")
+    w.ROW_GROUP = 4
+    t = pa.table({"setting": pa.array(["replay"] * 10, pa.large_string()), "run": pa.array(range(10))})
+    w.write(t)
+
+    def full_disk(table):
+        raise OSError(28, "No space left on device")
+
+    w.writer.write_table = full_disk
+    err = None
+    try:  # as `simulator run` does: abort on any error, from write or from close
+        w.write(t)
+        w.close({"setting": "replay"})
+    except OSError as exc:
+        w.abort()
+        err = exc
+    assert err is not None and "No space left" in str(err)
+    assert not (tmp_path / "r" / RESULTS_FILE).exists()
+    assert not (tmp_path / "r" / (RESULTS_FILE + ".tmp")).exists()
