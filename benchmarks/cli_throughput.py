@@ -2,7 +2,7 @@
 per second between a small and a large sweep of the whole command line on the bundled trace,
 so start-up (imports, trace loading, compilation from cache) cancels, measured side by side.
 
-    .venv/bin/python benchmarks/cli_throughput.py [--small 1000] [--large 4000] [--repeat 3] [--quick]
+    .venv/bin/python benchmarks/cli_throughput.py [--small 1000] [--large 4000] [--repeat 3] [--quick] [--only POLICY]
         [--trace builtin:smollm2-greedy] [--arms '*@4']
 
 A policy-round is one select + emit + update of one (prompt, run) lane.  Rounds are read from
@@ -54,8 +54,9 @@ def main() -> None:
     ap.add_argument("--trace", default="builtin:smollm2-greedy")
     ap.add_argument("--arms", default="*@4")
     ap.add_argument("--quick", action="store_true", help="100 and 400 runs, UCBSpec replay only")
+    ap.add_argument("--only", metavar="POLICY", help="only the cases of this policy")
     a = ap.parse_args()
-    cases = CASES[:1] if a.quick else CASES
+    cases = CASES[:1] if a.quick else [c for c in CASES if a.only in (None, c[0])]
     small, large = (100, 400) if a.quick else (a.small, a.large)
     print(f"{'policy':<10} {'setting':<12} {'flags':<14} {'rounds':>12} {'s(' + str(small) + ')':>8} "
           f"{'s(' + str(large) + ')':>8} {'marginal M rounds/s':>20}")

@@ -3,7 +3,7 @@
     collection loop / (plain generation + the target's teacher-forced pass
                        + one teacher-forced pass per model drafter)
 
-    .venv/bin/python benchmarks/collection_floor.py [--prompts 8] [--max-new-tokens 64] [--heads DIR]
+    .venv/bin/python benchmarks/collection_floor.py [--prompts 8] [--max-new-tokens 64] [--heads DIR] [--hf-rtn3 DIR]
 
 The collection loop is ``gpu_collect.collector.collect`` itself on the same prompts (its
 manifest's ``collection.wall_s``: generation, scoring, shard writing; model loading, drafter
@@ -50,11 +50,15 @@ def main() -> int:
     ap.add_argument("--max-new-tokens", type=int, default=64)
     ap.add_argument("--batch-size", type=int, default=8)
     ap.add_argument("--heads", type=Path, default=None, help="folder with smollm2-medusa and smollm2-eagle")
+    ap.add_argument("--hf-rtn3", type=Path, default=None,
+                    help="the derived checkpoint of REAL_DRAFTERS' hf-rtn3 (python -m gpu_collect derive --bits 3)")
     a = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         corpus.main(["builtin:specregret-84", str(tmp / "corpus.txt")])
         specs = [s.format(corpus=tmp / "corpus.txt") for s in DRAFTERS]
+        if a.hf_rtn3:
+            specs.append(f"hf-rtn3=hf:{a.hf_rtn3}")
         if a.heads:
             specs += [f"medusa=medusa:{a.heads / 'smollm2-medusa'}", f"eagle=eagle:{a.heads / 'smollm2-eagle'}"]
         cfg = CollectConfig(target="smollm2-135m", drafters=tuple(specs), prompts="builtin:specregret-84",

@@ -95,11 +95,16 @@ def _plot(a: argparse.Namespace) -> int:
 
 
 def _export(a: argparse.Namespace) -> int:
-    from .export import export_specbench
+    from .export import SIDECAR, SPEEDUP_DEFINITION, export_specbench
 
     out = a.out or f"{a.results}/specbench/{a.policy.replace(':', '_')}.jsonl"
-    path = export_specbench(a.results, a.policy, out, setting=a.setting, run=a.run)
-    print(f"wrote {path}")
+    base = (str(Path(out).with_name("vanilla.jsonl")) if a.baseline == "" else a.baseline)
+    r = export_specbench(a.results, a.policy, out, setting=a.setting, run=a.run, baseline=base)
+    for key in ("method", "baseline"):
+        if r[key] is not None:
+            print(f"wrote {r[key]} (sidecar {r[key]}{SIDECAR}: wall_time is simulated from the cost table)")
+    sp = "n/a (no cost table)" if r["speedup_specbench"] is None else f"{r['speedup_specbench']:.4f}x"
+    print(f"Spec-Bench MAT {r['mat']:.4f}; Spec-Bench speedup {sp} ({SPEEDUP_DEFINITION})")
     return 0
 
 
@@ -191,7 +196,9 @@ def build_parser() -> argparse.ArgumentParser:
     f.set_defaults(fn=_plot)
     x = sub.add_parser("export-specbench", help="Spec-Bench-style answer lines for one policy")
     ck.add_results(x)
-    x.add_argument("--policy", required=True, help="a policy of the results folder")
+    x.add_argument("--policy", required=True, help="a policy of the results folder, or any fixed:DRAFTER@K")
+    x.add_argument("--baseline", nargs="?", const="", default=None, metavar="FILE",
+                   help="also write the vanilla baseline file (default FILE: vanilla.jsonl beside the answers)")
     x.add_argument("--setting", default=None, help="which setting, if the folder holds several")
     x.add_argument("--run", type=ck.nonneg_int, default=0, help="which run (default 0)")
     ck.add_out(x, "answer file (default RESULTS/specbench/POLICY.jsonl)", required=False)

@@ -1,25 +1,51 @@
-"""Spec-Bench / FastChat answer lines from simulator results.
+"""Spec-Bench / FastChat answer files from simulator results, and the vanilla baseline file.
 
-One JSON line per prompt, as Spec-Bench's ``evaluation/eval.py`` writes them:
+One JSON line per question, as Spec-Bench's ``evaluation/inference_*.py`` write them:
 ``{"question_id", "category", "answer_id", "model_id", "choices": [{"index", "turns",
-"decoding_steps", "new_tokens", "wall_time", "accept_lengths"}], "tstamp"}`` where
+"decoding_steps", "new_tokens", "wall_time", "accept_lengths"}], "tstamp"}``, one list entry
+per turn.  ``turns`` is the trace's decoded answer text (``prompts.parquet`` ``answer``);
 ``accept_lengths`` lists the tokens emitted per verification round (bonus included, as
-Spec-Bench counts them) and ``wall_time`` comes from the trace's cost table (0 without one).
-The per-round lengths are re-simulated for the chosen run, which the counter-based random
-numbers make exact; the stored stopping times are checked against them.
+Spec-Bench counts them); question ids that are integers are written as integers.
+
+``wall_time`` is **simulated**: the rounds of the replayed run times the trace's cost table
+(device chosen as in ``simulator run``), not a measured time.  A sidecar
+``FILE.specregret.json`` next to each file says so, with the cost table, trace, policy, run
+and seed.  The per-round lengths are re-simulated for the chosen run (the counter-based random
+numbers make that exact) and checked against the stored stopping times; a fixed arm
+(``fixed:DRAFTER@K``) needs no prior run.  The baseline file (vanilla decoding: one token
+per round at the cost of a plain round) is written whatever the arm set.
+
+Spec-Bench's ``evaluation/speed.py`` (hemingkx/Spec-Bench 132ba4cf) reports
+``speedup = mean over answers of tokens/s (method) / mean over answers of tokens/s (vanilla)``,
+the method's tokens = sum of ``new_tokens``, the baseline's = ``len(tokenizer(turn).input_ids)
+- 1`` per turn (re-tokenised text minus the BOS token Llama tokenizers add), and ``MAT`` = the
+mean of all ``accept_lengths``.  The toolkit computes the same (:data:`SPEEDUP_DEFINITION`,
+``simulator summary``'s ``speedup_specbench``), the vanilla tokens counted as speed.py counts
+them from the trace's ``answer_tokens`` (``simulator.runner.specbench_tokens``).  With a
+tokenizer that adds no BOS (SmolLM2) speed.py's count is one short per answer, and one more
+where the answer ended in EOS (decoded without special tokens): its speedup is that much low.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
+import time
 from pathlib import Path
 
 import numpy as np
 
 from simulator.policies import make_policy
 from simulator.results import ResultsError, read_config, read_results
-from simulator.runner import RunConfig, prepare, simulate
+from simulator.runner import Prepared, RunConfig, prepare, simulate, specbench_tokens
+from traces.manifest import toolkit_version
+
+SIDECAR = ".specregret.json"
+SPEEDUP_DEFINITION = ("Spec-Bench evaluation/speed.py: mean over answers of tokens/s of the method (generated "
+                      "tokens) divided by the mean over answers of tokens/s of vanilla decoding (tokens = "
+                      "len(tokenizer(answer).input_ids) - 1), simulated wall times")
+_INT = re.compile(r"-?[0-9]{1,18}")
 
 
 def _configs(results_dir) -> list[dict]:
@@ -29,47 +55,123 @@ def _configs(results_dir) -> list[dict]:
     return out
 
 
-def export_specbench(results_dir: str | os.PathLike[str], policy: str, out_file: str | os.PathLike[str],
-                     *, setting: str | None = None, run: int = 0) -> Path:
-    df = read_results(results_dir)
-    spec = make_policy(policy).spec()
-    confs = [c for c in _configs(results_dir) if spec in c["policies"] and (setting is None or c["setting"] == setting)]
+def _prepare(results_dir, spec: str, setting: str | None, run: int) -> tuple[Prepared, dict, bool]:
+    confs = [c for c in _configs(results_dir) if setting is None or c["setting"] == setting]
     if not confs:
+        raise ResultsError(f"{results_dir}/config.json: field 'setting': no setting {setting!r}")
+    ran = [c for c in confs if spec in c["policies"]]
+    if not ran and not spec.startswith("fixed:"):
         raise ResultsError(f"{results_dir}: no results for policy {spec!r}"
-                           + (f" in setting {setting!r}" if setting else ""))
-    c = confs[0]
-    if not 0 <= run < c["runs"]:
+                           + (f" in setting {setting!r}" if setting else "")
+                           + "; only a fixed arm (fixed:DRAFTER@K) can be exported without a prior run")
+    c = (ran or confs)[0]
+    if ran and not 0 <= run < c["runs"]:
         raise ResultsError(f"--run: expected 0..{c['runs'] - 1}, got {run}")
-    cfg = RunConfig(trace=c["trace"], setting=c["setting"], policies=(spec,), runs=c["runs"], seed=c["seed"],
-                    arms=",".join(c["arms"]), objective=c.get("objective"), reward=c["reward"],
-                    carry_state=c["carry_state"], law=c["law"], stream=c["stream"], cost_device=c.get("cost_device"),
-                    free_feedback=bool(c.get("free_feedback", False)),
+    arms = list(c["arms"])
+    if not ran and spec.split(":", 1)[1] not in arms:
+        arms.append(spec.split(":", 1)[1])  # appended: the run's arms keep their indices
+    cfg = RunConfig(trace=c["trace"], setting=c["setting"], policies=(spec,), runs=max(c["runs"], run + 1),
+                    seed=c["seed"], arms=",".join(arms), objective=c.get("objective"), reward=c["reward"],
+                    carry_state=c["carry_state"], law=c["law"], stream=c["stream"],
+                    cost_device=c.get("cost_device"), free_feedback=bool(c.get("free_feedback", False)),
                     policy_modules=tuple(c.get("policy_modules") or ()))
-    prep = prepare(cfg)
-    P = prep.env.n_prompts
+    return prepare(cfg), c, bool(ran)
+
+
+def _questions(prep: Prepared) -> list[tuple[object, list[int]]]:
+    """(question id as Spec-Bench writes it, env prompts of its turns in turn order)."""
+    tr = prep.trace
+    row = {pid: i for i, pid in enumerate(tr.prompts["prompt_id"])}
+    groups: dict[str, list[tuple[int, int]]] = {}
+    for p, pid in enumerate(prep.env.prompt_ids):
+        groups.setdefault(str(pid).split("#t")[0], []).append((int(tr.prompts["turn"].iloc[row[pid]]), p))
+    as_int = all(_INT.fullmatch(q) for q in groups)
+    return [(int(q) if as_int else q, [p for _, p in sorted(g)]) for q, g in groups.items()]
+
+
+def _answers(prep: Prepared) -> tuple[list[str], str]:
+    """The answer text per env prompt and what it is (a synthetic trace has none)."""
+    tr = prep.trace
+    if "answer" not in tr.prompts.columns and tr.manifest.get("synthetic") is True:
+        return [""] * prep.env.n_prompts, ("empty: a synthetic trace has no text, so Spec-Bench's baseline "
+                                           "token count (re-tokenised text) does not apply")
+    if "answer" not in tr.prompts.columns:
+        raise ResultsError(f"{tr.path or tr.label}/prompts.parquet: column 'answer' missing (the decoded output "
+                           "text Spec-Bench re-tokenises); add it with `python -m gpu_collect answers --trace "
+                           f"{tr.path or tr.label} --target TARGET`")
+    text = dict(zip(tr.prompts["prompt_id"], tr.prompts["answer"], strict=True))
+    return ([str(text[pid]) for pid in prep.env.prompt_ids],
+            "the trace's answer text (output decoded without special tokens)")
+
+
+def _write_lines(out: Path, lines: list[dict], sidecar: dict) -> Path:
+    out.parent.mkdir(parents=True, exist_ok=True)
+    for path, body in ((out, "".join(json.dumps(x) + "\n" for x in lines)),
+                       (Path(str(out) + SIDECAR), json.dumps(sidecar, indent=2) + "\n")):
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text(body, encoding="utf-8")
+        os.replace(tmp, path)
+    return out
+
+
+def export_specbench(results_dir: str | os.PathLike[str], policy: str, out_file: str | os.PathLike[str], *,
+                     setting: str | None = None, run: int = 0,
+                     baseline: str | os.PathLike[str] | None = None) -> dict:
+    """Write the answer file of ``policy`` (run ``run``) and, with ``baseline``, the vanilla
+    decoding file.  Returns the paths, ``mat`` and (with a cost table) ``speedup_specbench``."""
+    spec = make_policy(policy).spec()
+    prep, c, ran = _prepare(results_dir, spec, setting, run)
+    env, P = prep.env, prep.env.n_prompts
     res = simulate(prep, make_policy(spec), np.arange(P), np.array([run]), record=True)
     lengths: list[list[int]] = [[] for _ in range(P)]
     for pos, _arms, e, cur in res["history"]:
         for lane in np.flatnonzero(pos >= 0):
             lengths[int(cur[lane])].append(int(e[lane]))
-    rows = df[(df.setting == c["setting"]) & (df.policy == spec) & (df.run == run)].set_index("prompt_id")
-    out = Path(out_file)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_suffix(out.suffix + ".tmp")
-    with open(tmp, "w", encoding="utf-8") as f:
-        for p, pid in enumerate(prep.env.prompt_ids):
-            st = int(rows.loc[pid, "stopping_time"])
-            if st != len(lengths[p]):
+    if ran:
+        df = read_results(results_dir)
+        rows = df[(df.setting == c["setting"]) & (df.policy == spec) & (df.run == run)].set_index("prompt_id")
+        for p, pid in enumerate(env.prompt_ids):
+            if int(rows.loc[pid, "stopping_time"]) != len(lengths[p]):
                 raise ResultsError(f"{results_dir}: re-simulated run {run} of prompt {pid!r} took {len(lengths[p])} "
-                                   f"rounds, results say {st}; were they made by another version?")
-            wall = float(rows.loc[pid, "time_s"]) if "time_s" in rows.columns else 0.0
-            f.write(json.dumps({
-                "question_id": pid, "category": prep.env.categories[p],
-                "answer_id": f"{spec}-{c['setting']}-run{run}-{pid}", "model_id": f"specregret-{spec}",
-                "choices": [{"index": 0, "turns": [""], "decoding_steps": [st],
-                             "new_tokens": [int(prep.env.lengths[p])], "wall_time": [wall],
-                             "accept_lengths": lengths[p]}],
-                "tstamp": 0.0,
-            }) + "\n")
-    os.replace(tmp, out)
+                                   f"rounds, results say {int(rows.loc[pid, 'stopping_time'])}; made by another "
+                                   "version?")
+    (answers, turns_note), n = _answers(prep), env.lengths.astype(int)
+    has_cost = prep.cost_s is not None
+    wall = res["time_s"][:, 0] if has_cost else np.zeros(P)
+    plain = n * prep.plain_s if has_cost else np.zeros(P)
+    stamp = time.time()
+    qs = _questions(prep)
+
+    def lines(model: str, steps, acc, secs) -> list[dict]:
+        return [{"question_id": q, "category": env.categories[ps[0]], "answer_id": f"{model}-{c['setting']}-{q}",
+                 "model_id": model,
+                 "choices": [{"index": 0, "turns": [answers[p] for p in ps],
+                              "decoding_steps": [int(steps[p]) for p in ps], "new_tokens": [int(n[p]) for p in ps],
+                              "wall_time": [float(secs[p]) for p in ps],
+                              "accept_lengths": [x for p in ps for x in acc[p]]}],
+                 "tstamp": stamp} for q, ps in qs]
+
+    side = {"written_by": "python -m experiments export-specbench", "toolkit_version": toolkit_version(),
+            "results": str(results_dir), "trace": c["trace"], "setting": c["setting"], "seed": c["seed"],
+            "wall_time": ("simulated: the replayed rounds times the cost table's round times, not measured"
+                          if has_cost else "0: the trace has no cost table (Spec-Bench's speedup is undefined)"),
+            "cost_table": ({"device": prep.costs.device, "chosen": prep.costs.why,
+                            "source": prep.trace.manifest.get("costs_from", "")} if has_cost else None),
+            "turns": turns_note,
+            "speedup_definition": SPEEDUP_DEFINITION}
+    tokens = np.array([sum(x) for x in lengths])
+    mat = float(np.mean([x for a in lengths for x in a]))
+    out: dict = {"method": None, "baseline": None, "mat": mat, "speedup_specbench": None}
+    if has_cost:  # per answer: sum of tokens / sum of wall times over its turns, as speed.py
+        rate = np.array([tokens[ps].sum() / wall[ps].sum() for _, ps in qs])
+        sbt = specbench_tokens(prep)  # the vanilla tokens as speed.py counts them
+        base = np.array([sbt[ps].sum() / plain[ps].sum() for _, ps in qs])
+        out["speedup_specbench"] = float(rate.mean() / base.mean())
+    out["method"] = _write_lines(Path(out_file), lines(f"specregret-{spec}", [len(a) for a in lengths], lengths, wall),
+                                 {**side, "policy": spec, "run": run, "mat": mat,
+                                  "speedup_specbench": out["speedup_specbench"]})
+    if baseline is not None:
+        out["baseline"] = _write_lines(Path(baseline), lines("specregret-vanilla", n, [[1] * int(k) for k in n], plain),
+                                       {**side, "policy": "vanilla (plain decoding, one token per round)",
+                                        "run": None})
     return out

@@ -1,4 +1,4 @@
-"""``python -m gpu_collect {collect,ray,costs,derive,train-head,selfcheck}``: collecting traces.
+"""``python -m gpu_collect {collect,ray,costs,derive,train-head,answers,selfcheck}``: collecting traces.
 
 ``gpu_collect/collect_traces.py`` stays as a thin script for ``collect``.  The grammar (flag
 names, list syntax, exit codes) is ``traces.clikit``'s; nothing here imports the simulator.
@@ -26,7 +26,7 @@ def _lazy(module: str, fn: str):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from . import derive, gpu_costs, ray_collect, selfcheck, train_head
+    from . import answers, derive, gpu_costs, ray_collect, selfcheck, train_head
 
     ap, sub = ck.make_parser("python -m gpu_collect", "Collect acceptance traces from a real target and drafters.")
     c = sub.add_parser("collect", help="collect a trace (also: python gpu_collect/collect_traces.py)",
@@ -45,6 +45,9 @@ def build_parser() -> argparse.ArgumentParser:
     h = sub.add_parser("train-head", help="train a Medusa or EAGLE head for a target by self-distillation")
     train_head.add_arguments(h)
     h.set_defaults(fn=_lazy("train_head", "run_cli"))
+    w = sub.add_parser("answers", help="add the decoded answer text to a trace collected without it")
+    answers.add_arguments(w)
+    w.set_defaults(fn=_lazy("answers", "run_cli"))
     s = sub.add_parser("selfcheck", help="replay == live on a tiny model; exit 1 on any mismatch")
     selfcheck.add_arguments(s)
     s.set_defaults(fn=_lazy("selfcheck", "run_cli"))

@@ -320,6 +320,7 @@ def collect(cfg: CollectConfig, *, progress: bool = True) -> Path:
                     "tf_mismatches": int(extra.get("tf_mismatches", 0)),
                     "answer": target.tokenizer.decode(y, skip_special_tokens=True),
                 }
+                meta["answer_tokens"] = len(target.tokenizer(meta["answer"]).input_ids)
                 try:
                     _write_shard(path, meta, arrays, names)
                 except OSError as exc:
@@ -370,8 +371,8 @@ def merge(cfg: CollectConfig, shards: Path, drafters: list[Drafter], target: Loa
     elif ranks is not None:
         ranks = ranks[..., : max(1, int(((ranks >= 0).any(axis=(0, 1, 2))).nonzero()[0].max()) + 1)]
     cols = ["prompt_id", "category", "turn", "prompt_len", "output_len", "finish_reason", "output_ids",
-            "degenerate", "prompt_sha256", "tf_mismatches"]
-    prompts = pd.DataFrame([{k: m[k] for k in cols} for m in metas])
+            "degenerate", "prompt_sha256", "tf_mismatches", "answer", "answer_tokens"]
+    prompts = pd.DataFrame([{k: m[k] for k in cols if k in m} for m in metas])
     device = target.device
     hw: dict[str, Any] = {"device": str(device), "threads": torch.get_num_threads()}
     if device.type == "cuda":

@@ -300,9 +300,9 @@ def _simulate_kernel(prep: Prepared, policy: Policy, prompts: np.ndarray, runs: 
     fb_cost = prep.feedback_s if prep.charges_feedback(policy) else np.zeros_like(cost)
     rscale = (prep.plain_s[:, None] / cost) if ctx.reward_kind == "throughput" else np.ones_like(cost)
     # full information: the experts' losses at every position, the same for every lane
-    G = expert_losses(policy, _gamma_table(env)) if la.code in FULL_INFORMATION else np.zeros((1, 1, 1))
+    F = expert_losses(policy, _gamma_table(env)) if la.code in FULL_INFORMATION else np.zeros((1, 1, 1))
     st, tm, fb, pulls = run_lanes(
-        *la.args(), *env_arrays(env).args(), G, np.ascontiguousarray(cost, np.float64),
+        *la.args(), *env_arrays(env).args(), F, np.ascontiguousarray(cost, np.float64),
         np.ascontiguousarray(fb_cost, np.float64), np.ascontiguousarray(rscale, np.float64),
         np.asarray(prompts, np.int64), np.asarray(runs, np.int64), bool(cfg.carry_state),
         crng.policy_key(cfg.seed, carry=cfg.carry_state))
@@ -465,7 +465,21 @@ def fixed_frame(prep: Prepared) -> pd.DataFrame:
     if prep.cost_s is not None:
         d["time_s"] = prep.fixed_time_s.ravel()
         d["plain_time_s"] = np.repeat(env.lengths * prep.plain_s, A)
+        d["specbench_tokens"] = np.repeat(specbench_tokens(prep), A)
     return pd.DataFrame(d)
+
+
+def specbench_tokens(prep: Prepared) -> np.ndarray:
+    """Per env prompt, the vanilla answer's tokens as Spec-Bench's ``evaluation/speed.py``
+    counts them: ``len(tokenizer(answer).input_ids) - 1`` (the trace's ``answer_tokens`` - 1;
+    the -1 drops the BOS a Llama tokenizer adds).  The generated length where the trace has no
+    ``answer_tokens`` (synthetic traces, older collections)."""
+    n = np.asarray(prep.env.lengths, np.int64)
+    tr = prep.trace
+    if tr is None or "answer_tokens" not in tr.prompts.columns:
+        return n
+    by_id = dict(zip(tr.prompts["prompt_id"], tr.prompts["answer_tokens"], strict=True))
+    return np.array([int(by_id[p]) - 1 if p in by_id else n[i] for i, p in enumerate(prep.env.prompt_ids)], np.int64)
 
 
 def _strings(names, idx: np.ndarray) -> pa.Array:

@@ -170,6 +170,9 @@ def run_serving(cfg: ServeConfig, progress: bool = True) -> tuple[pd.DataFrame, 
     (plain decoding at the same batch size: the arm ``plain@0`` is always simulated).
     """
     tr = traces.load(cfg.trace)
+    if tr.partial:
+        raise ServeError(f"{cfg.trace}: an engine log (partial information) cannot be replayed in batches: a batch "
+                         "member's trajectory would leave the logged steps; use `simulator run --setting stochastic`")
     # plain decoding is arm 0: every reward and improvement is relative to it
     arms = [Arm(PLAIN, 0), *(a for a in resolve_arms(cfg.arms, tr.drafter_names, tr.k_limits) if a.k != 0)]
     env = ReplayEnv(tr, arms, seed=cfg.seed)

@@ -34,7 +34,11 @@ def summarize(df: pd.DataFrame, fixed: pd.DataFrame | None = None, seed: int = 0
     with ``regret_lo``/``regret_hi`` its prompt-bootstrap interval; ``other_regret`` is the other
     objective's.  ``mean_accepted`` = total tokens / total rounds (bonus token included, as
     Spec-Bench and vLLM report it); ``tokens_per_s`` = total tokens / total time and
-    ``speedup`` = total plain-decoding time / total time, each with an interval.  With the
+    ``speedup`` = total plain-decoding time / total time, each with an interval;
+    ``speedup_specbench`` is Spec-Bench's ``evaluation/speed.py`` definition: the mean over
+    prompts of tokens/s divided by the mean over prompts of vanilla tokens/s, the vanilla
+    tokens counted as speed.py counts them (``fixed`` ``specbench_tokens``; per prompt, where
+    Spec-Bench averages per question: the same on single-turn traces).  With the
     stored fixed arms (``fixed.parquet``), ``vs_fixed`` is the paired difference to the best
     single fixed arm in the objective (``vs_fixed_arm``), negative = the policy is better.
     """
@@ -66,6 +70,11 @@ def summarize(df: pd.DataFrame, fixed: pd.DataFrame | None = None, seed: int = 0
             plain = per_prompt(g["plain_time_s"].to_numpy(), pid, order)
             row["tokens_per_s"], row["tps_lo"], row["tps_hi"] = ratio_ci(tok, t, seed=seed)
             row["speedup"], row["speedup_lo"], row["speedup_hi"] = ratio_ci(plain, t, seed=seed)
+            btok = tok
+            if fixed is not None and "specbench_tokens" in fixed:
+                f0 = fixed[fixed["setting"] == setting].drop_duplicates("prompt_id").set_index("prompt_id")
+                btok = f0.loc[order, "specbench_tokens"].to_numpy(float)
+            row["speedup_specbench"] = float(np.mean(tok / t) / np.mean(btok / plain))
             row["feedback_ms"] = 1000 * float(g["feedback_s"].mean()) if "feedback_s" in g else 0.0
         if fixed is not None and len(fixed):
             f = fixed[fixed["setting"] == setting]
@@ -159,7 +168,7 @@ def format_summary(s: pd.DataFrame) -> str:
         if other_unit:
             head += f" {'(' + other_unit + ')':>9}"
         if has_speed:
-            head += f" {'tokens/s':>32} {'speedup':>8}"
+            head += f" {'tokens/s':>32} {'speedup':>8} {'SB-spd':>7}"
         lines += [head, "-" * len(head)]
         for _, r in so.iterrows():
             line = (f"{r['setting']:<12} {r['policy']:<26} {str(r['reward']):<10} {r['stopping_time']:7.2f} "
@@ -168,7 +177,8 @@ def format_summary(s: pd.DataFrame) -> str:
             if other_unit:
                 line += f" {r.get('other_regret', np.nan):9.2f}"
             if has_speed and pd.notna(r.get("speedup", np.nan)):
-                line += f" {_fmt_ci(r['tokens_per_s'], r['tps_lo'], r['tps_hi'], 8, 1):>32} {r['speedup']:7.3f}x"
+                line += (f" {_fmt_ci(r['tokens_per_s'], r['tps_lo'], r['tps_hi'], 8, 1):>32} {r['speedup']:7.3f}x"
+                         f" {r['speedup_specbench']:6.3f}x")
             lines.append(line)
         if "vs_fixed_arm" in so.columns:
             lines.append("")

@@ -30,6 +30,9 @@ def test_smollm2_trace_matches_live(tmp_path):
     assert tr.manifest["target"]["sha256"] == SMOLLM2_SHA256
     assert (tr.prompts.tf_mismatches == 0).all()
     target = load_model("smollm2-135m", torch.device("cpu"), torch.float32)
+    for y, text, n in zip(tr.prompts.output_ids, tr.prompts.answer, tr.prompts.answer_tokens, strict=True):
+        assert text == target.tokenizer.decode(list(y), skip_special_tokens=True) and text
+        assert n == len(target.tokenizer(text).input_ids)  # what Spec-Bench's speed.py counts (before -1)
     qs, _ = P.load_questions("builtin:specregret-84")
     for spec, name in (("early:24", "early24"), ("skip:5,24", "skip5-24"), ("pld", "pld")):
         d = make_drafter(spec)
@@ -120,3 +123,41 @@ def test_pld_default_is_transformers_prompt_lookup(tmp_path):
                 assert len(calls) == len(tr.fixed_arm_rounds(Arm("pld", K), p)), (p, K)
     finally:
         hook.remove()
+
+
+def test_spec_bench_speed_script_reads_the_export_as_the_summary_does(tmp_path, capsys):
+    """Spec-Bench's speed.py (tests/specbench_speed.py), on an exported method file and the
+    vanilla baseline file, gives the summary's speedup_specbench and MAT, with SmolLM2's own
+    tokenizer re-counting the baseline's answer text.  The baseline is written although
+    plain@0 is not in the arm set; a fixed arm that was never run is exported too."""
+    import json
+
+    from specbench_speed import specbench_speed
+
+    from experiments.cli import main as exp_main
+    from simulator.cli import main as sim_main
+    from simulator.results import read_fixed, read_results
+    from simulator.summary import summarize
+
+    res = tmp_path / "res"
+    assert sim_main(["run", "--trace", "builtin:smollm2-greedy", "--setting", "replay", "--policy", "ucbspec",
+                     "--arms", "pld@4,eagle@4,rtn4@2", "--runs", "1", "--out", str(res), "--quiet"]) == 0
+    m, b = tmp_path / "m.jsonl", tmp_path / "vanilla.jsonl"
+    assert exp_main(["export-specbench", "--results", str(res), "--policy", "ucbspec", "--out", str(m),
+                     "--baseline", str(b)]) == 0
+    assert "Spec-Bench speedup" in capsys.readouterr().out
+    tok = load_model("smollm2-135m", torch.device("cpu"), torch.float32).tokenizer
+    mat, speedup = specbench_speed(m, b, tok)
+    s = summarize(read_results(res), read_fixed(res)).iloc[0]
+    assert mat == s["mean_accepted"]
+    assert speedup == pytest.approx(s["speedup_specbench"], rel=1e-12, abs=0)
+    side = json.loads((tmp_path / "m.jsonl.specregret.json").read_text())
+    assert side["speedup_specbench"] == pytest.approx(speedup, rel=1e-12, abs=0) and "simulated" in side["wall_time"]
+    line = json.loads(m.read_text().splitlines()[0])
+    assert isinstance(line["question_id"], int) and line["tstamp"] > 1.7e9 and line["choices"][0]["turns"][0]
+    # a fixed arm without a prior run: its rounds are the stored fixed arm's
+    f = tmp_path / "f.jsonl"
+    assert exp_main(["export-specbench", "--results", str(res), "--policy", "fixed:eagle@4", "--out", str(f)]) == 0
+    fx = read_fixed(res).query("arm == 'eagle@4'").set_index("prompt_id")["rounds"]
+    for ln in map(json.loads, f.read_text().splitlines()):
+        assert ln["choices"][0]["decoding_steps"][0] == fx.loc[str(ln["question_id"])]

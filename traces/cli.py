@@ -1,4 +1,4 @@
-"""``python -m traces {list,info,validate,synth,merge}``: read, check and make traces.
+"""``python -m traces {list,info,validate,synth,merge,import}``: read, check and make traces.
 
 The grammar (flag names, list syntax, exit codes) is ``traces.clikit``'s: ``validate`` exits 1
 with one line per problem when a trace fails its checks, bad input exits 2.
@@ -19,7 +19,8 @@ def _info(args: argparse.Namespace) -> int:
     tr = load(args.trace)
     s = tr.summary()
     print(f"trace       {s['label']}  ({tr.path})")
-    print(f"kind        {s['kind']}   k_max {s['k_max']}   costs {'yes' if s['has_costs'] else 'no'}")
+    print(f"kind        {s['kind']}   k_max {s['k_max']}   costs {'yes' if s['has_costs'] else 'no'}"
+          + ("   information: PARTIAL (an engine log; python -m traces import)" if tr.partial else ""))
     print(f"prompts     {s['prompts']}  " + "  ".join(f"{k}:{v}" for k, v in s["categories"].items()))
     print(f"tokens      {s['output_tokens']} (mean output {s['mean_output_len']:.1f})")
     target = tr.manifest["target"]
@@ -33,6 +34,7 @@ def _info(args: argparse.Namespace) -> int:
         import numpy as np
 
         allv = np.concatenate(vals).astype(float)
+        allv = allv[allv >= 0]  # an engine log: the logged steps only
         row = " ".join(f"{np.minimum(allv, k).mean():6.2f}" for k in ks)
         print(f"{d:16} {row} {allv.mean():7.2f}")
     exact = [d for d in tr.drafter_names if tr.has_ranks(d)]
@@ -87,6 +89,21 @@ def _merge(args: argparse.Namespace) -> int:
     return 0
 
 
+def _import(args: argparse.Namespace) -> int:
+    from .importers import build_trace
+
+    tr = build_trace(args.fmt, args.file, drafter=args.drafter, k=args.k)
+    write(tr, args.out, overwrite=args.overwrite)
+    log = tr.manifest["log"]
+    print(f"wrote {args.out}: {tr.n_prompts} requests, {log['steps']} steps of {tr.drafter_names[0]} at K = "
+          f"{tr.k_max} (partial information: simulate with --setting stochastic and arms "
+          f"{tr.drafter_names[0]}@1..{tr.k_max}); step order {log['step_order']}"
+          + (f"; {log['clipped_at_output_end']} last steps clipped at the output's end" if log["clipped_at_output_end"]
+             else "") + (f"; dropped {len(log['dropped_without_steps'])} requests without a step"
+                         if log["dropped_without_steps"] else ""))
+    return 0
+
+
 def _list(args: argparse.Namespace) -> int:
     for n in names():
         print(f"builtin:{n}")
@@ -119,6 +136,16 @@ def build_parser() -> argparse.ArgumentParser:
     ck.add_out(p, "trace directory to write")
     p.add_argument("--overwrite", action="store_true", help="replace an existing trace written by this toolkit")
     p.set_defaults(fn=_merge)
+    p = sub.add_parser("import", help="a partial-information trace from a vLLM, SGLang or Spec-Bench log")
+    p.add_argument("--from", dest="fmt", required=True, choices=["vllm", "sglang", "specbench"],
+                   help="the log's format (docs/trace_format.md, 'Engine logs')")
+    p.add_argument("file", help="the log: one JSON object per line")
+    ck.add_out(p, "trace directory to write")
+    p.add_argument("--drafter", default=None, help="name of the logged drafter (default: the format's name)")
+    p.add_argument("--k", type=ck.positive_int, default=None,
+                   help="the draft length the engine ran at (default: from the log; specbench/sglang: inferred)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing trace written by this toolkit")
+    p.set_defaults(fn=_import)
     return ck.finish(ap)
 
 

@@ -122,6 +122,9 @@ def _check_manifest(m: Any, path: Path, problems: list[str]) -> bool:
     if len(set(names)) != len(names):
         problems.append(f"{path}: drafters: duplicate names {sorted(names)}")
         ok = False
+    if m.get("information", "full") not in S.INFORMATION:
+        problems.append(f"{path}: information: expected one of {list(S.INFORMATION)}, got {m.get('information')!r}")
+        ok = False
     return ok
 
 
@@ -194,8 +197,9 @@ def _read(path: Path) -> tuple[Trace | None, list[str]]:
         )
     for i in np.flatnonzero(prompts["prompt_len"].to_numpy(np.int64) < 1)[:5]:
         problems.append(f"{ppath}: prompt_len: expected >= 1, got 0 for prompt {prompts['prompt_id'][i]!r}")
+    partial = manifest.get("information", "full") == "partial"
     id_lens = prompts["output_ids"].map(lambda x: -1 if x is None else len(x)).to_numpy()
-    for i in np.flatnonzero(id_lens != lens)[:5]:
+    for i in np.flatnonzero((id_lens != lens) & ~(partial & (id_lens == 0)))[:5]:
         problems.append(
             f"{ppath}: output_ids: expected {lens[i]} ids (output_len) for prompt "
             f"{prompts['prompt_id'][i]!r}, got {id_lens[i]}"
@@ -223,24 +227,31 @@ def _read(path: Path) -> tuple[Trace | None, list[str]]:
 
     counts = np.zeros((P, D), dtype=np.int64)
     np.add.at(counts, (pi, di), 1)
-    wrong = np.argwhere(counts != lens[:, None])
+    # full: one row per output position; partial (an engine log): one per logged step, at least one
+    wrong = np.argwhere((counts < 1) | (counts > lens[:, None]) if partial else counts != lens[:, None])
     for p_i, d_i in wrong[:5]:
         problems.append(
-            f"{apath}: rows for prompt {prompts['prompt_id'][p_i]!r}, drafter {drafters[d_i]!r}: "
-            f"expected {lens[p_i]} (one per output position), got {counts[p_i, d_i]}"
+            f"{apath}: rows for prompt {prompts['prompt_id'][p_i]!r}, drafter {drafters[d_i]!r}: expected "
+            + (f"1..{lens[p_i]} (one per logged step)" if partial else f"{lens[p_i]} (one per output position)")
+            + f", got {counts[p_i, d_i]}"
         )
     if len(wrong):
         return None, problems
-    # within each (prompt, drafter) block the file must list pos = 0, 1, ..., N-1
+    # within each (prompt, drafter) block the file must list pos = 0, 1, ..., N-1 (partial:
+    # increasing positions below N)
     key = pi * D + di
-    order_ok = np.ones(len(acc), dtype=bool)
     same_block = np.r_[False, key[1:] == key[:-1]]
-    order_ok &= np.where(same_block, pos == np.r_[-1, pos[:-1]] + 1, pos == 0)
+    if partial:
+        order_ok = np.where(same_block, pos > np.r_[-1, pos[:-1]], pos >= 0) & (pos < n_of_row)
+    else:
+        order_ok = np.where(same_block, pos == np.r_[-1, pos[:-1]] + 1, pos == 0)
     if not order_ok.all():
         r = int(np.flatnonzero(~order_ok)[0])
         problems.append(
-            f"{apath}: pos: expected 0..N-1 in order within each (prompt_id, drafter) block, "
-            f"row {r} has pos {pos[r]} for prompt {acc_pid.iloc[r]!r}, drafter {acc['drafter'].iloc[r]!r}"
+            f"{apath}: pos: expected "
+            + ("increasing positions below output_len" if partial else "0..N-1 in order")
+            + f" within each (prompt_id, drafter) block, row {r} has pos {pos[r]} for prompt "
+            f"{acc_pid.iloc[r]!r}, drafter {acc['drafter'].iloc[r]!r}"
         )
         return None, problems
     cap = np.minimum(k_max, n_of_row - pos)
@@ -353,6 +364,9 @@ def accept_table(trace: Trace) -> pd.DataFrame:
         rows_d.append(np.repeat(np.arange(D), n))
         rows_pos.append(np.tile(np.arange(n), D))
     pi, di, pos = (np.concatenate(x) for x in (rows_pid, rows_d, rows_pos))
+    if trace.partial:  # an engine log: rows where a logged step started only
+        keep = trace.accept[pi, di, pos] >= 0
+        pi, di, pos = pi[keep], di[keep], pos[keep]
     names = np.asarray(trace.drafter_names, dtype=object)
     ids = np.asarray(trace.prompt_ids, dtype=object)
     df = pd.DataFrame(

@@ -42,7 +42,11 @@ PROMPT_COLUMNS: dict[str, str] = {
     "output_ids": "list",
 }
 #: optional prompt columns written by the collector
-PROMPT_OPTIONAL = {"degenerate": "bool", "prompt_sha256": "str", "tf_mismatches": "int"}
+#: ``answer``: the output decoded by the target's tokenizer without special tokens (what
+#: Spec-Bench answer files hold as ``turns``); ``answer_tokens``: ``len(tokenizer(answer).input_ids)``
+#: with the tokenizer's default special tokens (what Spec-Bench's speed.py counts, before its -1)
+PROMPT_OPTIONAL = {"degenerate": "bool", "prompt_sha256": "str", "tf_mismatches": "int", "answer": "str",
+                   "answer_tokens": "int"}
 
 ACCEPT_COLUMNS: dict[str, str] = {"prompt_id": "str", "drafter": "str", "pos": "int", "accept": "int"}
 #: sampling-mode columns (issue 2): alpha = sum_v min(p, q); beta = min(1, q(y)/p(y))
@@ -69,9 +73,17 @@ COST_COLUMNS: dict[str, str] = {
 }
 
 FINISH_REASONS = ("eos", "length")
+#: manifest ``information`` (optional, default "full"): "full" = ``L_d(t)`` at every position of
+#: every drafter (collected by teacher forcing); "partial" = an engine's on-policy log
+#: (``python -m traces import``): accept rows only at the positions where a logged
+#: verification step started, each ``min(K, L)`` for the logged draft length K (censored at K),
+#: so ``min(k, L)`` is known there for every k <= K and nothing elsewhere.  Partial traces
+#: replay only in the stochastic setting (the laws of the logged steps) and may have empty
+#: ``output_ids`` (logs rarely hold the tokens).
+INFORMATION = ("full", "partial")
 TRACE_KINDS = ("greedy", "sampling")
 DRAFTER_KINDS = ("model", "ngram", "early_exit", "skip", "quant", "hf", "rest", "suffix", "medusa", "eagle",
-                 "eagle3", "synthetic")
+                 "eagle3", "synthetic", "logged")
 #: optional drafter fields: ``scoring`` (how its trace was scored: teacher-forced, lookup, or
 #: per-position drafting), ``draft_passes`` ("per depth" or "one": every depth from one pass,
 #: as Medusa heads), ``max_depth`` (the most tokens it can draft; arms above are refused)

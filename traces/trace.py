@@ -58,6 +58,12 @@ class Trace:
         return int(self.manifest["k_max"])
 
     @property
+    def partial(self) -> bool:
+        """An on-policy engine log (manifest ``information`` "partial"): ``accept`` is -1 where
+        no logged step started (``traces.schema.INFORMATION``)."""
+        return self.manifest.get("information", "full") == "partial"
+
+    @property
     def k_limits(self) -> dict[str, int]:
         """The largest K (and tree depth) of each drafter: ``k_max``, or less where the drafter
         says so (``max_depth``: a Medusa checkpoint drafts at most one token per head)."""
@@ -125,6 +131,11 @@ class Trace:
         if arm.drafter == PLAIN or arm.k == 0:
             return np.zeros(n, dtype=np.int64)
         a = self.accept[prompt, self.drafter_index(arm.drafter), :n].astype(np.int64)
+        if self.partial:  # the logged steps only (a tree needs ranks, which logs do not hold)
+            if arm.is_tree:
+                raise ArmError(f"arm {arm.name}: {self.label} is an engine log (partial information) without "
+                               "ranks; only chain arms d@k with k <= the logged K replay on it")
+            return np.minimum(a[a >= 0], arm.k)
         if not arm.is_tree:
             return np.minimum(a, arm.k)
         from .trees import load_tree
@@ -162,6 +173,7 @@ class Trace:
         mean_acc = {}
         for d_i, d in enumerate(self.drafter_names):
             vals = np.concatenate([self.accept[p, d_i, : lens[p]] for p in range(self.n_prompts)])
+            vals = vals[vals >= 0]  # a partial trace's unobserved positions are -1
             mean_acc[d] = float(vals.mean()) if len(vals) else float("nan")
         return {
             "label": self.label,
@@ -174,4 +186,5 @@ class Trace:
             "mean_output_len": float(lens.mean()) if len(lens) else 0.0,
             "mean_accept": mean_acc,
             "has_costs": self.costs is not None,
+            "information": self.manifest.get("information", "full"),
         }

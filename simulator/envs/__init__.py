@@ -19,6 +19,10 @@ def make_env(setting: str, trace: Trace, arms: list[Arm], *, seed: int = 0,
              law: str = "empirical", stream: str = "recorded") -> Env:
     """Build the environment for ``setting``, with the context lengths its rounds are costed at:
     per prompt where the environment's prompts are the trace's, else the token-weighted mean."""
+    if trace.partial and setting != "stochastic":
+        raise ValueError(f"setting {setting!r}: {trace.label} is an engine log (partial information: acceptance "
+                         "only where the logged steps started, censored at the logged K), so a policy's own "
+                         "trajectory cannot be replayed; use --setting stochastic (the laws of the logged steps)")
     if setting == "replay":
         env: Env = ReplayEnv(trace, arms, seed=seed)
     elif setting == "stochastic":

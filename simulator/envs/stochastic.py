@@ -1,8 +1,9 @@
 """Stochastic settings: each arm's emitted count drawn i.i.d. per round (Assumption D.4).
 
 ``law="empirical"``: arm ``(d, K)`` on prompt ``p`` emits ``y`` with the empirical law of
-``min(K, L_d(t)) + 1`` over the prompt's positions.  ``law="tgd"``: a truncated geometric
-law (BanditSpec Prop. 4.5) whose acceptance rate is fitted per (prompt, drafter) by
+``min(K, L_d(t)) + 1`` over the prompt's positions (over its logged steps on an engine log:
+exact for every K up to the logged one, ``traces.schema.INFORMATION``).  ``law="tgd"``: a
+truncated geometric law (BanditSpec Prop. 4.5) whose acceptance rate is fitted per (prompt, drafter) by
 matching the mean accepted length at ``k_max``.  ``law="autocorrelated"``: the empirical
 law, but in blocks of ``BLOCK`` rounds a hidden state (drawn per block, shared by all arms)
 swaps each arm's law for the two-point law on ``{1, K+1}`` with the same mean: the
@@ -123,9 +124,9 @@ class StochasticEnv(Env):
         self.fitted_p = None
         if law in ("empirical", "autocorrelated"):
             for p in range(P):
-                n = int(self.lengths[p])
                 for a in range(A):  # accepted per position, 0..K: chains and trees (Trace.accepted)
-                    pmf[p, a] = np.bincount(trace.accepted(arms[a], p), minlength=L + 1)[: L + 1] / n
+                    x = trace.accepted(arms[a], p)  # a partial trace: the logged steps only
+                    pmf[p, a] = np.bincount(x, minlength=L + 1)[: L + 1] / len(x)
         else:
             if self.table.has_trees:
                 raise ValueError("law 'tgd' models chains of i.i.d. acceptances; use --law empirical with tree arms")
@@ -133,7 +134,9 @@ class StochasticEnv(Env):
             rates = np.zeros((P, len(trace.drafter_names)))
             for p in range(P):
                 n = int(self.lengths[p])
-                means = trace.accept[p, :, :n].astype(float).mean(axis=1)
+                acc = trace.accept[p, :, :n].astype(float)
+                acc[acc < 0] = np.nan  # a partial trace: the logged steps only
+                means = np.nanmean(acc, axis=1)
                 rates[p] = [fit_tgd_rate(m, k_max) for m in means]
             self.fitted_p = rates
             pr = rates[:, self.table.drafter_idx]  # (P, A)

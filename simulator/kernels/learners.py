@@ -166,6 +166,10 @@ def init(code, A, st, ist, prm, itab):
         N = int(prm[3])
         for i in range(N):
             st[2, i] = 1.0 / N
+    elif code == THOMPSON:  # the prior N(0.5, sigma^2) of every arm
+        for i in range(A):
+            st[2, i] = 0.5
+            st[3, i] = prm[2]
 
 
 @njit(inline="always")
@@ -222,10 +226,9 @@ def select(code, A, st, ist, prm, itab, ftab, key, lane_key, g, tmp):
         return _argmax(tmp, A)
     if code == THOMPSON:
         h = uniform_prefix(key, lane_key, g)
-        for i in range(A):
+        for i in range(A):  # st[2] = posterior mean, st[3] = its scale (kept by ``update``)
             u = min(max(uniform_last(h, i), 1e-12), 1 - 1e-12)
-            mean = (st[1, i] + 0.5) / (st[0, i] + 1)
-            tmp[i] = mean + prm[2] / math.sqrt(st[0, i] + 1) * _ndtri(u)
+            tmp[i] = st[2, i] + st[3, i] * _ndtri(u)
         return _argmax(tmp, A)
     if code == EPSGREEDY:
         eps = min(1.0, prm[2] * A / max(t, 1))
@@ -404,6 +407,9 @@ def update(code, arm, r, A, st, ist, prm, itab, ftab):
     elif code == UCB1 or code == KLUCB or code == THOMPSON or code == EPSGREEDY:
         st[0, arm] += 1
         st[1, arm] += (r - glo) / max(ghi - glo, 1e-12)
+        if code == THOMPSON:  # only the pulled arm's posterior moves: select reads it
+            st[2, arm] = (st[1, arm] + 0.5) / (st[0, arm] + 1)
+            st[3, arm] = prm[2] / math.sqrt(st[0, arm] + 1)
     elif code == EXP3IX:
         gamma = math.sqrt(2 * math.log(A) / (A * (t + 1))) / 2
         st[0, arm] += (ghi - r) / max(ghi - glo, 1e-12) / (st[1, arm] + gamma)

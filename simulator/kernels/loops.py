@@ -18,7 +18,7 @@ from .learners import HEDGESPEC, init, on_prompt, select, update, update_full
 
 @njit(parallel=True, cache=True, nogil=True)  # nogil: results are written meanwhile
 def run_lanes(code, prm, itab, ftab, rows, cols, env_code, lengths, acc, d_idx, kk, tree_slot, tree_acc, stoch,
-              beta, ekey, cdf, cdf2, block, Y, G, cost, fb_cost, rscale, prompts, runs, carry, pkey):
+              beta, ekey, cdf, cdf2, block, Y, F, cost, fb_cost, rscale, prompts, runs, carry, pkey):
     """Stopping time, seconds, feedback seconds (P, R) and pulls (P, R, A) of one learner on
     env prompts ``prompts`` x runs ``runs``.  Per-prompt lanes ``(prompt i, run r)`` use the
     policy counter ``prompt * 2^20 + run``; carried lanes (one per run) use ``run``."""
@@ -32,14 +32,14 @@ def run_lanes(code, prm, itab, ftab, rows, cols, env_code, lengths, acc, d_idx, 
         lane = np.int64(lane_u)  # prange may type its index unsigned; int64 keeps the arithmetic integral
         st, ist, tmp = np.zeros((rows, cols)), np.zeros(4, dtype=np.int64), np.zeros(max(A, cols, 4))
         _lane(lane, code, prm, itab, ftab, env_code, lengths, acc, d_idx, kk, tree_slot, tree_acc, stoch,
-              beta, ekey, cdf, cdf2, block, Y, G, cost, fb_cost, rscale, prompts, runs, carry, pkey,
+              beta, ekey, cdf, cdf2, block, Y, F, cost, fb_cost, rscale, prompts, runs, carry, pkey,
               st, ist, tmp, st_out, tm_out, fb_out, pulls)
     return st_out, tm_out, fb_out, pulls
 
 
 @njit(cache=True, _nrt=False)
 def _lane(lane, code, prm, itab, ftab, env_code, lengths, acc, d_idx, kk, tree_slot, tree_acc, stoch,
-          beta, ekey, cdf, cdf2, block, Y, G, cost, fb_cost, rscale, prompts, runs, carry, pkey,
+          beta, ekey, cdf, cdf2, block, Y, F, cost, fb_cost, rscale, prompts, runs, carry, pkey,
           st, ist, tmp, st_out, tm_out, fb_out, pulls):
     # one lane, compiled on its own without reference counting (it allocates nothing; the
     # learners and emission rules inline here and would otherwise count references to every
@@ -62,7 +62,7 @@ def _lane(lane, code, prm, itab, ftab, env_code, lengths, acc, d_idx, kk, tree_s
                      block, Y, p, run, rnd, pos, arm)
             c, f = cost[p, arm], fb_cost[p, arm]
             if code == HEDGESPEC:
-                update_full(st, ist, prm, itab, G, p, pos, e, tmp)
+                update_full(st, ist, prm, itab, F, p, pos, e, tmp)
             else:
                 update(code, arm, e * rscale[p, arm], A, st, ist, prm, itab, ftab)
             pulls[ip, ir, arm] += 1
