@@ -1,5 +1,9 @@
 import sys
 
-from .cli import main
+try:  # Ctrl-C while torch and transformers import: one line, not a traceback
+    from .cli import main
 
-sys.exit(main())
+    sys.exit(main())
+except KeyboardInterrupt:
+    print("error: interrupted before the collection started; nothing was written", file=sys.stderr)
+    sys.exit(130)

@@ -55,7 +55,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    return ck.run(build_parser(), argv, (CollectError, TraceError, ValueError))
+    try:
+        ap = build_parser()  # imports torch and transformers: seconds in which Ctrl-C may come
+    except KeyboardInterrupt:
+        print("error: interrupted before the collection started; nothing was written", file=sys.stderr)
+        return ck.EXIT_INTERRUPTED
+    return ck.run(ap, argv, (CollectError, TraceError, ValueError))
 
 
 if __name__ == "__main__":

@@ -22,8 +22,11 @@ if __package__ in (None, ""):  # run as a script: make the repository importable
 
 
 def main(argv: list[str] | None = None) -> int:
-    from gpu_collect.cli import main as cli_main
-
+    try:
+        from gpu_collect.cli import main as cli_main
+    except KeyboardInterrupt:  # while torch imports
+        print("error: interrupted before the collection started; nothing was written", file=sys.stderr)
+        return 130
     return cli_main(["collect", *(sys.argv[1:] if argv is None else argv)])
 
 

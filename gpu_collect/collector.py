@@ -81,7 +81,7 @@ class CollectConfig:
     def fingerprint(self) -> dict[str, Any]:
         """The settings a resumed run must share with the run it continues."""
         keep = ("target", "drafters", "prompts", "max_new_tokens", "k_max", "temperature", "seed",
-                "all_turns", "dtype", "stride", "shard")
+                "all_turns", "dtype", "stride", "shard", "limit")
         # through JSON so it compares equal to the copy stored on disk (tuples -> lists)
         return json.loads(json.dumps({k: v for k, v in asdict(self).items() if k in keep}))
 
@@ -204,14 +204,83 @@ def _read_shard(path: Path) -> tuple[dict[str, Any], pd.DataFrame]:
     return meta, t.to_pandas()
 
 
+LOCK = ".collect.lock"
+TRACE_FILES = ("manifest.json", "prompts.parquet", "accept.parquet", "costs.parquet", "ranks.parquet")
+
+
+def _diff(old: dict, new: dict) -> str:
+    return ", ".join(sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k)))
+
+
+def _complete_trace(cfg: CollectConfig, out: Path) -> bool:
+    """True when ``out`` holds a finished trace of this collector with these settings; refuses
+    a folder holding trace files this collector did not write, and other settings."""
+    present = [f for f in TRACE_FILES if (out / f).exists()]
+    if not present or (out / SHARDS).exists():
+        return False
+    problems = traces.validate(out)
+    man = {} if problems else json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+    settings = man.get("collection", {}).get("settings") if isinstance(man.get("collection"), dict) else None
+    if problems or "toolkit_version" not in man or man.get("synthetic") is not False:
+        raise CollectError(f"{out}: holds {', '.join(present)}, not a trace this collector wrote "
+                           f"({problems[0] if problems else 'no collection record'}); it is left alone: "
+                           "choose another --out")
+    if not cfg.resume:
+        raise CollectError(f"{out}: a trace is already there; choose another --out")
+    if settings is None:
+        raise CollectError(f"{out}/manifest.json: field 'collection.settings' missing (a trace from before "
+                           "settings were recorded), so --resume cannot check it; choose another --out")
+    if settings != cfg.fingerprint():
+        raise CollectError(f"{out}/manifest.json: --resume of a finished trace with different settings "
+                           f"({_diff(settings, cfg.fingerprint())}); use its settings or another --out")
+    return True
+
+
+class OutLock:
+    """An exclusive ``flock`` on ``OUT/.collect.lock`` for the whole collection: a second
+    collector on the same ``--out`` is refused at once.  The kernel drops it when the process
+    dies, so a killed run never leaves a stale lock; the file is removed at the end."""
+
+    def __init__(self, out: Path) -> None:
+        import fcntl
+
+        self.created = not out.exists()
+        try:
+            out.mkdir(parents=True, exist_ok=True)
+            self.path = out / LOCK
+            self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise CollectError(f"{out}: cannot write ({exc.strerror})") from None
+        try:
+            fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(self.fd)
+            raise CollectError(f"{out}: another collector is writing there (it holds {self.path}); wait for it "
+                               "to finish or choose another --out") from None
+        self.out = out
+
+    def release(self) -> None:
+        try:
+            self.path.unlink(missing_ok=True)
+        finally:
+            os.close(self.fd)
+        if self.created and self.out.is_dir() and not any(self.out.iterdir()):
+            self.out.rmdir()  # a run that failed before writing anything leaves no folder
+
+
 def _check_resume(cfg: CollectConfig, out: Path) -> Path:
     shards = out / SHARDS
     fp_path = shards / "config.json"
     if shards.exists() and any(shards.glob("*.parquet")) and not cfg.resume:
         raise CollectError(f"{out}: holds shards of an unfinished run; pass --resume to continue it "
                            "or choose another --out")
-    if (out / "manifest.json").exists() and not cfg.resume and not shards.exists():
-        raise CollectError(f"{out}: a trace is already there; choose another --out")
+    if shards.exists() and not fp_path.exists() and any(shards.iterdir()):
+        raise CollectError(f"{shards}: not written by this collector (no config.json); it is left alone: "
+                           "choose another --out")
+    theirs = [f for f in TRACE_FILES if (out / f).exists()]
+    if theirs and shards.exists():
+        raise CollectError(f"{out}: holds {', '.join(theirs)} beside unfinished shards; the merge would replace "
+                           "them: move them away or choose another --out")
     if fp_path.exists():
         old = json.loads(fp_path.read_text())
         if old != cfg.fingerprint():
@@ -238,8 +307,17 @@ def collect(cfg: CollectConfig, *, progress: bool = True) -> Path:
     questions = questions[:: cfg.stride]
     if cfg.limit:
         questions = questions[: cfg.limit]
-    if (out / "manifest.json").exists() and cfg.resume and not (out / SHARDS).exists():
-        print(f"{out}: complete trace already there; nothing to resume", file=sys.stderr)
+    lock = OutLock(out)
+    try:
+        return _collect_locked(cfg, out, drafters, names, questions, pset, progress)
+    finally:
+        lock.release()
+
+
+def _collect_locked(cfg: CollectConfig, out: Path, drafters: list[Drafter], names: list[str],
+                    questions: list, pset: dict, progress: bool) -> Path:
+    if _complete_trace(cfg, out):
+        print(f"{out}: complete trace already there with these settings; nothing to resume", file=sys.stderr)
         return out
     shards = _check_resume(cfg, out)
     if cfg.threads:
@@ -338,7 +416,11 @@ def collect(cfg: CollectConfig, *, progress: bool = True) -> Path:
                                          cfg.cost_batch_sizes, progress=progress),
                            nominal_costs(target, drafters, cfg.k_max)], ignore_index=True)
     trace = merge(cfg, shards, drafters, target, pset, costs, elapsed)
-    traces.write(trace, out, overwrite=True)
+    try:
+        traces.write(trace, out, overwrite=True)
+    except OSError as exc:  # a full disk, a vanished folder: the shards are what is kept
+        raise CollectError(f"{out}: cannot write the trace ({exc.strerror or exc}); every prompt is kept in "
+                           f"{shards}: free space and rerun with --resume") from None
     for f in shards.iterdir():
         f.unlink()
     shards.rmdir()
@@ -392,7 +474,7 @@ def merge(cfg: CollectConfig, shards: Path, drafters: list[Drafter], target: Loa
         software=software_versions(("torch", "transformers", "accelerate", "gguf")),
         name=cfg.name or Path(cfg.out).name,
         description=f"collected by gpu_collect/collect_traces.py from {cfg.target}",
-        collection={"wall_s": round(elapsed, 2), "batch_size": cfg.batch_size,
+        collection={"wall_s": round(elapsed, 2), "batch_size": cfg.batch_size, "settings": cfg.fingerprint(),
                     "tf_mismatch_positions": int(prompts["tf_mismatches"].sum()),
                     "degenerate_prompts": int(prompts["degenerate"].sum()),
                     **({"shard": {"index": cfg.shard[0], "count": cfg.shard[1],

@@ -34,7 +34,8 @@ def resolve(spec: str) -> Path:
         return BUILTIN[name]
     p = Path(spec)
     if not p.is_file():
-        raise CollectError(f"prompts {spec}: file not found (expected builtin:NAME or a question.jsonl path)")
+        what = "not a regular file" if p.exists() else "file not found"
+        raise CollectError(f"prompts {spec}: {what} (expected builtin:NAME or a question.jsonl path)")
     return p
 
 
@@ -44,14 +45,24 @@ def load_questions(spec: str) -> tuple[list[Question], dict]:
     raw = path.read_bytes()
     qs: list[Question] = []
     seen: set[str] = set()
-    for i, line in enumerate(raw.decode("utf-8", errors="strict").splitlines(), start=1):
+    body = raw[3:] if raw.startswith(b"\xef\xbb\xbf") else raw  # a UTF-8 byte-order mark is fine
+    # JSON lines end at \n only: U+2028 and friends are valid inside a JSON string
+    for i, bline in enumerate(body.split(b"\n"), start=1):
+        where = f"{path}: line {i}"
+        try:
+            line = bline.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise CollectError(f"{where}: not UTF-8 (byte {exc.start} of the line)") from None
         if not line.strip():
             continue
-        where = f"{path}: line {i}"
         try:
             obj = json.loads(line)
         except json.JSONDecodeError as exc:
             raise CollectError(f"{where}: not valid JSON ({exc.msg})") from None
+        except RecursionError:
+            raise CollectError(f"{where}: not valid JSON (nested too deeply)") from None
+        except ValueError as exc:  # e.g. an integer longer than Python converts
+            raise CollectError(f"{where}: not valid JSON ({str(exc).splitlines()[0][:120]})") from None
         if not isinstance(obj, dict):
             raise CollectError(f"{where}: expected a JSON object, got {type(obj).__name__}")
         if "question_id" not in obj:
@@ -60,6 +71,8 @@ def load_questions(spec: str) -> tuple[list[Question], dict]:
         if not isinstance(qid, (int, str)) or isinstance(qid, bool):
             raise CollectError(f"{where}: question_id: expected an integer or string, got {qid!r}")
         qid = str(qid)
+        if len(qid) > 200:
+            raise CollectError(f"{where}: question_id: expected at most 200 characters, got {len(qid)}")
         if qid in seen:
             raise CollectError(f"{where}: question_id: duplicate id {qid!r}")
         seen.add(qid)
@@ -68,6 +81,12 @@ def load_questions(spec: str) -> tuple[list[Question], dict]:
             raise CollectError(f"{where}: turns: expected a non-empty list of strings")
         if any(not t.strip() for t in turns):
             raise CollectError(f"{where}: turns: expected non-empty prompts, got an empty string")
+        for j, t in enumerate(turns):
+            try:
+                t.encode("utf-8")
+            except UnicodeEncodeError as exc:
+                raise CollectError(f"{where}: turns[{j}]: expected text, got a lone surrogate at character "
+                                   f"{exc.start}") from None
         cat = obj.get("category", "uncategorized")
         if not isinstance(cat, str):
             raise CollectError(f"{where}: category: expected a string, got {cat!r}")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +21,8 @@ from gpu_collect.surgery import layer_submodel  # noqa: E402
 from gpu_collect.tiny import build_tiny  # noqa: E402
 from traces import Arm  # noqa: E402
 from traces.trees import load_tree  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
 
 DRAFTERS = ("pld", "ngram:2", "early:2", "skip:1", "quant:rtn4", "quant:int8", "draft=hf:{noisy}")
 
@@ -264,13 +268,26 @@ def test_resume_with_other_settings_is_refused(tiny_models, tmp_path):
     ('{"turns": ["hi"]}', "field 'question_id' missing"),
     ('{"question_id": 1, "turns": [""]}', "expected non-empty prompts"),
     ('not json', "not valid JSON"),
+    (b'{"question_id": 1, "turns": ["caf\xe9"]}', "not UTF-8"),
+    ('{"question_id": ' + "9" * 5000 + ', "turns": ["hi"]}', "not valid JSON"),
+    ('{"question_id": "' + "x" * 300 + '", "turns": ["hi"]}', "at most 200 characters"),
+    ("[" * 200000, "nested too deeply"),
+    ('{"question_id": 1, "turns": ["a\\ud800b"]}', r"turns\[0\]: expected text, got a lone surrogate"),
 ])
 def test_bad_question_files(tmp_path, line, msg):
     f = tmp_path / "question.jsonl"
-    f.write_text('{"question_id": 0, "category": "x", "turns": ["ok"]}\n' + line + "\n")
+    first = b'{"question_id": 0, "category": "x", "turns": ["ok"]}\n'
+    f.write_bytes(first + (line if isinstance(line, bytes) else line.encode()) + b"\n")
     with pytest.raises(CollectError, match=msg) as e:
         P.load_questions(str(f))
-    assert str(f) in str(e.value) and "line 2" in str(e.value)
+    assert str(f) in str(e.value) and "line 2" in str(e.value) and "\n" not in str(e.value)
+
+
+def test_a_byte_order_mark_and_a_raw_line_separator_in_a_question_are_accepted(tmp_path):
+    f = tmp_path / "question.jsonl"
+    f.write_bytes(b"\xef\xbb\xbf" + '{"question_id": 3, "turns": ["one\u2028two"]}\n'.encode())
+    qs, _ = P.load_questions(str(f))
+    assert [q.question_id for q in qs] == ["3"] and qs[0].turns == ("one\u2028two",)
 
 
 def test_specbench_question_file_loads_as_is(tmp_path):
@@ -385,3 +402,104 @@ def test_a_model_drafter_is_scored_with_one_teacher_forced_pass(tiny_models, tar
     want = [min(int(np.cumprod(bits[t:]).sum()), 6) for t in range(len(y))]
     assert acc.tolist() == want and (ranks == 0).tolist() == bits.tolist()
     assert 0 < bits.mean() < 1  # both cases occur, so the comparison is not vacuous
+
+
+# -- the collection cases of issue "13.": each was a traceback, wrong advice or a silent overwrite
+def test_a_second_collector_on_the_same_out_is_refused_at_once(tiny_models, tmp_path):
+    from gpu_collect.collector import OutLock
+
+    out = tmp_path / "busy"
+    held = OutLock(out)  # the first collector, still running
+    try:
+        with pytest.raises(CollectError, match="another collector is writing there") as e:
+            collect(_cfg(tiny_models, out, limit=1), progress=False)
+        assert "\n" not in str(e.value) and not (out / "shards").exists()
+    finally:
+        held.release()
+    collect(_cfg(tiny_models, out, limit=1), progress=False)  # free again once it is gone
+    assert traces.load(out).n_prompts == 1 and not (out / ".collect.lock").exists()
+
+
+def test_resume_checks_the_settings_of_a_finished_trace_and_of_limit(tiny_models, tmp_path):
+    out = tmp_path / "done"
+    collect(_cfg(tiny_models, out, limit=2), progress=False)
+    before = (out / "accept.parquet").read_bytes()
+    with pytest.raises(CollectError, match=r"finished trace with different settings \(k_max\)"):
+        collect(_cfg(tiny_models, out, limit=2, k_max=5, resume=True), progress=False)
+    with pytest.raises(CollectError, match=r"different settings \(limit\)"):
+        collect(_cfg(tiny_models, out, limit=4, resume=True), progress=False)
+    assert collect(_cfg(tiny_models, out, limit=2, resume=True), progress=False) == out  # same: nothing to do
+    assert (out / "accept.parquet").read_bytes() == before
+    # shards of 2 prompts, then --resume --limit 4: refused, not a silently longer trace
+    import json
+
+    part = tmp_path / "part"
+    (part / "shards").mkdir(parents=True)
+    (part / "shards" / "config.json").write_text(json.dumps(_cfg(tiny_models, part, limit=2).fingerprint()))
+    with pytest.raises(CollectError, match=r"--resume with different settings \(limit\)"):
+        collect(_cfg(tiny_models, part, limit=4, resume=True), progress=False)
+
+
+@pytest.mark.parametrize("theirs", ["accept.parquet", "manifest.json"])
+def test_files_the_collector_did_not_write_are_never_overwritten(tiny_models, tmp_path, theirs):
+    out = tmp_path / "users"
+    out.mkdir()
+    (out / theirs).write_bytes(b"the user's own file")
+    for resume in (False, True):
+        with pytest.raises(CollectError, match=f"holds {theirs}, not a trace this collector wrote") as e:
+            collect(_cfg(tiny_models, out, limit=1, resume=resume), progress=False)
+        assert "\n" not in str(e.value)
+    assert (out / theirs).read_bytes() == b"the user's own file" and sorted(os.listdir(out)) == [theirs]
+
+
+def test_a_full_disk_at_the_final_write_keeps_every_shard(tiny_models, tmp_path, monkeypatch):
+    import errno
+
+    import gpu_collect.collector as C
+
+    def full(*a, **k):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(C.traces, "write", full)
+    out = tmp_path / "full"
+    with pytest.raises(CollectError, match="cannot write the trace .No space left on device.; every prompt is kept"):
+        collect(_cfg(tiny_models, out, limit=2), progress=False)
+    assert len(list((out / "shards").glob("*.parquet"))) == 2
+    monkeypatch.undo()
+    collect(_cfg(tiny_models, out, limit=2, resume=True), progress=False)
+    assert traces.load(out).n_prompts == 2 and not (out / "shards").exists()
+
+
+def test_a_write_killed_midway_leaves_no_temp_folder_behind(tiny_trace, tmp_path):
+    import subprocess
+
+    from traces.io import PARTIAL_MARK
+
+    tr = traces.load(tiny_trace)
+    dead = subprocess.Popen(["true"])
+    dead.wait()  # a pid that no longer runs
+    stale = tmp_path / ".t.abc123"
+    stale.mkdir()
+    (stale / PARTIAL_MARK).write_text(str(dead.pid))
+    (stale / "accept.parquet").write_bytes(b"half")
+    foreign = tmp_path / ".t.keepme"  # not ours: no mark
+    foreign.mkdir()
+    traces.write(tr, tmp_path / "t")
+    assert not stale.exists() and foreign.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".t.keepme", "t"]
+    assert PARTIAL_MARK not in os.listdir(tmp_path / "t")
+
+
+def test_ctrl_c_while_the_collector_starts_is_one_line(tmp_path):
+    import signal
+    import subprocess
+    import time
+
+    p = subprocess.Popen([sys.executable, "-m", "gpu_collect", "collect", "--target", "nope", "--prompts",
+                          "builtin:specregret-84", "--out", str(tmp_path / "o")],
+                         stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, cwd=ROOT)
+    time.sleep(0.6)  # inside the imports of torch and transformers
+    p.send_signal(signal.SIGINT)
+    err = p.communicate(timeout=120)[1]
+    assert "Traceback" not in err and p.returncode in (130, 2), err
+    assert not (tmp_path / "o").exists()

@@ -115,12 +115,77 @@ CASES = {
 }
 
 
+def _manifest(**change):
+    def apply(d):
+        m = json.loads((d / "manifest.json").read_text())
+        for k, v in change.items():
+            if isinstance(v, tuple):  # (index, field, value) inside drafters
+                m[k][v[0]][v[1]] = v[2]
+            else:
+                m[k] = v
+        (d / "manifest.json").write_text(json.dumps(m))
+    return apply
+
+
+def _cell(col, value):
+    return lambda d: _mutate_parquet(d / "prompts.parquet", lambda df: df.assign(**{col: [value] * len(df)}))
+
+
+def _cost_rows(**row):
+    base = {"device": ["cpu"], "kind": ["verify"], "drafter": [""], "k": [0], "batch_size": [1], "context_len": [0],
+            "ms": [1.0]}
+    return lambda d: pq.write_table(pa.table({**base, **{k: [v] for k, v in row.items()}}), d / "costs.parquet")
+
+
+def _symlink_loop(d):
+    (d / "manifest.json").unlink()
+    (d / "manifest.json").symlink_to(d / "manifest.json")
+
+
+def _fifo(d):
+    (d / "manifest.json").unlink()
+    __import__("os").mkfifo(d / "manifest.json")
+
+
+def _as_dir(d):
+    (d / "manifest.json").unlink()
+    (d / "manifest.json").mkdir()
+
+
+# the hostile inputs of issue "13.": each was a traceback, a hang or silently accepted
+CASES.update({
+    "manifest_symlink_loop": (_symlink_loop, r"manifest.json: cannot read"),
+    "manifest_is_a_fifo": (_fifo, r"manifest.json: expected a regular JSON file, got a FIFO"),
+    "manifest_is_a_directory": (_as_dir, r"manifest.json: expected a regular JSON file, got a directory"),
+    "manifest_nested_200000_deep": (lambda d: (d / "manifest.json").write_text("[" * 200000),
+                                    r"manifest.json: not valid JSON \(nested too deeply\)"),
+    "target_a_string": (_manifest(target="just-a-string"), r"manifest.json: target: expected an object"),
+    "synthetic_a_string": (_manifest(synthetic="false"), r"manifest.json: synthetic: expected true or false"),
+    "decoding_a_string": (_manifest(decoding="greedy"), r"manifest.json: decoding: expected a JSON object"),
+    "seed_nan": (_manifest(seed=float("nan")), r"manifest.json: seed: expected a non-negative integer or null"),
+    "name_a_dict": (_manifest(name={"x": 1}), r"manifest.json: name: expected a string"),
+    "drafter_kind_evil": (_manifest(drafters=(0, "kind", "evil")), r"drafters\[0\].kind: expected one of"),
+    "output_ids_strings": (_cell("output_ids", ["a"] * 10), r"output_ids: expected token ids"),
+    "output_ids_negative": (_cell("output_ids", [-3] * 10), r"output_ids: expected token ids"),
+    "turn_negative": (_cell("turn", -5), r"turn: expected 0..1000, got -5"),
+    "prompt_len_2_62": (_cell("prompt_len", 2**62), r"prompt_len: expected 1..16777216"),
+    "costs_no_rows": (lambda d: pq.write_table(_cost_table().slice(0, 0), d / "costs.parquet"),
+                      r"costs.parquet: no rows"),
+    "cost_k_1e12": (_cost_rows(k=10**12), r"costs.parquet: k: expected 0..1024"),
+})
+
+
+def _cost_table():
+    return pa.table({"device": ["cpu"], "kind": ["verify"], "drafter": [""], "k": [0], "batch_size": [1],
+                     "context_len": [0], "ms": [1.0]})
+
+
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_invalid_trace_rejected(tmp_path, tiny_trace_dir, name):
     mutate, pattern = CASES[name]
     d = _case(tmp_path, tiny_trace_dir, name)
     mutate(d)
-    problems = traces.validate(d)
+    problems = traces.validate(d)  # never raises, never blocks (a FIFO is not opened)
     assert problems, name
     assert any(__import__("re").search(pattern, p) for p in problems), problems
     assert all(str(d) in p for p in problems)  # every line names the file

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import stat
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,24 @@ _KIND_CHECK = {
     "bool": pd.api.types.is_bool_dtype,
     "list": pd.api.types.is_object_dtype,
 }
+
+
+MAX_MANIFEST_BYTES = 16 << 20
+MAX_TOKENS = 1 << 24  # longest prompt or output a trace may hold (arrays are allocated to it)
+
+
+def _token_ids(ids) -> bool:
+    try:
+        a = np.asarray(ids)
+    except (ValueError, TypeError):
+        return False
+    return a.ndim == 1 and a.dtype.kind in "iu" and bool((a >= 0).all() and (a < 2**31).all())
+
+
+def _file_kind(mode: int) -> str:
+    return ("a directory" if stat.S_ISDIR(mode) else "a FIFO" if stat.S_ISFIFO(mode) else
+            "a socket" if stat.S_ISSOCK(mode) else "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else
+            "a special file")
 
 
 def _read_parquet(path: Path, problems: list[str]) -> pd.DataFrame | None:
@@ -103,6 +122,10 @@ def _check_manifest(m: Any, path: Path, problems: list[str]) -> bool:
             problems.append(f"{path}: drafters[{i}]: expected an object with name and kind")
             ok = False
             continue
+        if d["kind"] not in S.DRAFTER_KINDS:
+            problems.append(f"{path}: drafters[{i}].kind: expected one of {list(S.DRAFTER_KINDS)}, got "
+                            f"{d['kind']!r}"[:300])
+            ok = False
         name = d["name"]
         if not name or "@" in name or "," in name or name == PLAIN:
             problems.append(
@@ -122,6 +145,25 @@ def _check_manifest(m: Any, path: Path, problems: list[str]) -> bool:
     if len(set(names)) != len(names):
         problems.append(f"{path}: drafters: duplicate names {sorted(names)}")
         ok = False
+    tgt = m["target"]
+    if not isinstance(tgt, dict) or not isinstance(tgt.get("id"), str):
+        problems.append(f"{path}: target: expected an object with a string 'id', got {tgt!r}"[:300])
+        ok = False
+    if not isinstance(m["synthetic"], bool):
+        problems.append(f"{path}: synthetic: expected true or false, got {m['synthetic']!r}"[:300])
+        ok = False
+    for key in ("decoding", "prompt_set", "hardware", "software"):
+        if not isinstance(m[key], dict):
+            problems.append(f"{path}: {key}: expected a JSON object, got {m[key]!r}"[:300])
+            ok = False
+    seed = m["seed"]
+    if seed is not None and (not isinstance(seed, int) or isinstance(seed, bool) or seed < 0):
+        problems.append(f"{path}: seed: expected a non-negative integer or null, got {seed!r}"[:300])
+        ok = False
+    for key in ("name", "description", "created_utc", "toolkit_version"):
+        if key in m and not isinstance(m[key], str):
+            problems.append(f"{path}: {key}: expected a string, got {m[key]!r}"[:300])
+            ok = False
     if m.get("information", "full") not in S.INFORMATION:
         problems.append(f"{path}: information: expected one of {list(S.INFORMATION)}, got {m.get('information')!r}")
         ok = False
@@ -157,11 +199,21 @@ def _read(path: Path) -> tuple[Trace | None, list[str]]:
         return None, [f"{path}: expected a trace directory (manifest.json + parquet tables)"]
     mpath = path / S.MANIFEST_FILE
     try:
-        manifest = json.loads(mpath.read_text(encoding="utf-8"))
+        # a regular file only: a FIFO would block the read, a directory or a link loop raise
+        st = os.stat(mpath)
+        if not stat.S_ISREG(st.st_mode):
+            return None, [f"{mpath}: expected a regular JSON file, got {_file_kind(st.st_mode)}"]
+        if st.st_size > MAX_MANIFEST_BYTES:
+            return None, [f"{mpath}: {st.st_size} bytes; expected a manifest under {MAX_MANIFEST_BYTES} bytes"]
+        manifest = json.loads(mpath.read_bytes().decode("utf-8"))
     except FileNotFoundError:
         return None, [f"{mpath}: file missing"]
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         return None, [f"{mpath}: not valid JSON ({exc})"]
+    except RecursionError:
+        return None, [f"{mpath}: not valid JSON (nested too deeply)"]
+    except OSError as exc:  # a symlink loop, a permission error, ...
+        return None, [f"{mpath}: cannot read ({exc.strerror or type(exc).__name__})"]
     if not _check_manifest(manifest, mpath, problems):
         return None, problems
     k_max = int(manifest["k_max"])
@@ -195,8 +247,21 @@ def _read(path: Path) -> tuple[Trace | None, list[str]]:
             f"{ppath}: output_len: expected >= 1 (zero-length outputs cannot be replayed), "
             f"got {lens[i]} for prompt {prompts['prompt_id'][i]!r}"
         )
-    for i in np.flatnonzero(prompts["prompt_len"].to_numpy(np.int64) < 1)[:5]:
-        problems.append(f"{ppath}: prompt_len: expected >= 1, got 0 for prompt {prompts['prompt_id'][i]!r}")
+    for i in np.flatnonzero(lens > MAX_TOKENS)[:5]:
+        problems.append(f"{ppath}: output_len: expected at most {MAX_TOKENS}, got {lens[i]} for prompt "
+                        f"{prompts['prompt_id'][i]!r}")
+    plen = prompts["prompt_len"].to_numpy(np.int64)
+    for i in np.flatnonzero((plen < 1) | (plen > MAX_TOKENS))[:5]:
+        problems.append(f"{ppath}: prompt_len: expected 1..{MAX_TOKENS}, got {plen[i]} for prompt "
+                        f"{prompts['prompt_id'][i]!r}")
+    turn = prompts["turn"].to_numpy(np.int64)
+    for i in np.flatnonzero((turn < 0) | (turn > 1000))[:5]:
+        problems.append(f"{ppath}: turn: expected 0..1000, got {turn[i]} for prompt {prompts['prompt_id'][i]!r}")
+    for i, ids in enumerate(prompts["output_ids"]):
+        if ids is not None and len(ids) and not _token_ids(ids):
+            problems.append(f"{ppath}: output_ids: expected token ids (integers 0..2^31-1) for prompt "
+                            f"{prompts['prompt_id'][i]!r}, got {list(ids[:3])!r}..."[:300])
+            break
     partial = manifest.get("information", "full") == "partial"
     id_lens = prompts["output_ids"].map(lambda x: -1 if x is None else len(x)).to_numpy()
     for i in np.flatnonzero((id_lens != lens) & ~(partial & (id_lens == 0)))[:5]:
@@ -286,8 +351,12 @@ def _read(path: Path) -> tuple[Trace | None, list[str]]:
             dr = set(costs.loc[costs["kind"] == "draft", "drafter"]) - set(drafters)
             if dr:
                 problems.append(f"{cpath}: drafter: draft rows for unknown drafters {sorted(dr)}")
-            if (costs["k"] < 0).any() or (costs["batch_size"] < 1).any():
-                problems.append(f"{cpath}: k >= 0 and batch_size >= 1 expected")
+            if not len(costs):
+                problems.append(f"{cpath}: no rows; expected cost rows, or no costs.parquet at all")
+            for col, lo, hi in (("k", 0, S.MAX_COST_K), ("batch_size", 1, 1 << 20), ("context_len", 0, MAX_TOKENS)):
+                v = costs[col].to_numpy(np.int64)
+                if len(v) and ((v < lo) | (v > hi)).any():
+                    problems.append(f"{cpath}: {col}: expected {lo}..{hi}, got {int(v[(v < lo) | (v > hi)][0])}")
     if problems:
         return None, problems
 
@@ -401,6 +470,29 @@ def _write_parquet(df: pd.DataFrame, path: Path, list_int_cols: tuple[str, ...] 
     pq.write_table(table, path, compression="zstd", compression_level=9)
 
 
+PARTIAL_MARK = ".specregret-partial"  # in a write's temp folder: the writing process's pid
+
+
+def _remove_stale_temps(out: Path) -> None:
+    """Remove the temp folders of earlier writes to ``out`` whose process is gone (a SIGKILL
+    during the final write leaves one next to ``out``).  Only folders holding our mark with a
+    dead pid are touched: anything else there is someone else's."""
+    for d in out.parent.glob(f".{out.name}.*"):
+        mark = d / PARTIAL_MARK
+        try:
+            pid = int(mark.read_text()) if d.is_dir() and mark.is_file() else None
+        except (OSError, ValueError):
+            continue
+        if pid is None or pid == os.getpid():
+            continue
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            shutil.rmtree(d, ignore_errors=True)
+        except OSError:
+            pass  # alive under another user: not ours to judge
+
+
 def write(trace: Trace, out_dir: str | os.PathLike[str], *, overwrite: bool = False) -> Path:
     """Write ``trace`` to ``out_dir`` atomically (temp directory, then rename).
 
@@ -411,7 +503,9 @@ def write(trace: Trace, out_dir: str | os.PathLike[str], *, overwrite: bool = Fa
     if out.exists() and not overwrite:
         raise FileExistsError(f"{out}: already exists (pass overwrite=True to replace it)")
     out.parent.mkdir(parents=True, exist_ok=True)
+    _remove_stale_temps(out)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    (tmp / PARTIAL_MARK).write_text(str(os.getpid()))
     try:
         (tmp / S.MANIFEST_FILE).write_text(
             json.dumps(trace.manifest, indent=2, sort_keys=True, default=_json_default) + "\n",
@@ -437,6 +531,7 @@ def write(trace: Trace, out_dir: str | os.PathLike[str], *, overwrite: bool = Fa
                 elif (out / name).exists():
                     (out / name).unlink()
         else:
+            (tmp / PARTIAL_MARK).unlink()
             tmp.rename(out)
     finally:
         if tmp.exists():

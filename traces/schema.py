@@ -62,6 +62,7 @@ RANK_CAP = 16
 
 #: cost rows: kind "verify" (target pass over k+1 tokens, drafter empty) or "draft"
 #: (one drafted token of ``drafter``), in milliseconds, with the device that measured it
+MAX_COST_K = 1024  # longest draft a cost row may price
 COST_COLUMNS: dict[str, str] = {
     "device": "str",
     "kind": "str",
