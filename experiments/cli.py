@@ -155,6 +155,7 @@ def _trees(a: argparse.Namespace) -> int:
 def _theory(a: argparse.Namespace) -> int:
     from .theory_validate import CHECKS, run_validate
 
+    Path(a.out).mkdir(parents=True, exist_ok=True)  # an unwritable --out fails here, before minutes of checks
     checks = run_validate(a.out, quick=a.quick, seed=a.seed, only=a.only, trace=a.trace, drafters=a.drafters)
     status = checks["status"]
     failed = checks[status == "fail"]

@@ -63,8 +63,11 @@ def run_collect(a: argparse.Namespace) -> int:
     try:
         out = collect(cfg, progress=not a.quiet)
     except KeyboardInterrupt:
-        print(f"error: interrupted; finished prompts are kept in {a.out}/shards, rerun with --resume",
-              file=sys.stderr)
+        from pathlib import Path
+
+        kept = any((Path(a.out) / "shards").glob("*.parquet"))
+        print(f"error: interrupted; finished prompts are kept in {a.out}/shards, rerun with --resume" if kept else
+              "error: interrupted before the first prompt finished; nothing was written", file=sys.stderr)
         return ck.EXIT_INTERRUPTED
     if not a.quiet:
         print(f"wrote {out}")

@@ -308,8 +308,17 @@ def collect(cfg: CollectConfig, *, progress: bool = True) -> Path:
     if cfg.limit:
         questions = questions[: cfg.limit]
     lock = OutLock(out)
+    fresh = not (out / SHARDS).exists()
     try:
         return _collect_locked(cfg, out, drafters, names, questions, pset, progress)
+    except BaseException:
+        shards = out / SHARDS
+        if fresh and shards.is_dir() and not any(shards.glob("*.parquet")):
+            # failed before its first prompt (a model that does not load, Ctrl-C): leave nothing
+            (shards / "config.json").unlink(missing_ok=True)
+            if not any(shards.iterdir()):
+                shards.rmdir()
+        raise
     finally:
         lock.release()
 

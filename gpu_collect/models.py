@@ -116,14 +116,20 @@ def load_model(spec: str, device: torch.device, dtype: torch.dtype) -> Loaded:
     else:
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
+        local = Path(spec)
+        if local.is_dir() and not any(local.glob("*.safetensors")):
+            pickled = sorted(p.name for p in local.glob("*.bin")) or sorted(p.name for p in local.glob("*.pt*"))
+            raise CollectError(f"{local}: no *.safetensors weights" + (f" (only {', '.join(pickled[:3])}, a pickle)"
+                                                                       if pickled else "")
+                               + "; the collector loads safetensors or the bundled GGUF only, never pickles: "
+                               "convert the checkpoint to safetensors")
         try:
             tok = AutoTokenizer.from_pretrained(spec)
-            model = AutoModelForCausalLM.from_pretrained(spec, dtype=dtype)
+            model = AutoModelForCausalLM.from_pretrained(spec, dtype=dtype, use_safetensors=True)
         except OSError as exc:
             raise CollectError(f"cannot load model {spec!r}: {str(exc).splitlines()[0]}") from None
         model = model.to(device).eval()
         info: dict[str, Any] = {"id": spec, "revision": getattr(model.config, "_commit_hash", None)}
-        local = Path(spec)
         if local.is_dir():
             weights = sorted(local.glob("*.safetensors"))
             h = hashlib.sha256()

@@ -30,7 +30,19 @@ ERRORS = (TraceError, ArmError, PolicyError, ConfigError, CostError, ResultsErro
 STREAMS = ("recorded", "category-switch", "sqrt-burst", "ucb-trap")
 
 
+def _local_workers(a: argparse.Namespace) -> int:
+    """``--workers`` on this machine: at most its CPUs (results do not depend on the count,
+    so a larger request is clamped and said; on Ray the cluster's CPUs count instead)."""
+    n = os.cpu_count() or 1
+    if a.backend == "local" and a.workers > n:
+        print(f"note: --workers {a.workers} clamped to {n}: this machine has {n} CPUs (results are the same "
+              "for any count)", file=sys.stderr, flush=True)
+        return n
+    return a.workers
+
+
 def _run(a: argparse.Namespace) -> int:
+    a.workers = _local_workers(a)
     settings = list(dict.fromkeys(x for group in (a.setting or [("replay",)]) for x in group))
     bad = [x for x in settings if x not in SETTINGS]
     if bad:
