@@ -104,6 +104,13 @@ def _answers(prep: Prepared) -> tuple[list[str], str]:
             "the trace's answer text (output decoded without special tokens)")
 
 
+def _check_ours(out: Path) -> None:
+    """Only files this export wrote (they have a sidecar) are replaced."""
+    if out.exists() and not Path(str(out) + SIDECAR).is_file():
+        raise ResultsError(f"{out}: already exists and was not written by export-specbench (no {out.name}{SIDECAR} "
+                           "beside it); choose another --out / --baseline")
+
+
 def _write_lines(out: Path, lines: list[dict], sidecar: dict) -> Path:
     out.parent.mkdir(parents=True, exist_ok=True)
     for path, body in ((out, "".join(json.dumps(x) + "\n" for x in lines)),
@@ -120,6 +127,9 @@ def export_specbench(results_dir: str | os.PathLike[str], policy: str, out_file:
     """Write the answer file of ``policy`` (run ``run``) and, with ``baseline``, the vanilla
     decoding file.  Returns the paths, ``mat`` and (with a cost table) ``speedup_specbench``."""
     spec = make_policy(policy).spec()
+    for f in (out_file, baseline):
+        if f is not None:
+            _check_ours(Path(f))
     prep, c, ran = _prepare(results_dir, spec, setting, run)
     env, P = prep.env, prep.env.n_prompts
     res = simulate(prep, make_policy(spec), np.arange(P), np.array([run]), record=True)

@@ -177,3 +177,19 @@ def test_a_failed_background_write_reaches_the_caller_and_leaves_nothing(tmp_pat
     assert err is not None and "No space left" in str(err)
     assert not (tmp_path / "r" / RESULTS_FILE).exists()
     assert not (tmp_path / "r" / (RESULTS_FILE + ".tmp")).exists()
+
+
+def test_export_never_overwrites_a_file_it_did_not_write(tmp_path, capsys):
+    out = tmp_path / "res"
+    assert sim_main(["run", "--trace", "builtin:synthetic-demo", "--policy", "ucbspec", "--runs", "1",
+                     "--arms", "*@2", "--out", str(out), "--quiet"]) == 0
+    mine = tmp_path / "answers.jsonl"
+    mine.write_text("the user's own answers\n")
+    assert exp_main(["export-specbench", "--results", str(out), "--policy", "ucbspec", "--out", str(mine)]) == 2
+    assert "was not written by export-specbench" in capsys.readouterr().err
+    assert mine.read_text() == "the user's own answers\n"
+    again = tmp_path / "ours.jsonl"  # its own files are replaced: a second export of the same run is fine
+    for _ in range(2):
+        assert exp_main(["export-specbench", "--results", str(out), "--policy", "ucbspec", "--out", str(again),
+                         "--baseline"]) == 0
+    assert (tmp_path / "vanilla.jsonl").is_file() and (tmp_path / "vanilla.jsonl.specregret.json").is_file()
