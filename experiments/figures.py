@@ -119,6 +119,7 @@ def survival_table(accept: np.ndarray, lens: np.ndarray, drafters: list[str], k_
     i = np.arange(1, k_max + 1)
     for d_i, d in enumerate(drafters):
         vals = np.concatenate([accept[p, d_i, : max(int(lens[p]) - k_max + 1, 0)] for p in range(len(lens))])
+        vals = vals[vals >= 0]  # an engine log (partial trace): its logged steps only
         if len(vals):
             for ii, sv in zip(i, (vals[:, None] >= i[None, :]).mean(axis=0), strict=True):
                 rows.append(dict(drafter=d, i=int(ii), survival=float(sv), n_positions=len(vals)))

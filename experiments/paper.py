@@ -82,8 +82,9 @@ def resolve(cfg: FigureConfig, tr: traces.Trace) -> Resolved:
     if cfg.serve_drafter:
         serve, why["serve_drafter"] = cfg.serve_drafter, "as given"
     else:
-        mat = [np.mean(np.concatenate([np.minimum(tr.accept[p, i, : tr.output_lens[p]], k)
-                                       for p in range(tr.n_prompts)])) for i in range(len(names))]
+        mat = [np.mean(np.concatenate([np.minimum(a[a >= 0], k) for a in  # logged steps only on a partial trace
+                                       (tr.accept[p, i, : tr.output_lens[p]] for p in range(tr.n_prompts))]))
+               for i in range(len(names))]
         serve = names[int(np.argmax(mat))]
         why["serve_drafter"] = f"highest mean accepted length at K={k} ({max(mat):.2f})"
     device = None

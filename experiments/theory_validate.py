@@ -263,6 +263,7 @@ def real_instance(trace: traces.Trace, drafters: list[str]) -> np.ndarray:
     for d in drafters:
         i = trace.drafter_index(d)
         vals = np.concatenate([trace.accept[p, i, : trace.output_lens[p]] for p in range(trace.n_prompts)])
+        vals = vals[vals >= 0]  # an engine log (partial trace): its logged steps, censored at k_max
         out.append(fit_tgd_rate(float(vals.mean()), trace.k_max))
     return np.array(out)
 

@@ -216,11 +216,24 @@ def _complete_trace(cfg: CollectConfig, out: Path) -> bool:
     """True when ``out`` holds a finished trace of this collector with these settings; refuses
     a folder holding trace files this collector did not write, and other settings."""
     present = [f for f in TRACE_FILES if (out / f).exists()]
-    if not present or (out / SHARDS).exists():
+    if not present:
         return False
     problems = traces.validate(out)
     man = {} if problems else json.loads((out / "manifest.json").read_text(encoding="utf-8"))
     settings = man.get("collection", {}).get("settings") if isinstance(man.get("collection"), dict) else None
+    shards = out / SHARDS
+    if shards.exists():
+        try:
+            left = json.loads((shards / "config.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            left = None
+        if settings is None or not settings == left == cfg.fingerprint():
+            return False  # not that run's leftovers: _check_resume says what is wrong
+        # killed after the final write, before the shards were removed: finish that
+        for f in shards.iterdir():
+            f.unlink()
+        shards.rmdir()
+        print(f"{out}: the trace was written; removed the shards a stopped run left", file=sys.stderr)
     if problems or "toolkit_version" not in man or man.get("synthetic") is not False:
         raise CollectError(f"{out}: holds {', '.join(present)}, not a trace this collector wrote "
                            f"({problems[0] if problems else 'no collection record'}); it is left alone: "

@@ -527,3 +527,23 @@ def test_a_target_with_only_pickled_weights_is_refused(tiny_models, tmp_path):
         with pytest.raises(CollectError, match=r"no \*\.safetensors weights \(only pytorch_model.bin, a pickle\)"):
             collect(_cfg(tiny_models, tmp_path / "o", limit=1, **spec), progress=False)
     assert not (tmp_path / "o").exists()
+
+
+def test_a_run_killed_between_the_final_write_and_the_shard_cleanup_resumes_to_done(tiny_models, tmp_path):
+    import json
+
+    out = tmp_path / "late"
+    cfg = _cfg(tiny_models, out, limit=1)
+    collect(cfg, progress=False)
+    before = (out / "accept.parquet").read_bytes()
+    (out / "shards").mkdir()  # what a SIGKILL after traces.write and before the cleanup leaves
+    (out / "shards" / "config.json").write_text(json.dumps(cfg.fingerprint()))
+    (out / "shards" / "00-00000.parquet").write_bytes(b"a finished shard")
+    assert collect(_cfg(tiny_models, out, limit=1, resume=True), progress=False) == out
+    assert not (out / "shards").exists() and (out / "accept.parquet").read_bytes() == before
+    (out / "shards").mkdir()  # other settings: refused, nothing removed
+    (out / "shards" / "config.json").write_text(json.dumps({**cfg.fingerprint(), "k_max": 2}))
+    with pytest.raises(CollectError):
+        collect(_cfg(tiny_models, out, limit=1, resume=True), progress=False)
+    assert (out / "shards" / "config.json").exists()
+

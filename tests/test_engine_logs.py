@@ -145,3 +145,32 @@ def test_a_log_line_with_a_byte_order_mark_and_a_raw_line_separator_is_read(tmp_
     f.write_bytes(b"\xef\xbb\xbf" + json.dumps(line, ensure_ascii=False).encode() + b"\n")
     assert tr_main(["import", "--from", "specbench", str(f), "--out", str(tmp_path / "t")]) == 0
     assert traces.load(tmp_path / "t").prompts.answer[0] == "x\u2028y"
+
+
+def test_survival_of_an_imported_log_is_that_of_its_steps(imported, tmp_path):
+    """vLLM's per-position acceptance, P(a >= i), over the logged steps (unlogged positions
+    are not counted as rejections); the figure command runs on the log."""
+    from experiments.cli import main as exp_main
+    from experiments.figures import survival_table
+
+    tr = traces.load(imported["specbench"])
+    steps = np.concatenate([np.array(v) for v in _logged_steps("specbench").values()])
+    t = survival_table(tr.accept, tr.output_lens, list(tr.drafter_names), tr.k_max)
+    # survival_table keeps positions with a full k_max horizon; recompute that subset from the log
+    keep = np.concatenate([tr.accept[p, 0, : max(int(tr.output_lens[p]) - tr.k_max + 1, 0)]
+                           for p in range(tr.n_prompts)])
+    keep = keep[keep >= 0]
+    assert len(keep) and set(keep.tolist()) <= set(steps.tolist())
+    np.testing.assert_allclose(t.survival.to_numpy(), [(keep >= i).mean() for i in range(1, tr.k_max + 1)])
+    assert exp_main(["survival", "--trace", str(imported["specbench"]), "--out", str(tmp_path)]) == 0
+
+
+def test_a_vllm_line_with_odd_choices_still_imports(tmp_path):
+    from traces.importers import build_trace
+
+    line = json.loads((LOGS / "vllm.jsonl").read_text().splitlines()[0])
+    for choices in ([5], [{"message": "not an object"}], "nope"):
+        f = tmp_path / "log.jsonl"
+        f.write_text(json.dumps({**line, "choices": choices}) + "\n")
+        tr = build_trace("vllm", f)
+        assert tr.n_prompts == 1 and "answer" not in tr.prompts

@@ -143,7 +143,9 @@ def _vllm(obj: Any, line: int, k_opt: int | None) -> list[Logged]:
     n = _int(_field(body, "usage", "completion_tokens"), "usage.completion_tokens", 1)
     plen = body.get("usage", {}).get("prompt_tokens", 1)
     ch = (body.get("choices") or [{}])[0] if isinstance(body.get("choices"), list) else {}
-    text = ch.get("text") if isinstance(ch.get("text"), str) else (ch.get("message") or {}).get("content")
+    ch = ch if isinstance(ch, dict) else {}
+    msg = ch.get("message") if isinstance(ch.get("message"), dict) else {}
+    text = ch.get("text") if isinstance(ch.get("text"), str) else msg.get("content")
     pid = qid or str(_field(body, "id"))
     return [Logged(pid, cat, 0, n, steps, ordered, k_opt or K, _finish(ch.get("finish_reason")),
                    plen if isinstance(plen, int) and plen >= 1 else 1, text if isinstance(text, str) else None)]
@@ -234,6 +236,8 @@ def read_log(fmt: str, path: str | Path, k: int | None = None) -> tuple[list[Log
             raise TraceError(f"{p}:{i}: JSON nested too deeply") from None
         except ValueError as exc:  # _Bad, and int() of a huge number
             raise TraceError(f"{p}:{i}: {exc}") from None
+        except (TypeError, AttributeError, KeyError) as exc:  # a shape no check above foresaw
+            raise TraceError(f"{p}:{i}: unexpected structure ({type(exc).__name__}: {str(exc)[:120]})") from None
     if not out:
         raise TraceError(f"{p}: no requests (expected one JSON object per line)")
     return out, data
