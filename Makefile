@@ -99,6 +99,7 @@ bench: collect-env
 	$(PY) benchmarks/policy_speed.py
 	$(PY) benchmarks/cli_throughput.py
 	$(PY) benchmarks/scaling.py
-	$(PY) benchmarks/collection_floor.py $(if $(wildcard $(CACHE)/smollm2-135m-rtn3),--hf-rtn3 $(CACHE)/smollm2-135m-rtn3)
+	$(PY) benchmarks/collection_floor.py $(if $(wildcard $(CACHE)/smollm2-135m-rtn3),--hf-rtn3 $(CACHE)/smollm2-135m-rtn3) \
+	    $(if $(wildcard $(HEADS)/smollm2-medusa/recipe.json),$(if $(wildcard $(HEADS)/smollm2-eagle/recipe.json),--heads $(HEADS)))
 	$(PY) benchmarks/collection_cost.py
 	$(PY) benchmarks/collection_scaling.py
