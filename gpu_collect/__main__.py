@@ -5,5 +5,6 @@ try:  # Ctrl-C while torch and transformers import: one line, not a traceback
 
     sys.exit(main())
 except KeyboardInterrupt:
-    print("error: interrupted before the collection started; nothing was written", file=sys.stderr)
-    sys.exit(130)
+    from traces.clikit import interrupted
+
+    sys.exit(interrupted("error: interrupted before the collection started; nothing was written"))

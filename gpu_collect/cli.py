@@ -58,8 +58,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         ap = build_parser()  # imports torch and transformers: seconds in which Ctrl-C may come
     except KeyboardInterrupt:
-        print("error: interrupted before the collection started; nothing was written", file=sys.stderr)
-        return ck.EXIT_INTERRUPTED
+        return ck.interrupted("error: interrupted before the collection started; nothing was written")
     return ck.run(ap, argv, (CollectError, TraceError, ValueError))
 
 

@@ -4,7 +4,6 @@ the Ray launcher's shards, without importing the CLI module)."""
 from __future__ import annotations
 
 import argparse
-import sys
 
 from traces import clikit as ck
 
@@ -66,9 +65,8 @@ def run_collect(a: argparse.Namespace) -> int:
         from pathlib import Path
 
         kept = any((Path(a.out) / "shards").glob("*.parquet"))
-        print(f"error: interrupted; finished prompts are kept in {a.out}/shards, rerun with --resume" if kept else
-              "error: interrupted before the first prompt finished; nothing was written", file=sys.stderr)
-        return ck.EXIT_INTERRUPTED
+        return ck.interrupted(f"error: interrupted; finished prompts are kept in {a.out}/shards, rerun with --resume"
+                              if kept else "error: interrupted before the first prompt finished; nothing was written")
     if not a.quiet:
         print(f"wrote {out}")
     return 0

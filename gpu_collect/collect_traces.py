@@ -25,8 +25,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         from gpu_collect.cli import main as cli_main
     except KeyboardInterrupt:  # while torch imports
-        print("error: interrupted before the collection started; nothing was written", file=sys.stderr)
-        return 130
+        from traces.clikit import interrupted
+
+        return interrupted("error: interrupted before the collection started; nothing was written")
     return cli_main(["collect", *(sys.argv[1:] if argv is None else argv)])
 
 

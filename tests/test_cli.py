@@ -193,3 +193,21 @@ def test_export_never_overwrites_a_file_it_did_not_write(tmp_path, capsys):
         assert exp_main(["export-specbench", "--results", str(out), "--policy", "ucbspec", "--out", str(again),
                          "--baseline"]) == 0
     assert (tmp_path / "vanilla.jsonl").is_file() and (tmp_path / "vanilla.jsonl.specregret.json").is_file()
+
+
+@pytest.mark.parametrize("handler,code", [("sys.exit(130)", -2), ("sys.exit(interrupted())", 130)])
+def test_a_caught_ctrl_c_inside_a_string_exec_still_exits_130(tmp_path, handler, code):
+    """CPython flags a KeyboardInterrupt raised inside ``exec`` of a string (dataclasses do
+    that while torch imports) as unhandled and ends a ``-m`` run by SIGINT (-2) even when the
+    CLI caught it; ``clikit.interrupted`` clears the flag.  The first case shows the flag is
+    real, so the second can fail."""
+    import os
+    from pathlib import Path
+
+    (tmp_path / "kbmod.py").write_text("import sys\nfrom traces.clikit import interrupted\ntry:\n"
+                                       "    exec('raise KeyboardInterrupt')\nexcept KeyboardInterrupt:\n"
+                                       f"    {handler}\n")
+    root = str(Path(__file__).resolve().parent.parent)
+    env = {**os.environ, "PYTHONPATH": root + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    p = subprocess.run([sys.executable, "-m", "kbmod"], cwd=tmp_path, env=env, capture_output=True, text=True)
+    assert p.returncode == code, p.stderr

@@ -22,6 +22,20 @@ from collections.abc import Callable, Sequence
 EXIT_OK, EXIT_CHECK_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 
+def interrupted(message: str = "error: interrupted") -> int:
+    """Print ``message`` for a Ctrl-C that was caught and return 130.
+
+    CPython (seen on 3.11) flags a ``KeyboardInterrupt`` raised inside ``exec`` of a string as
+    unhandled even when it is then caught, and at exit kills the process by SIGINT (return code
+    -2) instead of returning the exit code.  dataclasses build their methods with such an
+    ``exec``, so a Ctrl-C while torch imports hits it.  Every string ``exec`` clears the flag
+    first (``run_eval_code_obj``), so an empty one undoes it.
+    """
+    exec("")  # noqa: S102 -- a constant string: clears the flag described above
+    print(message, file=sys.stderr)
+    return EXIT_INTERRUPTED
+
+
 class UsageError(ValueError):
     """Bad command-line input (exit 2)."""
 
@@ -163,8 +177,7 @@ def run(ap: argparse.ArgumentParser, argv: Sequence[str] | None, errors: tuple[t
     except BrokenPipeError:  # e.g. `... | head`
         return EXIT_OK
     except KeyboardInterrupt:
-        print("error: interrupted", file=sys.stderr)
-        return EXIT_INTERRUPTED
+        return interrupted()
     except errors as exc:
         print(f"error: {_one_line(exc)}", file=sys.stderr)
         return EXIT_CHECK_FAILED if check_failed and check_failed(exc) else EXIT_BAD_INPUT
