@@ -22,13 +22,9 @@ if __package__ in (None, ""):  # run as a script: make the repository importable
 
 
 def main(argv: list[str] | None = None) -> int:
-    try:
-        from gpu_collect.cli import main as cli_main
-    except KeyboardInterrupt:  # while torch imports
-        from traces.clikit import interrupted
+    from gpu_collect.__main__ import main as guarded_main  # handles a Ctrl-C while torch imports
 
-        return interrupted("error: interrupted before the collection started; nothing was written")
-    return cli_main(["collect", *(sys.argv[1:] if argv is None else argv)])
+    return guarded_main(["collect", *(sys.argv[1:] if argv is None else argv)])
 
 
 if __name__ == "__main__":

@@ -201,13 +201,14 @@ def test_results_are_byte_identical_across_runs_and_workers(tmp_path):
 
 
 def test_no_unsafe_deserialisation_in_the_code():
-    """No pickle, no eval/exec, no torch.load except the tensors-only ``weights_only=True`` load
-    of ``.bin`` head checkpoints (weights load through safetensors or GGUF otherwise)."""
+    """No pickle, no eval/exec (but the constant ``exec("")`` of ``clikit.interrupted``), no
+    torch.load except the tensors-only ``weights_only=True`` load of ``.bin`` head
+    checkpoints (weights load through safetensors or GGUF otherwise)."""
     bad = []
     for pkg in ("traces", "simulator", "theory", "gpu_collect", "benchmarks"):
         for f in (ROOT / pkg).rglob("*.py"):
             text = f.read_text()
-            for pat in (r"\bimport pickle\b", r"\bpickle\.", r"(?<![\w.])eval\(", r"(?<![\w.])exec\(",
+            for pat in (r"\bimport pickle\b", r"\bpickle\.", r"(?<![\w.])eval\(", r"(?<![\w.])exec\((?!\"\"\))",
                         r"torch\.load\((?![^)]*weights_only=True)", r"allow_pickle=True"):
                 if re.search(pat, text):
                     bad.append(f"{f.relative_to(ROOT)}: {pat}")
