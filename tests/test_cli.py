@@ -200,7 +200,7 @@ def test_a_caught_ctrl_c_inside_a_string_exec_still_exits_130(tmp_path, handler,
     """CPython flags a KeyboardInterrupt raised inside ``exec`` of a string (dataclasses do
     that while torch imports) as unhandled and ends a ``-m`` run by SIGINT (-2) even when the
     CLI caught it; ``clikit.interrupted`` clears the flag.  The first case shows the flag is
-    real, so the second can fail."""
+    real (CPython 3.10 to 3.13), so the second can fail."""
     import os
     from pathlib import Path
 
@@ -210,4 +210,5 @@ def test_a_caught_ctrl_c_inside_a_string_exec_still_exits_130(tmp_path, handler,
     root = str(Path(__file__).resolve().parent.parent)
     env = {**os.environ, "PYTHONPATH": root + os.pathsep + os.environ.get("PYTHONPATH", "")}
     p = subprocess.run([sys.executable, "-m", "kbmod"], cwd=tmp_path, env=env, capture_output=True, text=True)
-    assert p.returncode == code, p.stderr
+    assert p.returncode == code, (p.stderr if code == 130 else "this CPython no longer exits by SIGINT after a "
+                                  "caught interrupt: the exec('') in clikit.interrupted can go")

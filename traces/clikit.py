@@ -25,7 +25,7 @@ EXIT_OK, EXIT_CHECK_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
 def interrupted(message: str = "error: interrupted") -> int:
     """Print ``message`` for a Ctrl-C that was caught and return 130.
 
-    CPython (seen on 3.11) flags a ``KeyboardInterrupt`` raised inside ``exec`` of a string as
+    CPython (3.10 to 3.13, checked) flags a ``KeyboardInterrupt`` raised inside ``exec`` of a string as
     unhandled even when it is then caught, and at exit kills the process by SIGINT (return code
     -2) instead of returning the exit code.  dataclasses build their methods with such an
     ``exec``, so a Ctrl-C while torch imports hits it.  Every string ``exec`` clears the flag
