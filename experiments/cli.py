@@ -8,14 +8,16 @@ cost device, batch sizes), saying on stderr what it chose and why; the grammar i
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
 import traces
 from simulator.cli import ERRORS
-from simulator.results import read_config, read_fixed, read_results
+from simulator.results_reader import ResultsFolder, open_results
 from traces import clikit as ck
+from traces.outdir import check_out, staged_folder
+
+THEORY_LEGACY = ("checks.csv", "curves.csv", "report.md", "*.png", "*.pdf")  # written before folders had a mark
 
 
 class CheckFailed(RuntimeError):
@@ -43,18 +45,23 @@ def _figures(a: argparse.Namespace) -> int:
 
 
 def _table(a: argparse.Namespace) -> int:
-    from .tables import caption, table1, table1_tidy, to_markdown
 
-    df = read_results(a.results)
-    fixed = read_fixed(a.results)
-    confs = read_config(a.results)
-    confs = confs[0].get("settings", confs) if confs else []
+    res = open_results(a.results, want="run")  # every file checked before use
+    df, fixed, confs = res.results, res.fixed, res.configs
     have = list(dict.fromkeys(df["setting"]))
     if a.setting and a.setting not in have:
         raise ValueError(f"--setting {a.setting!r}: {a.results} holds {have}")
     settings = [a.setting] if a.setting else have
     out = Path(a.out or Path(a.results) / "tables")
-    out.mkdir(parents=True, exist_ok=True)
+    with staged_folder(out, "table", legacy=("table1_*.csv", "table1_*.md"), legacy_ok=True) as tmp:
+        _write_tables(a, df, fixed, confs, settings, tmp)
+    print(f"wrote {out}/table1_*.csv and .md")
+    return 0
+
+
+def _write_tables(a: argparse.Namespace, df, fixed, confs: list, settings: list, out: Path) -> None:
+    from .tables import caption, table1, table1_tidy, to_markdown
+
     for s in settings:
         conf = next((c for c in confs if c.get("setting") == s), confs[0] if confs else {})
         seed = int(conf.get("seed", 0))
@@ -65,33 +72,32 @@ def _table(a: argparse.Namespace) -> int:
         (out / f"table1_{s}.md").write_text(f"Setting: {s}. {cap}\nCells: {t.columns.name}\n\n" + to_markdown(t))
         print(f"== {s}: {cap}\n   cells: {t.columns.name}")
         print(t.to_string())
-    print(f"wrote {out}/table1_*.csv and .md")
-    return 0
 
 
 def _plot(a: argparse.Namespace) -> int:
+
+    res = open_results(a.results)  # run or serve, every file checked before use
+    out = Path(a.out or res.path / "figures")
+    with staged_folder(out, "plot", legacy=("*.png", "*.pdf"), legacy_ok=True) as tmp:
+        names = _plot_into(res, tmp)
+    for name in names:
+        print(f"wrote {out / name}")
+    return 0
+
+
+def _plot_into(res: ResultsFolder, out: Path) -> list[str]:
     from . import figures as F
 
-    res = Path(a.results)
-    out = Path(a.out or res / "figures")
-    if (res / "serving.csv").exists():  # a `simulator serve` folder
-        import pandas as pd
-
-        conf = json.loads((res / "config.json").read_text())
-        df = pd.read_csv(res / "serving.csv")
+    if res.kind == "serve":
+        conf, df = res.config, res.serving
         F.set_style()
         paths = F.save_figure(F.batch_serving(df, conf["trace_label"], conf.get("measured_batch_sizes")), out,
                               "batch_serving")
         paths += F.save_figure(F.batch_serving_sorted(df, conf["trace_label"]), out, "batch_serving_sorted")
     else:
-        df = read_results(res)
-        conf = read_config(res)
-        c0 = conf[0] if conf else {}
-        arms = c0.get("arms") or (c0.get("settings") or [{}])[0].get("arms", [])
-        paths = F.save_all(df, arms, out, title=c0.get("trace_label", ""))
-    for p in paths:
-        print(f"wrote {p}")
-    return 0
+        c0 = res.configs[0]
+        paths = F.save_all(res.results, c0["arms"], out, title=c0.get("trace_label", ""))
+    return [p.name for p in paths]
 
 
 def _export(a: argparse.Namespace) -> int:
@@ -99,7 +105,8 @@ def _export(a: argparse.Namespace) -> int:
 
     out = a.out or f"{a.results}/specbench/{a.policy.replace(':', '_')}.jsonl"
     base = (str(Path(out).with_name("vanilla.jsonl")) if a.baseline == "" else a.baseline)
-    r = export_specbench(a.results, a.policy, out, setting=a.setting, run=a.run, baseline=base)
+    r = export_specbench(a.results, a.policy, out, setting=a.setting, run=a.run, baseline=base,
+                         policy_modules=tuple(a.policy_module or ()))
     for key in ("method", "baseline"):
         if r[key] is not None:
             print(f"wrote {r[key]} (sidecar {r[key]}{SIDECAR}: wall_time is simulated from the cost table)")
@@ -109,10 +116,17 @@ def _export(a: argparse.Namespace) -> int:
 
 
 def _scaling(a: argparse.Namespace) -> int:
+
+    out = check_out(a.out)
+    with staged_folder(out, "arms-scaling", legacy=("regret_vs_arms.*",), legacy_ok=True) as tmp:
+        _scaling_into(a, tmp)
+    print(f"wrote {out}/regret_vs_arms.csv and regret_vs_arms.png/.pdf")
+    return 0
+
+
+def _scaling_into(a: argparse.Namespace, out: Path) -> None:
     from .scaling import arms_scaling, plot
 
-    out = Path(a.out)
-    out.mkdir(parents=True, exist_ok=True)
     df = arms_scaling(a.trace, k=a.k, runs=a.runs, seed=a.seed, policies=tuple(a.policy or ()) or
                       ("ucbspec", "exp3spec", "hedgespec", "uniform"), orders=a.orders, cost_device=a.cost_device)
     df.to_csv(out / "regret_vs_arms.csv", index=False)
@@ -122,8 +136,6 @@ def _scaling(a: argparse.Namespace) -> int:
     if "tps" in df:
         print("tokens/s (full-information feedback charged):")
         print(df.pivot_table(index="drafters", columns="policy", values="tps", sort=False).round(1).to_string())
-    print(f"wrote {out}/regret_vs_arms.csv and regret_vs_arms.png/.pdf")
-    return 0
 
 
 def _survival(a: argparse.Namespace) -> int:
@@ -132,8 +144,10 @@ def _survival(a: argparse.Namespace) -> int:
     tr = traces.load(a.trace)
     set_style()
     fig = acceptance_survival(tr.accept, tr.output_lens, list(tr.drafter_names), tr.k_max, tr.label)
-    for p in save_figure(fig, a.out, "acceptance_survival"):
-        print(f"wrote {p}")
+    with staged_folder(a.out, "survival", legacy=("acceptance_survival.*",), legacy_ok=True) as tmp:
+        names = [p.name for p in save_figure(fig, tmp, "acceptance_survival")]
+    for name in names:
+        print(f"wrote {Path(a.out) / name}")
     return 0
 
 
@@ -141,12 +155,12 @@ def _trees(a: argparse.Namespace) -> int:
     from .trees import chain_vs_tree, to_markdown
 
     df = chain_vs_tree(a.trace, trees=a.trees, drafters=a.drafters, cost_device=a.cost_device, seed=a.seed)
-    out = Path(a.out)
-    out.mkdir(parents=True, exist_ok=True)
-    df.to_csv(out / "chain_vs_tree.csv", index=False)
+    out = check_out(a.out)
     md = (f"Best chain vs best tree by time per category (batch 1, cost device {df.attrs['cost_device']}; "
           f"95% prompt-bootstrap intervals; paired difference tree - chain)\n\n" + to_markdown(df))
-    (out / "chain_vs_tree.md").write_text(md)
+    with staged_folder(out, "chain-vs-tree", legacy=("chain_vs_tree.*",), legacy_ok=True) as tmp:
+        df.to_csv(tmp / "chain_vs_tree.csv", index=False)
+        (tmp / "chain_vs_tree.md").write_text(md)
     print(md)
     print(f"wrote {out}/chain_vs_tree.csv and .md")
     return 0
@@ -155,8 +169,9 @@ def _trees(a: argparse.Namespace) -> int:
 def _theory(a: argparse.Namespace) -> int:
     from .theory_validate import CHECKS, run_validate
 
-    Path(a.out).mkdir(parents=True, exist_ok=True)  # an unwritable --out fails here, before minutes of checks
-    checks = run_validate(a.out, quick=a.quick, seed=a.seed, only=a.only, trace=a.trace, drafters=a.drafters)
+    # an unwritable or foreign --out fails here, before minutes of checks
+    with staged_folder(a.out, "theory", legacy=THEORY_LEGACY, legacy_ok=True) as tmp:
+        checks = run_validate(tmp, quick=a.quick, seed=a.seed, only=a.only, trace=a.trace, drafters=a.drafters)
     status = checks["status"]
     failed = checks[status == "fail"]
     print(f"{int((status == 'pass').sum())} passed, {len(failed)} failed, {int((status == 'vacuous').sum())} "
@@ -198,6 +213,9 @@ def build_parser() -> argparse.ArgumentParser:
     x = sub.add_parser("export-specbench", help="Spec-Bench-style answer lines for one policy")
     ck.add_results(x)
     x.add_argument("--policy", required=True, help="a policy of the results folder, or any fixed:DRAFTER@K")
+    x.add_argument("--policy-module", action="append",
+                   help="module or .py file defining a plug-in --policy (repeatable); a results folder's own "
+                        "policy_modules are never imported")
     x.add_argument("--baseline", nargs="?", const="", default=None, metavar="FILE",
                    help="also write the vanilla baseline file (default FILE: vanilla.jsonl beside the answers)")
     x.add_argument("--setting", default=None, help="which setting, if the folder holds several")

@@ -36,8 +36,10 @@ from pathlib import Path
 
 import numpy as np
 
-from simulator.policies import make_policy
-from simulator.results import ResultsError, read_config, read_results
+from simulator.policies import PolicyError, make_policy
+from simulator.policies.plugins import load_module_file, resolve_module
+from simulator.results import ResultsError
+from simulator.results_reader import ResultsFolder, open_results
 from simulator.runner import Prepared, RunConfig, prepare, simulate, specbench_tokens
 from traces.manifest import toolkit_version
 
@@ -48,15 +50,26 @@ SPEEDUP_DEFINITION = ("Spec-Bench evaluation/speed.py: mean over answers of toke
 _INT = re.compile(r"-?[0-9]{1,18}")
 
 
-def _configs(results_dir) -> list[dict]:
-    out = []
-    for c in read_config(results_dir):
-        out.extend(c["settings"] if "settings" in c else [c])
-    return out
+def _policy_spec(policy: str, folder: ResultsFolder, modules: tuple[str, ...]) -> str:
+    """``policy`` resolved, plug-ins loaded only from the files the user named (``--policy-module``):
+    a results folder is data, and the modules its config.json lists are never imported."""
+    for path in modules:
+        load_module_file(path)
+    try:
+        return make_policy(policy).spec()
+    except PolicyError:
+        named = sorted({m for c in folder.configs for m in c.get("policy_modules") or ()})
+        if not named:
+            raise
+        raise PolicyError(f"--policy {policy}: not a registered policy; {folder.path} was made with --policy-module "
+                          f"{', '.join(named)}: add --policy-module FILE (the file defining it) to this command (a "
+                          "results folder's modules are never imported)") from None
 
 
-def _prepare(results_dir, spec: str, setting: str | None, run: int) -> tuple[Prepared, dict, bool]:
-    confs = [c for c in _configs(results_dir) if setting is None or c["setting"] == setting]
+def _prepare(folder: ResultsFolder, spec: str, setting: str | None, run: int,
+             modules: tuple[str, ...]) -> tuple[Prepared, dict, bool]:
+    results_dir = folder.path
+    confs = [c for c in folder.configs if setting is None or c["setting"] == setting]
     if not confs:
         raise ResultsError(f"{results_dir}/config.json: field 'setting': no setting {setting!r}")
     ran = [c for c in confs if spec in c["policies"]]
@@ -74,7 +87,7 @@ def _prepare(results_dir, spec: str, setting: str | None, run: int) -> tuple[Pre
                     seed=c["seed"], arms=",".join(arms), objective=c.get("objective"), reward=c["reward"],
                     carry_state=c["carry_state"], law=c["law"], stream=c["stream"],
                     cost_device=c.get("cost_device"), free_feedback=bool(c.get("free_feedback", False)),
-                    policy_modules=tuple(c.get("policy_modules") or ()))
+                    policy_modules=modules)
     return prepare(cfg), c, bool(ran)
 
 
@@ -105,32 +118,42 @@ def _answers(prep: Prepared) -> tuple[list[str], str]:
 
 
 def _check_ours(out: Path) -> None:
-    """Only files this export wrote (they have a sidecar) are replaced."""
+    """Only files this export wrote (they have a sidecar) are replaced; a link is never written
+    through, a special file never opened."""
+    for p in (out, Path(str(out) + SIDECAR)):
+        if p.is_symlink() or (p.exists() and not p.is_file()):
+            raise ResultsError(f"{p}: is not a regular file (a link, folder or special file); it is left alone: "
+                               "choose another --out / --baseline")
     if out.exists() and not Path(str(out) + SIDECAR).is_file():
         raise ResultsError(f"{out}: already exists and was not written by export-specbench (no {out.name}{SIDECAR} "
                            "beside it); choose another --out / --baseline")
 
 
 def _write_lines(out: Path, lines: list[dict], sidecar: dict) -> Path:
+    from traces.outdir import FolderLock, write_file_atomic
+
     out.parent.mkdir(parents=True, exist_ok=True)
-    for path, body in ((out, "".join(json.dumps(x) + "\n" for x in lines)),
-                       (Path(str(out) + SIDECAR), json.dumps(sidecar, indent=2) + "\n")):
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(body, encoding="utf-8")
-        os.replace(tmp, path)
+    with FolderLock(out, "export-specbench"):
+        _check_ours(out)
+        for path, body in ((out, "".join(json.dumps(x) + "\n" for x in lines)),
+                           (Path(str(out) + SIDECAR), json.dumps(sidecar, indent=2) + "\n")):
+            write_file_atomic(path, body)
     return out
 
 
 def export_specbench(results_dir: str | os.PathLike[str], policy: str, out_file: str | os.PathLike[str], *,
                      setting: str | None = None, run: int = 0,
-                     baseline: str | os.PathLike[str] | None = None) -> dict:
+                     baseline: str | os.PathLike[str] | None = None, policy_modules: tuple[str, ...] = ()) -> dict:
     """Write the answer file of ``policy`` (run ``run``) and, with ``baseline``, the vanilla
-    decoding file.  Returns the paths, ``mat`` and (with a cost table) ``speedup_specbench``."""
-    spec = make_policy(policy).spec()
+    decoding file.  Returns the paths, ``mat`` and (with a cost table) ``speedup_specbench``.
+    A plug-in policy needs its file in ``policy_modules`` (never taken from the results folder)."""
+    folder = open_results(results_dir, want="run")  # every file checked before use
+    modules = tuple(resolve_module(m) for m in policy_modules)
+    spec = _policy_spec(policy, folder, modules)
     for f in (out_file, baseline):
         if f is not None:
             _check_ours(Path(f))
-    prep, c, ran = _prepare(results_dir, spec, setting, run)
+    prep, c, ran = _prepare(folder, spec, setting, run, modules)
     env, P = prep.env, prep.env.n_prompts
     res = simulate(prep, make_policy(spec), np.arange(P), np.array([run]), record=True)
     lengths: list[list[int]] = [[] for _ in range(P)]
@@ -138,7 +161,7 @@ def export_specbench(results_dir: str | os.PathLike[str], policy: str, out_file:
         for lane in np.flatnonzero(pos >= 0):
             lengths[int(cur[lane])].append(int(e[lane]))
     if ran:
-        df = read_results(results_dir)
+        df = folder.results
         rows = df[(df.setting == c["setting"]) & (df.policy == spec) & (df.run == run)].set_index("prompt_id")
         for p, pid in enumerate(env.prompt_ids):
             if int(rows.loc[pid, "stopping_time"]) != len(lengths[p]):

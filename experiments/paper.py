@@ -31,6 +31,7 @@ TABLE1_POLICIES_TIME = ("ucbspec", "ucbspec:reward=tokens", "exp3spec", "exp3spe
                         "smartspec", "oracle", "oracle:rounds")
 TABLE1_POLICIES_ROUNDS = ("ucbspec", "exp3spec", "hedgespec", "smartspec", "oracle")
 SERVE_POLICIES = ("ucbspec", "banditspec-code", "ucb1", "uniform")
+FIGURES_LEGACY = ("data", "tables", "*.png", "*.pdf")  # an OUT written before folders carried a mark
 
 
 @dataclass(frozen=True)
@@ -382,16 +383,22 @@ def render(data: Path, out: Path) -> list[Path]:
 
 def make_figures(cfg: FigureConfig, out: str | Path, render_only: bool = False, progress: bool = True
                  ) -> tuple[list[Path], dict]:
-    out = Path(out)
-    data = out / "data"
+    """Compute (unless ``render_only``) and render into ``out`` as a whole: everything is written
+    into a temporary sibling that replaces ``out`` only when complete (``traces.outdir``), so an
+    interrupted rerun leaves the old figures and data, never a mix of two runs."""
+    from traces.outdir import check_out, staged_folder
+
+    out = check_out(out)
+    if render_only and not (out / "data" / "config.json").is_file():
+        raise FileNotFoundError(f"{out / 'data'}/config.json: no saved data; run without --render-only first")
     times: dict = {}
     t0 = time.perf_counter()
-    if not render_only:
-        times = compute(cfg, data, progress)
-    elif not (data / "config.json").exists():
-        raise FileNotFoundError(f"{data}/config.json: no saved data; run without --render-only first")
-    t1 = time.perf_counter()
-    paths = render(data, out)
+    with staged_folder(out, "figures", legacy=FIGURES_LEGACY, legacy_ok=True,
+                       seed_from=("data",) if render_only else ()) as tmp:
+        if not render_only:
+            times = compute(cfg, tmp / "data", progress)
+        t1 = time.perf_counter()
+        paths = [out / p.relative_to(tmp) for p in render(tmp / "data", tmp)]
     times["render"] = round(time.perf_counter() - t1, 2)
     times["total"] = round(time.perf_counter() - t0, 2)
     return paths, times

@@ -31,7 +31,8 @@ def add_collect_arguments(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--max-new-tokens", type=ck.positive_int, default=128, help="tokens per output (default 128)")
     ap.add_argument("--k-max", type=ck.positive_int, default=8, help="longest draft recorded (default 8)")
     ck.add_out(ap, "trace directory to create")
-    ap.add_argument("--temperature", type=float, default=0.0, help="0 = greedy (default)")
+    ap.add_argument("--temperature", type=float, default=0.0,
+                    help="0 = greedy (default), or sampling at a temperature in 0.001..1000")
     ck.add_seed(ap)
     ap.add_argument("--limit", type=ck.positive_int, default=None, help="first N questions only")
     ap.add_argument("--stride", type=ck.positive_int, default=1, help="every S-th question (spread over categories)")
@@ -43,15 +44,31 @@ def add_collect_arguments(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--no-costs", action="store_true", help="skip the cost measurements")
     ap.add_argument("--cost-contexts", type=ck.int_list, default=(256,), help="context lengths of verify timings")
     ap.add_argument("--cost-batch-sizes", type=ck.int_list, default=(1, 4), help="batch sizes of verify timings")
-    ap.add_argument("--threads", type=ck.positive_int, default=None, help="torch CPU threads")
+    ap.add_argument("--threads", type=ck.positive_int, default=None,
+                    help="torch CPU threads (at most this machine's CPUs)")
     ap.add_argument("--name", default=None, help="trace name (default: the --out folder name)")
     ap.add_argument("--shard", type=_shard, default=(0, 1), help="I/N: collect questions with index %% N == I "
                     "only; merge the N outputs with `python -m traces merge` (or use `python -m gpu_collect ray`)")
     ck.add_quiet(ap)
 
 
+def local_threads(threads: int | None) -> int | None:
+    """``--threads`` on this machine: at most its CPUs (more only makes torch's threads wait
+    for each other), a larger request clamped and said on stderr."""
+    import os
+    import sys
+
+    n = os.cpu_count() or 1
+    if threads is not None and threads > n:
+        print(f"note: --threads {threads} clamped to {n}: this machine has {n} CPUs", file=sys.stderr, flush=True)
+        return n
+    return threads
+
+
 def run_collect(a: argparse.Namespace) -> int:
     from .collector import CollectConfig, collect
+
+    a.threads = local_threads(a.threads)
 
     cfg = CollectConfig(
         target=a.target, drafters=tuple(a.drafter), prompts=a.prompts, max_new_tokens=a.max_new_tokens,

@@ -33,6 +33,9 @@ from .drafters import Drafter, Seq, SuffixDrafter, make_drafter
 from .models import CollectError, Loaded, load_model, resolve_device, resolve_dtype
 
 SHARDS = "shards"
+# sampling temperatures accepted besides 0 (greedy): finite, and far from where logits / T
+# overflows float32 (T below ~1e-36) or every token is equally likely
+TEMPERATURE = (1e-3, 1e3)
 
 
 @dataclass(frozen=True)
@@ -66,8 +69,9 @@ class CollectConfig:
             raise CollectError(f"--k-max: expected 1..127, got {self.k_max}")
         if self.max_new_tokens < 1:
             raise CollectError(f"--max-new-tokens: expected >= 1, got {self.max_new_tokens}")
-        if self.temperature < 0:
-            raise CollectError(f"--temperature: expected >= 0, got {self.temperature}")
+        if not (self.temperature == 0 or TEMPERATURE[0] <= self.temperature <= TEMPERATURE[1]):  # nan, inf too
+            raise CollectError(f"--temperature: expected 0 (greedy) or a number in {TEMPERATURE[0]}..{TEMPERATURE[1]}, "
+                               f"got {self.temperature}")
         if self.batch_size < 1:
             raise CollectError(f"--batch-size: expected >= 1, got {self.batch_size}")
         if self.stride < 1:
@@ -204,7 +208,6 @@ def _read_shard(path: Path) -> tuple[dict[str, Any], pd.DataFrame]:
     return meta, t.to_pandas()
 
 
-LOCK = ".collect.lock"
 TRACE_FILES = ("manifest.json", "prompts.parquet", "accept.parquet", "costs.parquet", "ranks.parquet")
 
 
@@ -250,35 +253,34 @@ def _complete_trace(cfg: CollectConfig, out: Path) -> bool:
 
 
 class OutLock:
-    """An exclusive ``flock`` on ``OUT/.collect.lock`` for the whole collection: a second
-    collector on the same ``--out`` is refused at once.  The kernel drops it when the process
-    dies, so a killed run never leaves a stale lock; the file is removed at the end."""
+    """The one writer lock of ``traces.outdir`` on ``--out`` for the whole collection (an
+    exclusive ``flock`` on ``PARENT/.OUT.specregret.lock``): a second collector, or any other
+    writer, on the same ``--out`` is refused at once.  The kernel drops it when the process dies,
+    so a killed run never leaves a stale lock; the file is removed at the end."""
 
     def __init__(self, out: Path) -> None:
-        import fcntl
+        from traces.outdir import FolderLock, OutputError, check_out
 
+        try:
+            check_out(out)
+            self.lock = FolderLock(out, "collector")
+        except OutputError as exc:
+            raise CollectError(str(exc)) from None
+        self.path = self.lock.path
         self.created = not out.exists()
         try:
             out.mkdir(parents=True, exist_ok=True)
-            self.path = out / LOCK
-            self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
         except OSError as exc:
+            self.lock.release()
             raise CollectError(f"{out}: cannot write ({exc.strerror})") from None
-        try:
-            fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(self.fd)
-            raise CollectError(f"{out}: another collector is writing there (it holds {self.path}); wait for it "
-                               "to finish or choose another --out") from None
         self.out = out
 
     def release(self) -> None:
         try:
-            self.path.unlink(missing_ok=True)
+            if self.created and self.out.is_dir() and not any(self.out.iterdir()):
+                self.out.rmdir()  # a run that failed before writing anything leaves no folder
         finally:
-            os.close(self.fd)
-        if self.created and self.out.is_dir() and not any(self.out.iterdir()):
-            self.out.rmdir()  # a run that failed before writing anything leaves no folder
+            self.lock.release()
 
 
 def _check_resume(cfg: CollectConfig, out: Path) -> Path:
@@ -438,14 +440,14 @@ def _collect_locked(cfg: CollectConfig, out: Path, drafters: list[Drafter], name
                                          cfg.cost_batch_sizes, progress=progress),
                            nominal_costs(target, drafters, cfg.k_max)], ignore_index=True)
     trace = merge(cfg, shards, drafters, target, pset, costs, elapsed)
-    try:
-        traces.write(trace, out, overwrite=True)
-    except OSError as exc:  # a full disk, a vanished folder: the shards are what is kept
-        raise CollectError(f"{out}: cannot write the trace ({exc.strerror or exc}); every prompt is kept in "
+    from traces.outdir import OutputError
+
+    try:  # the trace replaces the folder as a whole: the shards go with the old one
+        traces.write(trace, out, own=(SHARDS,))
+    except (OSError, OutputError) as exc:  # a full disk, a vanished folder: the shards are what is kept
+        why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise CollectError(f"{out}: cannot write the trace ({why}); every prompt is kept in "
                            f"{shards}: free space and rerun with --resume") from None
-    for f in shards.iterdir():
-        f.unlink()
-    shards.rmdir()
     return out
 
 

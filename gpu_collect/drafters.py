@@ -115,16 +115,24 @@ class SkipDrafter(ModelDrafter):
     kind = "skip"
     trace_kind = "skip"
 
-    def layers(self) -> list[int]:
+    def layers(self, n_layers: int | None = None) -> list[int]:
+        """The skipped layers; with ``n_layers`` (the target's), each checked to be one of them."""
         try:
-            return sorted({int(s) for s in self.arg.split(",") if s.strip()})
+            out = sorted({int(s) for s in self.arg.split(",") if s.strip()})
         except ValueError:
             raise CollectError(f"drafter {self.spec}: expected skip:I,J,... layer indices") from None
+        hi = "n_layers - 1" if n_layers is None else n_layers - 1
+        bad = [i for i in out if i < 0 or (n_layers is not None and i >= n_layers)]
+        if not out or bad:
+            raise CollectError(f"drafter {self.spec}: layer {bad[0] if bad else '(none)'} out of range; expected "
+                               f"layer indices in 0..{hi}"
+                               + (f" (the target has {n_layers} layers)" if n_layers is not None else ""))
+        return out
 
     def prepare(self, target):
         super().prepare(target)
         n = target.model.config.num_hidden_layers
-        skip = self.layers()
+        skip = self.layers(n)
         self.model_ = layer_submodel(target.model, [i for i in range(n) if i not in skip])
 
     def params(self):
@@ -168,18 +176,30 @@ class QuantDrafter(ModelDrafter):
 
     kind = "quant"
     trace_kind = "quant"
+    BITS: ClassVar[range] = range(2, 9)  # rtn: 1 bit has no symmetric level but 0; above 8 is the target
+
+    def bits(self) -> int | None:
+        """B of ``quant:rtnB`` (checked to be in ``BITS``), or None for ``quant:int8``."""
+        m = re.fullmatch(r"rtn(\d{1,6})|int8", self.arg)
+        if not m:
+            raise CollectError(f"drafter {self.spec}: expected quant:rtnB (B bits) or quant:int8")
+        if m.group(1) is None:
+            return None
+        b = int(m.group(1))
+        if b not in self.BITS:
+            raise CollectError(f"drafter {self.spec}: bits {b} out of range; expected quant:rtnB with B in "
+                               f"{self.BITS.start}..{self.BITS.stop - 1}, or quant:int8")
+        return b
 
     def prepare(self, target):
         super().prepare(target)
-        m = re.fullmatch(r"rtn(\d+)|int8", self.arg)
-        if not m:
-            raise CollectError(f"drafter {self.spec}: expected quant:rtnB (B bits) or quant:int8")
-        if self.arg == "int8":
+        bits = self.bits()
+        if bits is None:
             self.model_ = int8_copy(target.model)
             self.method_ = "w8a8: int8 per-channel weights, int8 per-token activations (simulated)"
         else:
-            self.model_ = rtn_copy(target.model, bits=int(m.group(1)), group=64)
-            self.method_ = f"rtn{m.group(1)} group 64 (simulated)"
+            self.model_ = rtn_copy(target.model, bits=bits, group=64)
+            self.method_ = f"rtn{bits} group 64 (simulated)"
 
     def params(self):
         return {"spec": self.spec, "method": getattr(self, "method_", self.arg)}
@@ -272,6 +292,20 @@ class RestDrafter(Drafter):
     scoring = "lookup on the target prefix (reads tokens only: exact under greedy verification)"
     max_suffix: ClassVar[int] = 8
     use_ctx: ClassVar[bool] = False  # also look the suffix up in the current prompt and output
+    # the corpus's size cap: the index holds every n-gram up to max_suffix of every token, about
+    # 2 KB per token (measured on random tokens), so 8 MiB of text (~2M tokens) is ~4 GB
+    MAX_CORPUS_BYTES: ClassVar[int] = 8 << 20
+
+    def corpus(self) -> bytes:
+        """The datastore file's bytes: a regular file of at most ``MAX_CORPUS_BYTES`` (a FIFO or a
+        device such as /dev/zero is refused at once, not read forever), read once."""
+        if getattr(self, "corpus_", None) is None:
+            from pathlib import Path
+
+            from .prompts import read_regular
+
+            self.corpus_ = read_regular(Path(self.arg), f"drafter {self.spec}: {self.arg}", self.MAX_CORPUS_BYTES)
+        return self.corpus_
 
     def prepare(self, target):
         super().prepare(target)
@@ -281,10 +315,10 @@ class RestDrafter(Drafter):
         from .retrieval import Datastore
 
         path = Path(self.arg)
+        text = self.corpus()
         try:
-            text = path.read_bytes()
             lines = text.decode("utf-8").splitlines()
-        except (OSError, UnicodeDecodeError) as exc:
+        except UnicodeDecodeError as exc:
             raise CollectError(f"drafter {self.spec}: {path}: cannot read the datastore as UTF-8 text "
                                f"({exc})") from None
         seqs = [target.tokenizer(line, add_special_tokens=False).input_ids for line in lines if line.strip()]
@@ -432,6 +466,13 @@ def make_drafter(spec: str) -> Drafter:
     if not re.fullmatch(r"[A-Za-z0-9_.-]+", name) or name == "plain":
         raise CollectError(f"drafter {spec!r}: name {name!r} must use letters, digits, '_', '.', '-'")
     d = KINDS[kind](spec=spec, name=name, arg=arg)
+    # validate now, not after the target has loaded
     if isinstance(d, NgramDrafter):
-        d.sizes()  # validate now, not after the target has loaded
+        d.sizes()
+    elif isinstance(d, SkipDrafter):
+        d.layers()  # the range once the target is loaded (prepare)
+    elif isinstance(d, QuantDrafter):
+        d.bits()
+    elif type(d) is RestDrafter:
+        d.corpus()
     return d

@@ -109,6 +109,69 @@ def load_smollm2(device: torch.device, dtype: torch.dtype) -> Loaded:
     return Loaded(model, tok, info)
 
 
+TOKENIZER_FILES = ("tokenizer.json", "*.model", "vocab.*", "merges.txt", "*.tiktoken")  # any one of them
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
+
+
+def _checkpoint_shapes(folder: Path) -> dict[str, tuple[tuple[int, ...], Path]]:
+    """Every tensor's shape and file from the headers of ``folder``'s safetensors files (nothing
+    loaded); an unreadable or truncated file is one :class:`CollectError` naming it."""
+    from safetensors import SafetensorError, safe_open
+
+    shapes: dict[str, tuple[tuple[int, ...], Path]] = {}
+    for f in sorted(folder.glob("*.safetensors")):
+        try:
+            with safe_open(f, framework="pt") as st:
+                for k in st.keys():  # noqa: SIM118 -- safe_open has keys(), not __iter__
+                    shapes[k] = tuple(st.get_slice(k).get_shape()), f
+        except (SafetensorError, OSError, ValueError) as exc:
+            raise CollectError(f"{f}: not a readable safetensors file ({_first_line(exc)}); the checkpoint is "
+                               "truncated or corrupt: copy it again") from None
+    return shapes
+
+
+def _check_local(folder: Path) -> None:
+    """Refuse, before anything is allocated, a local model folder whose weights are unreadable
+    or whose config does not fit them (a tensor of another shape, more layers than stored, an
+    absurd size); each in one line naming the file."""
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    shapes = _checkpoint_shapes(folder)
+    try:
+        cfg = AutoConfig.from_pretrained(folder)
+    except Exception as exc:  # noqa: BLE001 -- transformers raises many types on a bad config.json
+        raise CollectError(f"{folder / 'config.json'}: cannot read the model config ({_first_line(exc)})") from None
+    stored = {int(k.split(".")[2]) for k in shapes if k.startswith("model.layers.") and k.split(".")[2].isdigit()}
+    n_layers = getattr(cfg, "num_hidden_layers", None)
+    if stored and isinstance(n_layers, int) and not 1 <= n_layers <= max(stored) + 1:
+        raise CollectError(f"{folder / 'config.json'}: num_hidden_layers {n_layers}; the weights hold layers "
+                           f"0..{max(stored)}: expected 1..{max(stored) + 1}")
+    try:
+        with torch.device("meta"):  # shapes only: no memory is allocated
+            model = AutoModelForCausalLM.from_config(cfg)
+    except Exception as exc:  # noqa: BLE001 -- any architecture's own checks
+        raise CollectError(f"{folder / 'config.json'}: cannot build the model it describes "
+                           f"({_first_line(exc)})") from None
+    for k, v in model.state_dict().items():
+        if k in shapes and tuple(v.shape) != shapes[k][0]:
+            raise CollectError(f"{shapes[k][1]}: tensor {k} has shape {list(shapes[k][0])}; {folder / 'config.json'} "
+                               f"describes {list(v.shape)}: the config and the weights are from different models")
+
+
+def _tokenizer_error(spec: str, exc: BaseException) -> CollectError:
+    """One line for a tokenizer that does not load: the folder and the files it lacks."""
+    local = Path(spec)
+    if local.is_dir() and not any(any(local.glob(n)) for n in TOKENIZER_FILES):
+        have = sorted(p.name for p in local.iterdir())[:8]
+        return CollectError(f"{local}: no tokenizer files (expected tokenizer.json, or a tokenizer.model / vocab / "
+                            f"merges.txt file, with tokenizer_config.json; the folder has {', '.join(have)}): copy "
+                            "them from the model's source")
+    return CollectError(f"{spec}: cannot load the tokenizer ({_first_line(exc)})")
+
+
 def load_model(spec: str, device: torch.device, dtype: torch.dtype) -> Loaded:
     """A Hugging Face id or local directory (``AutoModelForCausalLM``), or ``smollm2-135m``."""
     if spec == SMOLLM2_ALIAS:
@@ -123,11 +186,18 @@ def load_model(spec: str, device: torch.device, dtype: torch.dtype) -> Loaded:
                                                                        if pickled else "")
                                + "; the collector loads safetensors or the bundled GGUF only, never pickles: "
                                "convert the checkpoint to safetensors")
+        if local.is_dir():
+            _check_local(local)
         try:
             tok = AutoTokenizer.from_pretrained(spec)
+        except Exception as exc:  # noqa: BLE001 -- transformers raises many types on tokenizer files
+            raise _tokenizer_error(spec, exc) from None
+        from safetensors import SafetensorError
+
+        try:
             model = AutoModelForCausalLM.from_pretrained(spec, dtype=dtype, use_safetensors=True)
-        except OSError as exc:
-            raise CollectError(f"cannot load model {spec!r}: {str(exc).splitlines()[0]}") from None
+        except (OSError, RuntimeError, ValueError, SafetensorError) as exc:  # what the checks above cannot see
+            raise CollectError(f"cannot load model {spec!r}: {_first_line(exc)}") from None
         model = model.to(device).eval()
         info: dict[str, Any] = {"id": spec, "revision": getattr(model.config, "_commit_hash", None)}
         if local.is_dir():

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,6 +19,7 @@ from .errors import CollectError
 BUILTIN_DIR = Path(__file__).resolve().parent / "prompt_sets"
 BUILTIN = {"specregret-84": BUILTIN_DIR / "specregret-84.jsonl",
            "specregret-train": BUILTIN_DIR / "specregret-train.jsonl"}  # head training (not evaluation)
+MAX_PROMPTS_BYTES = 64 << 20  # a question file (the builtin sets are ~20 KB)
 
 
 @dataclass(frozen=True)
@@ -24,6 +27,27 @@ class Question:
     question_id: str
     category: str
     turns: tuple[str, ...]
+
+
+def read_regular(path: Path, what: str, limit: int) -> bytes:
+    """The bytes of ``path``, or one :class:`CollectError` line starting with ``what`` unless it
+    is a regular file of at most ``limit`` bytes: a FIFO would block and a device such as
+    ``/dev/zero`` would never end.  Opened without blocking and checked on the open file, so a
+    file swapped for a FIFO after an earlier check is refused too."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    except OSError as exc:
+        raise CollectError(f"{what}: cannot open ({exc.strerror})") from None
+    with os.fdopen(fd, "rb") as f:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            kind = ("a directory" if stat.S_ISDIR(mode) else "a FIFO" if stat.S_ISFIFO(mode) else
+                    "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else "a special file")
+            raise CollectError(f"{what}: not a regular file ({kind}); expected a text file")
+        data = f.read(limit + 1)
+    if len(data) > limit:
+        raise CollectError(f"{what}: more than {limit} bytes; expected a file of at most {limit} bytes")
+    return data
 
 
 def resolve(spec: str) -> Path:
@@ -42,7 +66,7 @@ def resolve(spec: str) -> Path:
 def load_questions(spec: str) -> tuple[list[Question], dict]:
     """Parse and validate; returns the questions and ``{name, sha256, path}``."""
     path = resolve(spec)
-    raw = path.read_bytes()
+    raw = read_regular(path, f"prompts {spec}", MAX_PROMPTS_BYTES)
     qs: list[Question] = []
     seen: set[str] = set()
     body = raw[3:] if raw.startswith(b"\xef\xbb\xbf") else raw  # a UTF-8 byte-order mark is fine

@@ -14,13 +14,15 @@ import pandas as pd
 
 from traces import ArmError, TraceError
 from traces import clikit as ck
+from traces.outdir import check_out, staged_folder
 
 from .costs import CostError
 from .distributed import BackendError
 from .envs import SETTINGS
 from .policies import REGISTRY, PolicyError
 from .policies.plugins import load_module_file, resolve_module
-from .results import ResultsError, ResultsWriter, read_config, read_fixed, read_results
+from .results import ResultsError, ResultsWriter
+from .results_reader import open_results
 from .runner import ConfigError, RunConfig, _prepare_cached, check_request, fixed_frame, stream_experiment
 from .serving import ServeError
 from .summary import PerPrompt, format_summary, summarize
@@ -28,6 +30,15 @@ from .summary import PerPrompt, format_summary, summarize
 ERRORS = (TraceError, ArmError, PolicyError, ConfigError, CostError, ResultsError, ServeError, BackendError,
           ValueError)
 STREAMS = ("recorded", "category-switch", "sqrt-burst", "ucb-trap")
+# what a results folder written before folders carried a mark may hold (replaced only when it has its main file)
+RUN_LEGACY = ("results.parquet", "fixed.parquet", "config.json", "figures", "tables", "specbench")
+SERVE_LEGACY = ("serving.csv", "config.json", "figures")
+
+
+def _legacy(out: str, main_file: str) -> bool:
+    from pathlib import Path
+
+    return bool(str(out).strip()) and (Path(out) / main_file).is_file()
 
 
 def _local_workers(a: argparse.Namespace) -> int:
@@ -57,28 +68,31 @@ def _run(a: argparse.Namespace) -> int:
         check_request(cfg)
     _check_memory(cfgs, a.max_memory)
     fixed, configs = [], []
-    writer, acc = ResultsWriter(a.out), PerPrompt()
+    acc = PerPrompt()
+    with staged_folder(a.out, "run", legacy=RUN_LEGACY, legacy_ok=_legacy(a.out, "results.parquet")) as tmp:
+        writer = ResultsWriter(tmp)
 
-    def sink(rows) -> None:  # each task's rows go to disk; the summary keeps means
-        writer.write(rows)
-        acc.add(rows)
+        def sink(rows) -> None:  # each task's rows go to disk; the summary keeps means
+            writer.write(rows)
+            acc.add(rows)
 
-    try:
-        for cfg in cfgs:
-            conf = stream_experiment(cfg, sink, progress=not a.quiet)
-            fixed.append(fixed_frame(_prepare_cached(cfg)))
-            configs.append(conf)
-            cm = conf.get("cost_model") or {}
-            if cm and not cfg.cost_device and cfg is cfgs[0]:
-                print(f"note: cost device {cm['device']} ({cm['device_chosen']}; --cost-device to choose)",
-                      file=sys.stderr, flush=True)
-            for note in cm.get("notes", []):
-                print(f"note: cost model ({cfg.setting}): {note}", file=sys.stderr, flush=True)
-    except BaseException:
-        writer.abort()
-        raise
-    fx = pd.concat(fixed, ignore_index=True)
-    writer.close(configs[0] if len(configs) == 1 else {**configs[0], "setting": "multi", "settings": configs}, fx)
+        try:
+            for cfg in cfgs:
+                conf = stream_experiment(cfg, sink, progress=not a.quiet)
+                fixed.append(fixed_frame(_prepare_cached(cfg)))
+                configs.append(conf)
+                cm = conf.get("cost_model") or {}
+                if cm and not cfg.cost_device and cfg is cfgs[0]:
+                    print(f"note: cost device {cm['device']} ({cm['device_chosen']}; --cost-device to choose)",
+                          file=sys.stderr, flush=True)
+                for note in cm.get("notes", []):
+                    print(f"note: cost model ({cfg.setting}): {note}", file=sys.stderr, flush=True)
+        except BaseException:
+            writer.abort()
+            raise
+        fx = pd.concat(fixed, ignore_index=True)
+        writer.close(configs[0] if len(configs) == 1 else {**configs[0], "setting": "multi", "settings": configs},
+                     fx)
     if not a.quiet:
         c0 = configs[0]
         fb = ", ".join(f"{k}: {v}" for k, v in c0["feedback_cost"].items())
@@ -127,12 +141,10 @@ def _check_memory(cfgs: list[RunConfig], limit_gb: float | None) -> None:
 
 
 def _summary(a: argparse.Namespace) -> int:
-    df = read_results(a.results)
-    conf = read_config(a.results)
-    if conf:
-        print(f"trace: {conf[0].get('trace_label')}   arms: {len(conf[0].get('arms', []))}   "
-              f"objective: {conf[0].get('objective', 'rounds')}")
-    print(format_summary(summarize(df, read_fixed(a.results), seed=int(conf[0].get("seed", 0)) if conf else 0)))
+    res = open_results(a.results, want="run")  # every file checked before use
+    c0 = res.configs[0]
+    print(f"trace: {c0.get('trace_label', c0['trace'])}   arms: {len(c0['arms'])}   objective: {c0['objective']}")
+    print(format_summary(summarize(res.results, res.fixed, seed=c0["seed"])))
     return 0
 
 
@@ -152,19 +164,19 @@ def _policies(a: argparse.Namespace) -> int:
 
 def _serve(a: argparse.Namespace) -> int:
     import json
-    from pathlib import Path
 
     from .serving import ServeConfig, hindsight_summary, run_serving
 
     for path in (resolve_module(m) for m in a.policy_module or ()):
         load_module_file(path)
     cfg = ServeConfig(trace=a.trace, arms=a.arms, policies=tuple(a.policy or ["ucbspec"]), batch_sizes=a.batch_sizes,
-                      runs=a.runs, seed=a.seed, cost_device=a.cost_device, engine=a.engine)
-    df, conf = run_serving(cfg, progress=not a.quiet)
-    out = Path(a.out)
-    out.mkdir(parents=True, exist_ok=True)
-    df.to_csv(out / "serving.csv", index=False)
-    (out / "config.json").write_text(json.dumps(conf, indent=2) + "\n")
+                      runs=a.runs, seed=a.seed, cost_device=a.cost_device, engine=a.engine,
+                      max_memory_gb=a.max_memory)
+    out = check_out(a.out)
+    with staged_folder(out, "serve", legacy=SERVE_LEGACY, legacy_ok=_legacy(out, "serving.csv")) as tmp:
+        df, conf = run_serving(cfg, progress=not a.quiet)
+        df.to_csv(tmp / "serving.csv", index=False)
+        (tmp / "config.json").write_text(json.dumps(conf, indent=2) + "\n")
     print(f"note: cost device {conf['cost_device']} ({conf['cost_model']['device_chosen']}); batch sizes "
           f"{conf['batch_sizes_chosen']}", file=sys.stderr, flush=True)
     for note in conf["cost_model"]["notes"]:
@@ -220,7 +232,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="local processes; with --backend ray, tasks = 4 x workers (results do not depend on it)")
     r.add_argument("--engine", choices=["auto", "numpy", "numba"], default="auto",
                    help="auto: compiled kernel where the policy and setting have one, numpy otherwise")
-    r.add_argument("--max-memory", type=float, default=None, metavar="GB",
+    r.add_argument("--max-memory", type=ck.positive_float, default=None, metavar="GB",
                    help="refuse a run whose results would hold more than this in memory, before it starts "
                         "(default: 80%% of this machine's memory)")
     r.add_argument("--backend", choices=["local", "ray"], default="local",
@@ -242,6 +254,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="cost table device, exact or a unique prefix (default: the trace's first)")
     b.add_argument("--engine", choices=["auto", "numpy", "numba"], default="auto",
                    help="auto: compiled loop where the policy has a kernel, numpy otherwise (same results)")
+    b.add_argument("--max-memory", type=ck.positive_float, default=None, metavar="GB",
+                   help="refuse a serving run whose arrays would hold more than this, before it starts "
+                        "(default: 80%% of this machine's memory)")
     ck.add_out(b)
     ck.add_quiet(b)
     b.set_defaults(fn=_serve)

@@ -45,6 +45,8 @@ def default_device(costs: pd.DataFrame) -> tuple[str, str]:
     contexts, then verify rows (ties: alphabetical), i.e. the table that needs the least
     extrapolation."""
     ver = costs[costs["kind"] == "verify"]
+    if ver.empty:  # traces.validate refuses such a table; a table built in code may still lack them
+        raise CostError("the cost table has no verify rows (the target's step); every device needs them")
     score = ver.groupby("device").agg(b=("batch_size", "nunique"), c=("context_len", "nunique"), n=("ms", "size"))
     score = score.sort_values(["b", "c", "n"], ascending=False, kind="stable")
     dev = str(score.index[0])

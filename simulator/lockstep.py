@@ -21,7 +21,8 @@ import numpy as np
 
 from . import rng as crng
 from .envs import Env
-from .policies import Policy, PolicyError
+from .policies import Policy
+from .policies.base import call_policy, select_arms
 
 
 @dataclass
@@ -88,10 +89,7 @@ def lockstep(env: Env, state: State, cost: CostFn, *, policy: Policy | None = No
             arms = np.full(state.n_lanes, fixed_arm, dtype=np.int64)
         else:
             u = crng.uniform(key, lane_key[:, None], state.grnd[:, None], j[None, :])
-            arms = np.asarray(policy.select(u), dtype=np.int64)
-            if arms.shape != (state.n_lanes,) or arms.min() < 0 or arms.max() >= L1:
-                raise PolicyError(f"policy {policy.spec()}: select returned {arms.dtype} {arms.shape} arms, e.g. "
-                                  f"{arms[:8].tolist()}; expected {state.n_lanes} integers in 0..{L1 - 1}")
+            arms = select_arms(policy, u, state.n_lanes, L1)
         idx = np.flatnonzero(state.alive)  # finished sequences take no part
         e = np.zeros(len(state.seq_lane), dtype=np.int64)
         e[idx] = env.emit(state.prompt[idx], state.run[idx], state.rnd[idx], state.pos[idx],
@@ -106,9 +104,9 @@ def lockstep(env: Env, state: State, cost: CostFn, *, policy: Policy | None = No
                 where = state.pos[:, None] + np.arange(W)[None, :]
                 verified = (np.arange(W)[None, :] < e[:, None]) & active[:, None]
                 gamma = np.where(verified[..., None], env.gamma(state.prompt, where), 0.0)
-                policy.update_full(arms, r, active, where, verified, gamma)
+                call_policy(policy, "update_full", arms, r, active, where, verified, gamma)
             else:
-                policy.update(arms, r, active)
+                call_policy(policy, "update", arms, r, active)
         act = lanes[active]
         state.pulls[act, arms[act]] += 1
         state.time_s[act] += c[act] + fb[act]

@@ -1,4 +1,5 @@
-"""Writing and reading a results directory: ``results.parquet`` + ``config.json``."""
+"""Writing a results directory: ``results.parquet`` + ``config.json`` (read back, checked, by
+``simulator.results_reader``)."""
 
 from __future__ import annotations
 
@@ -155,36 +156,3 @@ def _json(o):
     if hasattr(o, "tolist"):
         return o.tolist()
     raise TypeError(f"not JSON serialisable: {type(o).__name__}")
-
-
-def read_results(out_dir: str | os.PathLike[str]) -> pd.DataFrame:
-    path = Path(out_dir) / RESULTS_FILE
-    if not path.is_file():
-        raise ResultsError(f"{path}: file missing (run `python -m simulator run ... --out DIR`)")
-    try:
-        df = pq.read_table(path).to_pandas()
-    except Exception as exc:
-        raise ResultsError(f"{path}: cannot read as parquet ({exc})") from None
-    missing = [c for c in REQUIRED if c not in df.columns]
-    if missing:
-        raise ResultsError(f"{path}: columns {missing} missing (written by an older version? run again)")
-    return df
-
-
-def read_fixed(out_dir: str | os.PathLike[str]) -> pd.DataFrame | None:
-    """The stored fixed-arm comparators, or None for results written without them."""
-    path = Path(out_dir) / FIXED_FILE
-    if not path.is_file():
-        return None
-    try:
-        return pq.read_table(path).to_pandas()
-    except Exception as exc:
-        raise ResultsError(f"{path}: cannot read as parquet ({exc})") from None
-
-
-def read_config(out_dir: str | os.PathLike[str]) -> list[dict]:
-    path = Path(out_dir) / CONFIG_FILE
-    if not path.is_file():
-        return []
-    c = json.loads(path.read_text())
-    return c if isinstance(c, list) else [c]

@@ -28,7 +28,7 @@ from .distributed import single_threaded
 from .envs import SETTINGS, Env, make_env
 from .lockstep import State, lockstep
 from .policies import Policy, PolicyContext, make_policy
-from .policies.base import REWARDS
+from .policies.base import REWARDS, call_policy
 from .policies.plugins import load_module_file, resolve_module
 
 OBJECTIVES = ("rounds", "time")
@@ -254,10 +254,10 @@ def simulate(prep: Prepared, policy: Policy, prompts: np.ndarray, runs: np.ndarr
                 st.time_s[more] = 0.0
                 st.feedback_s[more] = 0.0
                 st.alive[more] = True
-                policy.on_prompt_start(more, st.prompt[more])
+                call_policy(policy, "on_prompt_start", more, st.prompt[more])
 
-    policy.reset(n_lanes, ctx)
-    policy.on_prompt_start(np.arange(n_lanes), state.prompt.copy())
+    call_policy(policy, "reset", n_lanes, ctx)
+    call_policy(policy, "on_prompt_start", np.arange(n_lanes), state.prompt.copy())
     history: list | None = [] if record else None
     lockstep(env, state, round_cost, policy=policy, reward=reward, key=crng.policy_key(cfg.seed, carry=carry),
              lane_key=lane_key, on_finish=on_finish, history=history)
@@ -363,7 +363,7 @@ def check_request(cfg: RunConfig) -> Prepared:
         if pol.feedback == "full" and not prep.env.full_information:
             raise ConfigError(f"policy {pol.spec()} needs full-information feedback, which setting "
                               f"{cfg.setting!r} does not provide (only replay does)")
-        pol.reset(1, ctx)  # a policy that cannot use these arms says so now, not mid-run
+        call_policy(pol, "reset", 1, ctx)  # a policy that cannot use these arms says so now, not mid-run
     return prep
 
 

@@ -35,6 +35,7 @@ from .costs import CostModel, default_device, prompt_contexts
 from .envs.replay import ReplayEnv
 from .lockstep import State, lockstep
 from .policies import PolicyContext, make_policy
+from .policies.base import call_policy
 
 
 class ServeError(ValueError):
@@ -53,6 +54,7 @@ class ServeConfig:
     seed: int = 0
     cost_device: str | None = None
     engine: str = "auto"  # auto | numpy | numba, as in ``simulator run``
+    max_memory_gb: float | None = None  # refuse before allocating above this (default: traces.guards.memory_limit)
 
     def __post_init__(self) -> None:
         if self.engine not in ("auto", "numpy", "numba"):
@@ -71,6 +73,33 @@ def batch_round_costs_s(model: CostModel, arms: list[Arm], n_max: int, context: 
     of ``n`` sequences at lane ``l``'s context (row 0 unused), from the one cost model."""
     n = np.maximum(np.arange(n_max + 1), 1)
     return model.round_ms(arms, n[None, :], np.asarray(context, float)[:, None]) / 1000.0
+
+
+def estimate_bytes(batch_sizes: tuple[int, ...], runs: int, n_arms: int, n_policies: int) -> list[tuple[str, float]]:
+    """What ``run_serving`` allocates, by part, before it allocates it: the round-cost table
+    (lanes x (largest batch + 1) x arms, float64, with its temporaries and the reward ranges),
+    the prompt draws and per-sequence state, and the output rows (one per lane and method)."""
+    lanes, seqs = float(len(batch_sizes)) * runs, float(sum(batch_sizes)) * runs
+    cells = lanes * (max(batch_sizes) + 1)
+    return [(f"round costs {len(batch_sizes) * runs} lanes x {max(batch_sizes) + 1} batch sizes x {n_arms} arms",
+             cells * (3 * n_arms + 10) * 8),
+            (f"{int(seqs)} batch members", seqs * 80 + lanes * 200),
+            ("per-lane policy state", lanes * n_arms * 40),
+            (f"{int(lanes) * (n_arms + n_policies)} output rows", lanes * (n_arms + n_policies) * 300)]
+
+
+def check_memory(cfg: ServeConfig, sizes: tuple[int, ...], n_arms: int) -> None:
+    """Refuse, in one line, a serving run whose arrays would not fit (before any is made)."""
+    from traces.guards import memory_limit, memory_problem
+
+    lim = memory_limit() if cfg.max_memory_gb is None else (int(cfg.max_memory_gb * 1e9), "--max-memory")
+    shown = ",".join(map(str, sizes)) if len(sizes) <= 8 else f"{min(sizes)}..{max(sizes)} ({len(sizes)} sizes)"
+    msg = memory_problem(f"--runs {cfg.runs} x --batch-sizes {shown}", estimate_bytes(sizes, cfg.runs, n_arms,
+                                                                                       len(cfg.policies)),
+                         doing="batch serving", limit=lim,
+                         hint="use fewer --runs, batch sizes or arms, or raise --max-memory")
+    if msg:
+        raise ServeError(msg)
 
 
 def _draw_batches(seed: int, batch_sizes: tuple[int, ...], runs: int, n_prompts: int) -> list[np.ndarray]:
@@ -185,12 +214,14 @@ def run_serving(cfg: ServeConfig, progress: bool = True) -> tuple[pd.DataFrame, 
         top = min(50, tr.n_prompts)
         sizes = tuple(range(1, top + 1))
         sizes_why = f"1-{top}" + (f" (1-50 clamped: the trace has {tr.n_prompts} prompts)" if top < 50 else "")
+    if max(sizes) <= tr.n_prompts:  # else _draw_batches says which size is too large
+        check_memory(cfg, sizes, len(arms))
     batches = _draw_batches(cfg.seed, sizes, cfg.runs, tr.n_prompts)
     ctx = prompt_contexts(tr.prompts["prompt_len"].to_numpy(float), tr.output_lens)
     cost = batch_round_costs_s(model, arms, max(sizes), np.array([ctx[b].mean() for b in batches]))
     for p in cfg.policies:  # a policy that cannot use these arms says so before any simulation
         pol = make_policy(p)
-        pol.reset(1, serving_context(env, cost[:1], pol))
+        call_policy(pol, "reset", 1, serving_context(env, cost[:1], pol))
     sample = np.repeat(np.arange(len(sizes)), cfg.runs)
     bsz = np.repeat(np.asarray(sizes), cfg.runs)
     run = np.tile(np.arange(cfg.runs), len(sizes))

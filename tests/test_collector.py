@@ -417,7 +417,7 @@ def test_a_second_collector_on_the_same_out_is_refused_at_once(tiny_models, tmp_
     finally:
         held.release()
     collect(_cfg(tiny_models, out, limit=1), progress=False)  # free again once it is gone
-    assert traces.load(out).n_prompts == 1 and not (out / ".collect.lock").exists()
+    assert traces.load(out).n_prompts == 1 and not held.path.exists()
 
 
 def test_resume_checks_the_settings_of_a_finished_trace_and_of_limit(tiny_models, tmp_path):

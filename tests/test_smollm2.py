@@ -136,7 +136,7 @@ def test_spec_bench_speed_script_reads_the_export_as_the_summary_does(tmp_path, 
 
     from experiments.cli import main as exp_main
     from simulator.cli import main as sim_main
-    from simulator.results import read_fixed, read_results
+    from simulator.results_reader import read_fixed, read_results
     from simulator.summary import summarize
 
     res = tmp_path / "res"

@@ -108,7 +108,7 @@ def resolve_arms(spec: str | None, drafters: tuple[str, ...] | list[str], k_max:
     a glob over drafter names with a K or a K range (``"ngram*@1-4"``, ``"*@2"``).  A glob
     leaves out the K above a matched drafter's own limit; a named drafter past it is an error.
     """
-    if spec is None or spec.strip() in ("", "all"):
+    if spec is None or spec.strip() == "all":  # "" selects no arm, like ","
         return all_arms(drafters, k_max)
     out: list[Arm] = []
     for item in (s.strip() for s in spec.split(",")):

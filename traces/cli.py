@@ -143,7 +143,8 @@ def build_parser() -> argparse.ArgumentParser:
     ck.add_out(p, "trace directory to write")
     p.add_argument("--drafter", default=None, help="name of the logged drafter (default: the format's name)")
     p.add_argument("--k", type=ck.positive_int, default=None,
-                   help="the draft length the engine ran at (default: from the log; specbench/sglang: inferred)")
+                   help="the draft length the engine ran at (default: from the log; vllm: only its own "
+                        "num_spec_tokens; specbench/sglang: inferred, --k may raise it)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing trace written by this toolkit")
     p.set_defaults(fn=_import)
     return ck.finish(ap)

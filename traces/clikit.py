@@ -20,6 +20,25 @@ import sys
 from collections.abc import Callable, Sequence
 
 EXIT_OK, EXIT_CHECK_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
+EXIT_TERMINATED = 143  # 128 + SIGTERM, what a shell reports for a process killed by it
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (``timeout``, Slurm, Kubernetes) raised as an interrupt, so that everything that
+    cleans up after Ctrl-C (temp folders, partial files, locks) does so after SIGTERM too."""
+
+
+def _on_sigterm(signum: int, frame: object) -> None:
+    raise Terminated()
+
+
+def handle_sigterm() -> None:
+    """Turn SIGTERM into :class:`Terminated` in this (main) thread."""
+    import signal
+    import threading
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _on_sigterm)
 
 
 def interrupted(message: str = "error: interrupted") -> int:
@@ -96,6 +115,19 @@ positive_int = _int_at_least(1)
 nonneg_int = _int_at_least(0)
 
 
+def positive_float(text: str) -> float:
+    """A finite number > 0 (``nan``, ``inf``, 0 and negatives are refused)."""
+    import math
+
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not (math.isfinite(v) and v > 0):
+        raise argparse.ArgumentTypeError(f"expected a finite number > 0, got {text!r}")
+    return v
+
+
 def check_reachable(address: str | None, timeout_s: float = 5.0) -> None:
     """Fail fast with one line when ``address`` (``host:port`` or ``ray://host:port``) does not
     accept connections; Ray itself retries for minutes.  ``None`` and ``auto`` pass."""
@@ -167,7 +199,11 @@ def finish(ap: argparse.ArgumentParser) -> argparse.ArgumentParser:
 def run(ap: argparse.ArgumentParser, argv: Sequence[str] | None, errors: tuple[type[BaseException], ...],
         check_failed: Callable[[BaseException], bool] | None = None) -> int:
     """Parse ``argv``, run the verb, and map failures to one line and an exit code: ``errors``
-    (bad input) -> 2, ``OSError`` -> 2 with the path, Ctrl-C -> 130."""
+    (bad input) -> 2, ``OSError`` -> 2 with the path, Ctrl-C -> 130, SIGTERM -> 143, a worker
+    process that died -> 1."""
+    from concurrent.futures.process import BrokenProcessPool
+
+    handle_sigterm()
     try:
         args = ap.parse_args(argv)
     except SystemExit as exc:  # usage errors (2) and --help (0), returned like any other exit
@@ -176,8 +212,15 @@ def run(ap: argparse.ArgumentParser, argv: Sequence[str] | None, errors: tuple[t
         return int(args.fn(args))
     except BrokenPipeError:  # e.g. `... | head`
         return EXIT_OK
+    except Terminated:
+        interrupted("error: terminated (SIGTERM)")
+        return EXIT_TERMINATED
     except KeyboardInterrupt:
         return interrupted()
+    except BrokenProcessPool:
+        print("error: a worker process died (killed by a signal, e.g. the out-of-memory killer); nothing was "
+              "written: rerun with fewer --workers or --runs", file=sys.stderr)
+        return EXIT_CHECK_FAILED
     except errors as exc:
         print(f"error: {_one_line(exc)}", file=sys.stderr)
         return EXIT_CHECK_FAILED if check_failed and check_failed(exc) else EXIT_BAD_INPUT

@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import stat
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +20,8 @@ import pyarrow.parquet as pq
 
 from . import schema as S
 from .arms import PLAIN
+from .guards import DuplicateKeyError, memory_problem, strict_json_loads
+from .outdir import PARTIAL_MARK  # noqa: F401 -- the temp folders' mark, named here for the collector's tests
 from .trace import Trace, TraceError
 
 _KIND_CHECK = {
@@ -133,10 +133,11 @@ def _check_manifest(m: Any, path: Path, problems: list[str]) -> bool:
                 f"{PLAIN!r}, got {name!r}"
             )
             ok = False
-        md = d.get("max_depth")
-        if md is not None and (not isinstance(md, int) or isinstance(md, bool) or md < 1):
-            problems.append(f"{path}: drafters[{i}].max_depth: expected an integer >= 1, got {md!r}")
-            ok = False
+        for key in ("max_depth", "rank_depth"):
+            md = d.get(key)
+            if md is not None and (not isinstance(md, int) or isinstance(md, bool) or md < 1):
+                problems.append(f"{path}: drafters[{i}].{key}: expected an integer >= 1, got {md!r}"[:300])
+                ok = False
         dp = d.get("draft_passes", "per depth")
         if dp not in ("per depth", "one"):
             problems.append(f"{path}: drafters[{i}].draft_passes: expected 'per depth' or 'one', got {dp!r}")
@@ -170,6 +171,103 @@ def _check_manifest(m: Any, path: Path, problems: list[str]) -> bool:
     return ok
 
 
+def _links_out(path: Path) -> list[str]:
+    """Trace files that are symbolic links out of the trace folder.  The folder itself may be
+    a link (the user named it); a file inside it that points elsewhere would make the trace
+    read, and ``--overwrite`` replace, something the folder does not hold."""
+    root = Path(os.path.realpath(path))
+    out = []
+    for name in (S.MANIFEST_FILE, S.PROMPTS_FILE, S.ACCEPT_FILE, S.COSTS_FILE, S.RANKS_FILE):
+        f = path / name
+        if f.is_symlink():
+            target = Path(os.path.realpath(f))
+            if root not in target.parents:
+                out.append(f"{f}: a symbolic link out of the trace folder (to {target}); expected a file inside "
+                           f"{path}")
+    return out
+
+
+def _check_decoding(m: dict, path: Path, problems: list[str]) -> None:
+    """``decoding.temperature`` a number >= 0 (or null: an engine log does not say) that agrees
+    with ``kind``; ``decoding.max_new_tokens`` a positive integer or null."""
+    dec = m["decoding"]
+    if not isinstance(dec, dict):
+        return
+    t = dec.get("temperature")
+    number = isinstance(t, (int, float)) and not isinstance(t, bool) and np.isfinite(t) and t >= 0
+    if t is not None and not number:
+        problems.append(f"{path}: decoding.temperature: expected a number >= 0 or null, got {t!r}"[:300])
+    elif number and m["kind"] == "greedy" and t != 0:
+        problems.append(f"{path}: decoding.temperature: expected 0 (or null) for kind 'greedy', got {t!r}")
+    elif number and m["kind"] == "sampling" and t == 0:
+        problems.append(f"{path}: decoding.temperature: expected > 0 for kind 'sampling', got {t!r}")
+    n = dec.get("max_new_tokens")
+    if n is not None and (not isinstance(n, int) or isinstance(n, bool) or not 1 <= n <= MAX_TOKENS):
+        problems.append(f"{path}: decoding.max_new_tokens: expected an integer 1..{MAX_TOKENS} or null, "
+                        f"got {n!r}"[:300])
+
+
+def _check_schema_files(m: dict, path: Path, problems: list[str]) -> None:
+    """Files that need a newer schema than the manifest says (``ranks.parquet``: 1.1)."""
+    if (path / S.RANKS_FILE).exists() and m["schema_version"] == "1.0":
+        problems.append(f"{path / S.MANIFEST_FILE}: schema_version: expected '1.1' with {S.RANKS_FILE} present "
+                        "(ranks need schema 1.1), got '1.0'")
+
+
+# bytes held per parquet row while a table is read and checked (measured: ~120 per row of
+# accept.parquet and ranks.parquet together, 2.4 M rows each), with a margin
+ROW_BYTES = {S.PROMPTS_FILE: 2000, S.ACCEPT_FILE: 200, S.RANKS_FILE: 200, S.COSTS_FILE: 500}
+ID_BYTES = 16  # one output_ids element: arrow int32 + numpy int64 after the checks
+
+
+def _parquet_rows(path: Path) -> tuple[int, int]:
+    """``(rows, list elements)`` from the parquet footer, before anything is read (0, 0 when it
+    cannot be read: the read reports that)."""
+    try:
+        meta = pq.ParquetFile(path).metadata
+        elems = sum(meta.row_group(g).column(c).num_values for g in range(meta.num_row_groups)
+                    for c in range(meta.num_columns) if ".list." in meta.row_group(g).column(c).path_in_schema)
+        return int(meta.num_rows), int(elems)
+    except Exception:  # noqa: BLE001 -- pyarrow raises many types on corrupt files
+        return 0, 0
+
+
+def _table_bytes(path: Path) -> list[tuple[str, float]]:
+    """Estimated memory to read and check every table of the trace at ``path``."""
+    parts = []
+    for name, per_row in ROW_BYTES.items():
+        f = path / name
+        if f.is_file():
+            rows, elems = _parquet_rows(f)
+            parts.append((f"{name}: {rows} rows", rows * per_row + elems * ID_BYTES))
+    return parts
+
+
+def _dense_bytes(P: int, D: int, T: int, acc: pd.DataFrame, depth: int) -> list[tuple[str, float]]:
+    """The dense arrays ``load`` builds: accept (int16), alpha and beta (float32), ranks (int16)."""
+    cells = float(P) * D * T
+    parts = [(f"accept array {P} prompts x {D} drafters x {T} positions (the longest output_len)", cells * 2)]
+    for col in ("alpha", "beta"):
+        if col in acc.columns:
+            parts.append((f"{col} array", cells * 4))
+    if depth:
+        parts.append((f"ranks array x {depth} depths", cells * depth * 2))
+    return parts
+
+
+def _rank_depth_hint(rpath: Path, k_max: int) -> int:
+    """Depths ``ranks.parquet`` will need (from its column statistics; ``k_max`` when absent)."""
+    if not rpath.is_file():
+        return 0
+    try:
+        meta = pq.ParquetFile(rpath).metadata
+        col = next(c for c in range(meta.num_columns) if meta.schema.column(c).name == "depth")
+        hi = max(int(meta.row_group(g).column(col).statistics.max) for g in range(meta.num_row_groups))
+        return hi if 1 <= hi <= k_max else k_max
+    except Exception:  # noqa: BLE001 -- no statistics, a corrupt footer: the upper bound
+        return k_max
+
+
 def validate(path: str | os.PathLike[str]) -> list[str]:
     """Return every problem with the trace at ``path`` (empty list: valid)."""
     return _read(Path(path))[1]
@@ -197,6 +295,9 @@ def _read(path: Path) -> tuple[Trace | None, list[str]]:
     problems: list[str] = []
     if not path.is_dir():
         return None, [f"{path}: expected a trace directory (manifest.json + parquet tables)"]
+    links = _links_out(path)
+    if links:
+        return None, links
     mpath = path / S.MANIFEST_FILE
     try:
         # a regular file only: a FIFO would block the read, a directory or a link loop raise
@@ -205,9 +306,11 @@ def _read(path: Path) -> tuple[Trace | None, list[str]]:
             return None, [f"{mpath}: expected a regular JSON file, got {_file_kind(st.st_mode)}"]
         if st.st_size > MAX_MANIFEST_BYTES:
             return None, [f"{mpath}: {st.st_size} bytes; expected a manifest under {MAX_MANIFEST_BYTES} bytes"]
-        manifest = json.loads(mpath.read_bytes().decode("utf-8"))
+        manifest = strict_json_loads(mpath.read_bytes().decode("utf-8"))
     except FileNotFoundError:
         return None, [f"{mpath}: file missing"]
+    except DuplicateKeyError as exc:  # json.loads would keep the last one silently
+        return None, [f"{mpath}: {exc}; expected each key once per JSON object"]
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         return None, [f"{mpath}: not valid JSON ({exc})"]
     except RecursionError:
@@ -215,6 +318,15 @@ def _read(path: Path) -> tuple[Trace | None, list[str]]:
     except OSError as exc:  # a symlink loop, a permission error, ...
         return None, [f"{mpath}: cannot read ({exc.strerror or type(exc).__name__})"]
     if not _check_manifest(manifest, mpath, problems):
+        return None, problems
+    _check_decoding(manifest, mpath, problems)
+    _check_schema_files(manifest, path, problems)
+    parts = _table_bytes(path)  # from the parquet footers, before reading
+    too_big = parts and memory_problem(f"{path / max(parts, key=lambda x: x[1])[0].split(':')[0]}: rows", parts,
+                                       doing="reading the trace")
+    if too_big:
+        problems.append(too_big)
+    if problems:
         return None, problems
     k_max = int(manifest["k_max"])
     drafters = [d["name"] for d in manifest["drafters"]]
@@ -271,24 +383,32 @@ def _read(path: Path) -> tuple[Trace | None, list[str]]:
         )
     if problems:
         return None, problems
+    P, D, T = len(prompts), len(drafters), int(lens.max())
+    dense = _dense_bytes(P, D, T, acc, _rank_depth_hint(path / S.RANKS_FILE, k_max))
+    too_big = memory_problem(f"{ppath}: output_len", dense + parts, doing="loading the trace")  # tables still held
+    if too_big:  # before any (P, D, T) array is allocated
+        return None, [too_big]
 
     # accept table: ids known, positions 0..N-1 in order, 0 <= accept <= min(k_max, N - pos)
     pid_index = {p: i for i, p in enumerate(prompts["prompt_id"])}
     acc_pid = acc["prompt_id"].astype(str)
-    unknown_p = sorted(set(acc_pid) - set(pid_index))
+    # factorise once, look up the few distinct values (a set of 4 M strings took seconds)
+    p_codes, p_uniq = pd.factorize(acc_pid)
+    d_codes, d_uniq = pd.factorize(acc["drafter"].astype(str))
+    unknown_p = sorted(set(map(str, p_uniq)) - set(pid_index))
     if unknown_p:
         problems.append(f"{apath}: prompt_id: ids not in prompts.parquet {unknown_p[:5]}")
-    unknown_d = sorted(set(acc["drafter"].astype(str)) - set(drafters))
+    unknown_d = sorted(set(map(str, d_uniq)) - set(drafters))
     if unknown_d:
         problems.append(f"{apath}: drafter: expected one of {drafters}, got {unknown_d[:5]}")
     if problems:
         return None, problems
-    pi = acc_pid.map(pid_index).to_numpy(np.int64)
-    di = acc["drafter"].astype(str).map({d: i for i, d in enumerate(drafters)}).to_numpy(np.int64)
+    pi = np.array([pid_index[u] for u in p_uniq], np.int64)[p_codes]
+    d_index = {d: i for i, d in enumerate(drafters)}
+    di = np.array([d_index[u] for u in d_uniq], np.int64)[d_codes]
     pos = acc["pos"].to_numpy(np.int64)
     val = acc["accept"].to_numpy(np.int64)
     n_of_row = lens[pi]
-    P, D, T = len(prompts), len(drafters), int(lens.max())
 
     counts = np.zeros((P, D), dtype=np.int64)
     np.add.at(counts, (pi, di), 1)
@@ -342,21 +462,7 @@ def _read(path: Path) -> tuple[Trace | None, list[str]]:
     if cpath.exists():
         costs = _read_parquet(cpath, problems)
         if costs is not None and _check_columns(costs, cpath, S.COST_COLUMNS, {}, problems):
-            ms = costs["ms"].to_numpy(np.float64)
-            if not np.all(np.isfinite(ms) & (ms > 0)):
-                problems.append(f"{cpath}: ms: expected finite positive milliseconds (no NaN)")
-            bad_kind = sorted(set(costs["kind"]) - {"verify", "draft"})
-            if bad_kind:
-                problems.append(f"{cpath}: kind: expected 'verify' or 'draft', got {bad_kind}")
-            dr = set(costs.loc[costs["kind"] == "draft", "drafter"]) - set(drafters)
-            if dr:
-                problems.append(f"{cpath}: drafter: draft rows for unknown drafters {sorted(dr)}")
-            if not len(costs):
-                problems.append(f"{cpath}: no rows; expected cost rows, or no costs.parquet at all")
-            for col, lo, hi in (("k", 0, S.MAX_COST_K), ("batch_size", 1, 1 << 20), ("context_len", 0, MAX_TOKENS)):
-                v = costs[col].to_numpy(np.int64)
-                if len(v) and ((v < lo) | (v > hi)).any():
-                    problems.append(f"{cpath}: {col}: expected {lo}..{hi}, got {int(v[(v < lo) | (v > hi)][0])}")
+            _check_costs(costs, cpath, drafters, problems)
     if problems:
         return None, problems
 
@@ -371,16 +477,90 @@ def _read(path: Path) -> tuple[Trace | None, list[str]]:
     ranks = None
     rpath = path / S.RANKS_FILE
     if rpath.exists():
-        ranks = _read_ranks(rpath, manifest, pid_index, drafters, lens, problems)
+        held = sum(a.nbytes for a in (accept, alpha, beta) if a is not None)
+        ranks = _read_ranks(rpath, manifest, pid_index, drafters, lens, problems, held)
+        if ranks is not None:
+            _check_ranks_accept(ranks, accept, manifest, lens, prompts["prompt_id"].tolist(), rpath, problems)
         if problems:
             return None, problems
     trace = Trace(manifest, prompts, accept, alpha, beta, costs, path, ranks)
     return trace, []
 
 
+#: every cost row (one step) lies within 100 ns .. one hour; the collector floors draft rows at 1e-4 ms
+MS_RANGE = (1e-4, 3.6e6)
+#: relative to its device's plain step (verify, smallest k and batch size): verify rows within
+#: [plain / 1e3, plain * 1e4], draft rows at most plain * 1e4 (an n-gram lookup may be 1e-5 of it)
+PLAIN_RATIO = (1e-3, 1e4)
+COST_KEY = ["device", "kind", "drafter", "k", "batch_size", "context_len"]
+
+
+def _cost_row(c: pd.DataFrame, i: int) -> str:
+    r = c.iloc[i]
+    return (f"device {r['device']!r}, {r['kind']}" + (f" {r['drafter']!r}" if r["drafter"] else "")
+            + f", k {r['k']}, batch {r['batch_size']}, context {r['context_len']}")
+
+
+def _check_costs(costs: pd.DataFrame, cpath: Path, drafters: list[str], problems: list[str]) -> None:
+    """Types and ranges of ``costs.parquet``, then what would contradict the cost model: a
+    device without verify rows, two rows for one cell, a step outside ``MS_RANGE`` or far from
+    its device's plain step (``PLAIN_RATIO``; docs/trace_format.md, "Validation")."""
+    n0 = len(problems)
+    ms = costs["ms"].to_numpy(np.float64)
+    if not np.all(np.isfinite(ms) & (ms > 0)):
+        problems.append(f"{cpath}: ms: expected finite positive milliseconds (no NaN)")
+    bad_kind = sorted(set(costs["kind"]) - {"verify", "draft"})
+    if bad_kind:
+        problems.append(f"{cpath}: kind: expected 'verify' or 'draft', got {bad_kind}")
+    dr = set(costs.loc[costs["kind"] == "draft", "drafter"]) - set(drafters)
+    if dr:
+        problems.append(f"{cpath}: drafter: draft rows for unknown drafters {sorted(dr)}")
+    if not len(costs):
+        problems.append(f"{cpath}: no rows; expected cost rows, or no costs.parquet at all")
+    for col, lo, hi in (("k", 0, S.MAX_COST_K), ("batch_size", 1, 1 << 20), ("context_len", 0, MAX_TOKENS)):
+        v = costs[col].to_numpy(np.int64)
+        if len(v) and ((v < lo) | (v > hi)).any():
+            problems.append(f"{cpath}: {col}: expected {lo}..{hi}, got {int(v[(v < lo) | (v > hi)][0])}")
+    if len(problems) > n0:
+        return
+    c = costs.reset_index(drop=True)
+    no_verify = sorted(set(c["device"]) - set(c.loc[c["kind"] == "verify", "device"]))
+    if no_verify:
+        problems.append(f"{cpath}: kind: device(s) {no_verify} have draft rows only; expected verify rows (the "
+                        "target's step) for every device")
+    dup = c.duplicated(COST_KEY, keep=False)
+    if dup.any():
+        g = c[dup].groupby(COST_KEY, sort=False)["ms"]
+        n_conf = int((g.nunique() > 1).sum())
+        i = int(np.flatnonzero(dup)[0])
+        vals = sorted(set(c.loc[dup & (c[COST_KEY] == c.loc[i, COST_KEY]).all(axis=1), "ms"].tolist()))
+        problems.append(f"{cpath}: ms: expected one row per (device, kind, drafter, k, batch_size, context_len), got "
+                        f"{int(g.ngroups)} repeated cells ({n_conf} with different ms), e.g. {_cost_row(c, i)}: "
+                        f"{', '.join(f'{v:.6g}' for v in vals[:4])} ms")
+    lo, hi = MS_RANGE
+    out = np.flatnonzero((ms < lo) | (ms > hi))
+    if len(out):
+        problems.append(f"{cpath}: ms: expected {lo:g}..{hi:g} ms (100 ns to one hour per step), got {ms[out[0]]:.6g} "
+                        f"at {_cost_row(c, int(out[0]))}" + (f" and {len(out) - 1} more rows" if len(out) > 1 else ""))
+        return
+    for dev, g in c[~c["device"].isin(no_verify)].groupby("device", sort=True):
+        v = g[g["kind"] == "verify"]
+        v0 = v[v["batch_size"] == v["batch_size"].min()]
+        plain = float(v0.loc[v0["k"] == v0["k"].min(), "ms"].median())
+        rlo, rhi = PLAIN_RATIO
+        bad = ((g["kind"] == "verify") & (g["ms"] < plain * rlo)) | (g["ms"] > plain * rhi)
+        if bad.any():
+            i = int(c.index.get_loc(bad[bad].index[0]))
+            problems.append(f"{cpath}: ms: expected verify rows within [plain / {1 / rlo:g}, plain x {rhi:g}] and "
+                            f"draft rows at most plain x {rhi:g}, plain = the verify step of device {dev!r} at its "
+                            f"smallest k and batch size ({plain:.6g} ms); got {ms[i]:.6g} at {_cost_row(c, i)}")
+
+
 def _read_ranks(rpath: Path, manifest: dict, pid_index: dict, drafters: list[str], lens: np.ndarray,
-                problems: list[str]) -> np.ndarray | None:
-    """``ranks.parquet`` -> (prompts, drafters, positions, depth) int16, -1 where absent."""
+                problems: list[str], held: float = 0.0) -> np.ndarray | None:
+    """``ranks.parquet`` -> (prompts, drafters, positions, depth) int16, -1 where absent; one
+    row per (prompt, drafter, pos, depth), the dense array refused before it is allocated when
+    it would not fit next to the ``held`` bytes."""
     r = _read_parquet(rpath, problems)
     if r is None or not _check_columns(r, rpath, S.RANKS_COLUMNS, {}, problems):
         return None
@@ -415,10 +595,67 @@ def _read_ranks(rpath: Path, manifest: dict, pid_index: dict, drafters: list[str
                             f"drafter {r['drafter'].iloc[i]!r}")
     if problems:
         return None
-    out = np.full((len(pid_index), len(drafters), int(lens.max()), int(dep.max()) if len(dep) else 1), -1,
-                  dtype=np.int16)
+    shape = (len(pid_index), len(drafters), int(lens.max()), int(dep.max()) if len(dep) else 1)
+    too_big = memory_problem(f"{rpath}: depth", [("arrays already read", held),
+                                                 (f"ranks array {' x '.join(map(str, shape))}", 2.0 * np.prod(shape))],
+                             doing="loading the trace")
+    if too_big:
+        problems.append(too_big)
+        return None
+    key = ((pi * shape[1] + di) * shape[2] + pos) * shape[3] + dep - 1  # < 2^40: the array fits in memory
+    order = np.argsort(key, kind="stable")
+    rep = np.flatnonzero(key[order][1:] == key[order][:-1])
+    if len(rep):
+        i, j = int(order[rep[0]]), int(order[rep[0] + 1])
+        problems.append(f"{rpath}: rank: expected one row per (prompt_id, drafter, pos, depth), got {len(rep)} "
+                        f"repeated, e.g. prompt {pid.iloc[i]!r}, drafter {r['drafter'].iloc[i]!r}, pos {pos[i]}, "
+                        f"depth {dep[i]} (ranks {val[i]} and {val[j]})")
+        return None
+    out = np.full(shape, -1, dtype=np.int16)
     out[pi, di, pos, dep - 1] = val
     return out
+
+
+def _zero_runs(zero: np.ndarray) -> np.ndarray:
+    """``(P, T)`` bools -> at each ``t`` the number of consecutive ``True`` from ``t`` on."""
+    T = zero.shape[1]
+    t = np.arange(T)
+    first_false = np.where(zero, T, t[None, :])
+    return np.minimum.accumulate(first_false[:, ::-1], axis=1)[:, ::-1] - t[None, :]
+
+
+def _check_ranks_accept(ranks: np.ndarray, accept: np.ndarray, manifest: dict, lens: np.ndarray, ids: list[str],
+                        rpath: Path, problems: list[str]) -> None:
+    """A greedy trace's chain acceptance follows from its ranks: the chain of ``d@K`` is the
+    tree of rank-0 paths, so for every drafter with ranks and every position ``t``,
+    ``accept = min(k_max, output_len - t, leading zero ranks)``, the leading zeros counted over
+    ``r(t), r(t+1), ...`` (depth 1, ``rank_depth: 1``) or over depths ``1, 2, ...`` at ``t``
+    (``rank_depth > 1``), a missing rank ending the run.  Sampling traces hold one sampled
+    realisation of ``accept`` and engine logs no ranks: not checked."""
+    if manifest["kind"] != "greedy" or manifest.get("information", "full") == "partial":
+        return
+    P, D, T, R = ranks.shape
+    t = np.arange(T)
+    inside = t[None, :] < lens[:, None]
+    cap = np.minimum(int(manifest["k_max"]), lens[:, None] - t[None, :])
+    for d, info in enumerate(manifest["drafters"]):
+        zero = ranks[:, d] == 0  # (P, T, R)
+        if not (ranks[:, d, :, 0] >= 0).any():
+            continue  # no ranks for this drafter
+        if int(info.get("rank_depth", 1)) > 1:
+            lead = np.where(zero.all(axis=2), R, np.argmin(zero, axis=2))
+        else:
+            lead = _zero_runs(zero[:, :, 0])
+        want = np.minimum(lead, cap)
+        got = accept[:, d].astype(np.int64)
+        bad = (got != want) & inside
+        if bad.any():
+            p, tt = (int(x) for x in np.argwhere(bad)[0])
+            how = "depths 1, 2, ... at pos" if int(info.get("rank_depth", 1)) > 1 else "depth 1 at pos, pos + 1, ..."
+            problems.append(f"{rpath}: rank: contradicts accept.parquet for drafter {info['name']!r} at "
+                            f"{int(bad.sum())} positions, e.g. prompt {ids[p]!r}, pos {tt}: accept {got[p, tt]}, but "
+                            f"the ranks give {want[p, tt]} (min(k_max, output_len - pos, leading rank-0 entries over "
+                            f"{how}))")
 
 
 # -- writing ------------------------------------------------------------------------------
@@ -470,43 +707,38 @@ def _write_parquet(df: pd.DataFrame, path: Path, list_int_cols: tuple[str, ...] 
     pq.write_table(table, path, compression="zstd", compression_level=9)
 
 
-PARTIAL_MARK = ".specregret-partial"  # in a write's temp folder: the writing process's pid
+TRACE_FILES = (S.MANIFEST_FILE, S.PROMPTS_FILE, S.ACCEPT_FILE, S.COSTS_FILE, S.RANKS_FILE)
 
 
-def _remove_stale_temps(out: Path) -> None:
-    """Remove the temp folders of earlier writes to ``out`` whose process is gone (a SIGKILL
-    during the final write leaves one next to ``out``).  Only folders holding our mark with a
-    dead pid are touched: anything else there is someone else's."""
-    for d in out.parent.glob(f".{out.name}.*"):
-        mark = d / PARTIAL_MARK
-        try:
-            pid = int(mark.read_text()) if d.is_dir() and mark.is_file() else None
-        except (OSError, ValueError):
-            continue
-        if pid is None or pid == os.getpid():
-            continue
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            shutil.rmtree(d, ignore_errors=True)
-        except OSError:
-            pass  # alive under another user: not ours to judge
-
-
-def write(trace: Trace, out_dir: str | os.PathLike[str], *, overwrite: bool = False) -> Path:
-    """Write ``trace`` to ``out_dir`` atomically (temp directory, then rename).
-
-    The written directory is re-read and validated before it replaces anything, so a
-    failed write never leaves a half-written trace where a good one was.
-    """
-    out = Path(out_dir)
-    if out.exists() and not overwrite:
-        raise FileExistsError(f"{out}: already exists (pass overwrite=True to replace it)")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    _remove_stale_temps(out)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    (tmp / PARTIAL_MARK).write_text(str(os.getpid()))
+def _legacy_trace(out: Path) -> bool:
+    """A trace folder written by this toolkit before folders carried a mark: it validates and
+    its manifest names the toolkit version."""
+    if not (out / S.MANIFEST_FILE).is_file() or validate(out):
+        return False
     try:
+        return "toolkit_version" in json.loads((out / S.MANIFEST_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+
+
+def write(trace: Trace, out_dir: str | os.PathLike[str], *, overwrite: bool = False,
+          own: tuple[str, ...] = ()) -> Path:
+    """Write ``trace`` to ``out_dir`` as a whole (``traces.outdir.staged_folder``).
+
+    The written folder is re-read and validated before it replaces anything, so a failed write
+    never leaves a half-written trace where a good one was.  ``overwrite`` replaces a trace folder
+    this toolkit wrote, never one holding anything else; ``own``: entries of the old folder that
+    the caller wrote and that may go with it (the collector's ``shards``; the caller then holds
+    the folder's lock).
+    """
+    from .outdir import check_out, staged_folder
+
+    out = check_out(out_dir)
+    if not (overwrite or own) and out.is_dir() and any(out.iterdir()):
+        raise FileExistsError(f"{out}: already exists (--overwrite replaces a trace folder this toolkit wrote)")
+    legacy_ok = bool(own) or (out.is_dir() and _legacy_trace(out))
+    with staged_folder(out, "trace", replace=overwrite or bool(own), legacy=TRACE_FILES + own,
+                       legacy_ok=legacy_ok, what="a trace writer", locked=bool(own)) as tmp:
         (tmp / S.MANIFEST_FILE).write_text(
             json.dumps(trace.manifest, indent=2, sort_keys=True, default=_json_default) + "\n",
             encoding="utf-8",
@@ -519,23 +751,9 @@ def write(trace: Trace, out_dir: str | os.PathLike[str], *, overwrite: bool = Fa
             _write_parquet(trace.costs, tmp / S.COSTS_FILE)
         if trace.ranks is not None:
             _write_parquet(ranks_table(trace), tmp / S.RANKS_FILE)
-        problems = validate(tmp)
+        problems = [x.replace(str(tmp), str(out)) for x in validate(tmp)]
         if problems:
             raise TraceError("refusing to write an invalid trace:\n" + "\n".join(problems))
-        if out.exists():
-            # replace the trace files one by one (each os.replace is atomic); anything else
-            # in the directory, such as a collector's shards, is left alone
-            for name in (S.PROMPTS_FILE, S.ACCEPT_FILE, S.COSTS_FILE, S.RANKS_FILE, S.MANIFEST_FILE):
-                if (tmp / name).exists():
-                    os.replace(tmp / name, out / name)
-                elif (out / name).exists():
-                    (out / name).unlink()
-        else:
-            (tmp / PARTIAL_MARK).unlink()
-            tmp.rename(out)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
     return out
 
 

@@ -17,7 +17,6 @@ path) holding ``{"paths": [[0], [1], [0, 0], ...]}``, its prefixes implied.
 from __future__ import annotations
 
 import itertools
-import json
 import re
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -25,8 +24,15 @@ from pathlib import Path
 
 import numpy as np
 
+from .guards import DuplicateKeyError, strict_json_loads
+
 TREES_DIR = Path(__file__).resolve().parent / "trees"
 _BRANCHING = re.compile(r"\d+(x\d+)*")
+#: limits checked from the name or the file before a tree is built: nodes (draft tokens one
+#: round verifies; a cost row prices at most ``schema.MAX_COST_K`` = 1024), depth (a trace's
+#: ``k_max`` is at most 127) and rank (a trace's ``rank_cap`` is at most 255, and a tree may
+#: only use ranks below it), and the size of a tree file
+MAX_NODES, MAX_DEPTH, MAX_RANK, MAX_FILE_BYTES = 1024, 127, 254, 1 << 20
 
 
 class TreeError(ValueError):
@@ -73,9 +79,46 @@ class Tree:
         return out
 
 
+def _limits(name: str, n_nodes: int, depth: int, max_rank: int) -> None:
+    """Refuse a tree over ``MAX_DEPTH``, ``MAX_RANK`` or ``MAX_NODES`` in one line."""
+    why = {"depth": f"a trace's k_max is at most {MAX_DEPTH}", "largest rank": "ranks must be below a trace's "
+           "rank_cap, at most 255", "nodes": "the draft tokens one round verifies"}
+    for what, v, hi in (("depth", depth, MAX_DEPTH), ("largest rank", max_rank, MAX_RANK),
+                        ("nodes", n_nodes, MAX_NODES)):
+        if v > hi:
+            shown = name if len(name) <= 80 else f"{name[:30]}...{name[-40:]}"
+            raise TreeError(f"tree {shown!r}: {what} {v if v < 10**12 else 'above 10^12'}; expected at most {hi} "
+                            f"({why[what]})")
+
+
+def _branching_paths(name: str) -> set[tuple[int, ...]]:
+    """Every path of a ``4x2x2x1`` name, its size checked from the name before any is made."""
+    parts = name.split("x")
+    widths = [int(x) if len(x) <= 6 else 10**13 for x in parts[: MAX_DEPTH + 1]]  # no 5000-digit int()
+    if min(widths) < 1:
+        raise TreeError(f"tree {name[:60]!r}: every depth needs a branching >= 1")
+    nodes, level = 0, 1
+    for w in widths:  # nodes = w1 + w1 w2 + ...: stop counting once past the limit
+        level *= w
+        nodes += level
+        if nodes > MAX_NODES:
+            break
+    _limits(name, nodes, len(parts), max(widths) - 1)
+    return {p for d in range(1, len(widths) + 1) for p in itertools.product(*[range(w) for w in widths[:d]])}
+
+
+def _closed(name: str, raw: set[tuple[int, ...]]) -> set[tuple[int, ...]]:
+    """The paths with every prefix (prefixes are nodes too), refused once past ``MAX_NODES``."""
+    paths: set[tuple[int, ...]] = set()
+    for p in raw:
+        paths.update(p[:i] for i in range(1, len(p) + 1))
+        if len(paths) > MAX_NODES:
+            _limits(name, len(paths), 0, 0)
+    return paths
+
+
 def _build(name: str, paths: set[tuple[int, ...]]) -> Tree:
-    for p in list(paths):  # prefixes are nodes too
-        paths.update(p[:i] for i in range(1, len(p)))
+    paths = _closed(name, paths)
     ordered = tuple(sorted(paths, key=lambda p: (len(p), p)))
     index = {p: i + 1 for i, p in enumerate(ordered)}
     R = max(max(p) for p in ordered) + 1
@@ -91,21 +134,30 @@ def _build(name: str, paths: set[tuple[int, ...]]) -> Tree:
 def load_tree(name: str) -> Tree:
     """``4x2x2x1`` (per-depth branching) or a named / path JSON file of rank paths."""
     if _BRANCHING.fullmatch(name):
-        widths = [int(x) for x in name.split("x")]
-        if min(widths) < 1:
-            raise TreeError(f"tree {name!r}: every depth needs a branching >= 1")
-        paths = {p for d in range(1, len(widths) + 1) for p in itertools.product(*[range(w) for w in widths[:d]])}
-        return _build(name, set(paths))
+        return _build(name, _branching_paths(name))
     path = Path(name) if name.endswith(".json") else TREES_DIR / f"{name}.json"
     if not path.is_file():
         known = sorted(p.stem for p in TREES_DIR.glob("*.json"))
-        raise TreeError(f"tree {name!r}: expected a branching such as 4x2x2x1, a name in {known} or a .json path")
+        raise TreeError(f"tree {name[:60]!r}: expected a branching such as 4x2x2x1, a name in {known} or a .json "
+                        "path")
+    want = '{"paths": [[0], [1], [0, 0], ...]}'
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        if path.stat().st_size > MAX_FILE_BYTES:
+            raise TreeError(f"{path}: {path.stat().st_size} bytes; expected a tree file under {MAX_FILE_BYTES} bytes")
+        data = strict_json_loads(path.read_text(encoding="utf-8"))
         raw = data["paths"]
-        paths = {tuple(int(r) for r in p) for p in raw}
+        if not isinstance(raw, list) or not all(isinstance(p, list) and 1 <= len(p) <= MAX_DEPTH and all(
+                isinstance(r, int) and not isinstance(r, bool) and 0 <= r <= MAX_RANK for r in p) for p in raw):
+            raise TreeError(f"{path}: paths: expected {want}: lists of 1..{MAX_DEPTH} integer ranks 0..{MAX_RANK}")
+        paths = {tuple(p) for p in raw}
+    except TreeError:
+        raise
+    except RecursionError:
+        raise TreeError(f"{path}: paths: expected {want} (nested too deeply)") from None
+    except DuplicateKeyError as exc:
+        raise TreeError(f"{path}: {exc}; expected each key once per JSON object") from None
     except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise TreeError(f"{path}: paths: expected {{\"paths\": [[0], [1], [0, 0], ...]}} ({exc})") from None
-    if not paths or any(len(p) == 0 or min(p) < 0 for p in paths):
-        raise TreeError(f"{path}: paths: expected non-empty lists of ranks >= 0")
-    return _build(name, set(paths))
+        raise TreeError(f"{path}: paths: expected {want} ({exc})"[:300]) from None
+    if not paths:
+        raise TreeError(f"{path}: paths: expected at least one path")
+    return _build(name, paths)

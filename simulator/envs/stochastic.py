@@ -19,6 +19,7 @@ import numpy as np
 from traces import Arm, Trace, arm_from_name
 
 from .. import rng as crng
+from ..kernels import scalar_math as sm
 from .base import ArmTable, Env
 
 
@@ -33,8 +34,8 @@ def tgd_pmf(p: np.ndarray, K: np.ndarray, L: int) -> np.ndarray:
     p = np.asarray(p, float)[..., None]
     K = np.asarray(K)[..., None]
     x = np.arange(1, L + 2)
-    pmf = np.where(x <= K, p ** (x - 1) * (1 - p), 0.0)
-    return np.where(x == K + 1, p ** K, pmf)
+    pmf = np.where(x <= K, sm.power(p, x - 1) * (1 - p), 0.0)
+    return np.where(x == K + 1, sm.power(p, K), pmf)
 
 
 def fit_tgd_rate(mean_accepted: float, k: int) -> float:

@@ -13,16 +13,16 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 import numpy as np
-from scipy.special import ndtri
 
-from .base import Policy, PolicyContext, PolicyError, register, rowsum, sample_categorical
+from ..kernels import scalar_math as sm
+from .base import Policy, PolicyContext, param, register, rowsum, sample_categorical
 
 
 def bern_kl(p: np.ndarray, q: np.ndarray) -> np.ndarray:
     """``kl(p, q)`` between Bernoulli means, clipped away from 0 and 1."""
     p = np.clip(p, 1e-12, 1 - 1e-12)
     q = np.clip(q, 1e-12, 1 - 1e-12)
-    return p * np.log(p / q) + (1 - p) * np.log((1 - p) / (1 - q))
+    return p * sm.log(p / q) + (1 - p) * sm.log((1 - p) / (1 - q))
 
 
 @dataclass
@@ -56,15 +56,11 @@ class UCB1(_Counting):
 
     name: ClassVar[str] = "ucb1"
     kernel: ClassVar[str] = "ucb1"
-    alpha: float = 1.0
-
-    def __post_init__(self) -> None:
-        if self.alpha < 0:
-            raise PolicyError(f"policy ucb1: alpha must be >= 0, got {self.alpha}")
+    alpha: float = param(1.0, ge=0, source="bonus scale; 0 = greedy, 1 = Auer et al.'s UCB1")
 
     def select(self, u):
         with np.errstate(divide="ignore", invalid="ignore"):
-            idx = self.s_ / self.n_ + self.alpha * np.sqrt(2 * np.log(np.maximum(self.t_, 1))[:, None] / self.n_)
+            idx = self.s_ / self.n_ + self.alpha * np.sqrt(2 * sm.log(np.maximum(self.t_, 1))[:, None] / self.n_)
         return self._round_robin(np.argmax(np.nan_to_num(idx, nan=np.inf), axis=1))
 
 
@@ -75,11 +71,11 @@ class KLUCB(_Counting):
 
     name: ClassVar[str] = "klucb"
     kernel: ClassVar[str] = "klucb"
-    c: float = 0.0
+    c: float = param(0.0, ge=0, source="Garivier & Cappe 2011: c >= 0 (c = 3 in the analysis, 0 in practice)")
 
     def select(self, u):
         t = np.maximum(self.t_, 2).astype(float)[:, None]
-        budget = (np.log(t) + self.c * np.log(np.log(t))) / np.maximum(self.n_, 1)
+        budget = (sm.log(t) + self.c * sm.log(sm.log(t))) / np.maximum(self.n_, 1)
         mean = np.clip(self.s_ / np.maximum(self.n_, 1), 0, 1)
         lo, hi = mean.copy(), np.ones_like(mean)
         for _ in range(40):
@@ -96,7 +92,7 @@ class Thompson(_Counting):
 
     name: ClassVar[str] = "thompson"
     kernel: ClassVar[str] = "thompson"
-    sigma: float = 0.5
+    sigma: float = param(0.5, gt=0, source="a standard deviation: > 0")
 
     def reset(self, n_lanes, ctx):
         super().reset(n_lanes, ctx)
@@ -104,7 +100,7 @@ class Thompson(_Counting):
 
     def select(self, u):
         mean = (self.s_ + 0.5) / (self.n_ + 1)
-        theta = mean + self.sigma / np.sqrt(self.n_ + 1) * ndtri(np.clip(u, 1e-12, 1 - 1e-12))
+        theta = mean + self.sigma / np.sqrt(self.n_ + 1) * sm.ndtri(np.clip(u, 1e-12, 1 - 1e-12))
         return np.argmax(theta, axis=1)
 
 
@@ -116,7 +112,7 @@ class EpsilonGreedy(_Counting):
     name: ClassVar[str] = "epsilon-greedy"
     kernel: ClassVar[str] = "epsilon-greedy"
     n_random: ClassVar[int] = 2
-    c: float = 1.0
+    c: float = param(1.0, gt=0, source="Auer et al. 2002, epsilon_n-greedy: c > 0")
 
     def select(self, u):
         K = self.ctx_.n_arms
@@ -158,11 +154,11 @@ class EXP3IX(_Weights):
 
     def _eta(self):
         K = self.ctx_.n_arms
-        return np.sqrt(2 * np.log(K) / (K * (self.t_ + 1)))
+        return np.sqrt(2 * sm.log(K) / (K * (self.t_ + 1)))
 
     def probabilities(self):
         shifted = self.Lhat_ - self.Lhat_.min(axis=1, keepdims=True)
-        w = np.exp(-self._eta()[:, None] * shifted)
+        w = sm.exp(-self._eta()[:, None] * shifted)
         return w / rowsum(w)[:, None]
 
     def update(self, arms, rewards, active):
@@ -215,12 +211,8 @@ class SlidingWindowUCB(Policy):
 
     name: ClassVar[str] = "sw-ucb"
     kernel: ClassVar[str] = "sw-ucb"
-    window: int = 64
-    xi: float = 0.6
-
-    def __post_init__(self) -> None:
-        if self.window < 1:
-            raise PolicyError(f"policy sw-ucb: window must be >= 1, got {self.window}")
+    window: int = param(64, ge=1, le=65536, source="rounds kept per lane (the state is lanes x window)")
+    xi: float = param(0.6, ge=0, source="bonus scale; Garivier & Moulines 2011 analyse xi > 1/2")
 
     def reset(self, n_lanes, ctx):
         super().reset(n_lanes, ctx)
@@ -234,7 +226,7 @@ class SlidingWindowUCB(Policy):
         n = onehot.sum(axis=1)
         s = (onehot * self.x_hist_[:, :, None]).sum(axis=1)
         with np.errstate(divide="ignore", invalid="ignore"):
-            idx = s / n + np.sqrt(self.xi * np.log(np.clip(np.minimum(self.t_, self.window), 1, None))[:, None] / n)
+            idx = s / n + np.sqrt(self.xi * sm.log(np.clip(np.minimum(self.t_, self.window), 1, None))[:, None] / n)
         return np.argmax(np.where(n > 0, idx, np.inf), axis=1)
 
     def update(self, arms, rewards, active):

@@ -1,13 +1,17 @@
 """The policy protocol, the registry, and policy-spec parsing.
 
-A policy is a small dataclass: hyperparameters are its fields, validated in
-``__post_init__``; learned state is set in ``reset`` as arrays with a leading lanes axis
-and ends in ``_``.  One object simulates many independent lanes (runs x prompts) at once.
+A policy is a small dataclass: hyperparameters are its fields, each declaring what values it
+accepts (``param``: bounds, open or closed, choices; a float must be finite unless it says
+otherwise), checked when the object is built, before the class's own ``__post_init__``;
+learned state is set in ``reset`` as arrays with a leading lanes axis and ends in ``_``.  One
+object simulates many independent lanes (runs x prompts) at once.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
+import numbers
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -18,6 +22,113 @@ from traces import Arm, arm_from_name
 from .errors import PolicyError
 
 REWARDS = ("tokens", "throughput")
+_TYPES = {"float": float, "int": int, "str": str, "bool": bool}
+
+
+def param(default: Any, *, gt: float | None = None, ge: float | None = None, lt: float | None = None,
+          le: float | None = None, choices: tuple[str, ...] | None = None, finite: bool = True,
+          source: str = "") -> Any:
+    """A policy hyperparameter with the values it accepts, for a dataclass field.
+
+    Every built-in and plug-in policy gets the check when it is built (``Policy`` runs it
+    before the class's own ``__post_init__``): a ``float`` field must be a finite number
+    (``finite=False`` allows ``inf``; ``nan`` never passes) within the bounds, an ``int`` field
+    an integer within them, a ``str`` field with ``choices`` one of them.  A field declared
+    without ``param`` gets the type check only (a float must still be finite).
+
+    Parameters
+    ----------
+    default : object
+        The field's default value.
+    gt, ge, lt, le : float, optional
+        Open (``gt``, ``lt``) or closed (``ge``, ``le``) lower and upper bounds.
+    choices : tuple of str, optional
+        The accepted values of a string field.
+    finite : bool
+        Whether a float must be finite (default True).
+    source : str
+        Where the range comes from (paper, definition), for the reader of the class.
+
+    Examples
+    --------
+    >>> from dataclasses import dataclass
+    >>> @dataclass
+    ... class Demo(Policy):
+    ...     delta: float = param(0.5, gt=0, lt=1)
+    >>> Demo(delta=2.0)
+    Traceback (most recent call last):
+    ...
+    simulator.policies.errors.PolicyError: policy 'policy': delta=2.0: expected a finite number in (0, 1)
+    """
+    meta = {"gt": gt, "ge": ge, "lt": lt, "le": le, "choices": choices, "finite": finite, "source": source}
+    return dataclasses.field(default=default, metadata={"specregret.param": meta})
+
+
+def _field_type(f: dataclasses.Field) -> type | None:
+    """The field's type as a class (annotations may be strings under ``from __future__``)."""
+    return f.type if isinstance(f.type, type) else _TYPES.get(str(f.type))
+
+
+def _fmt(x: float) -> str:
+    return str(int(x)) if float(x).is_integer() and abs(x) < 1e15 else repr(float(x))
+
+
+def describe_param(f: dataclasses.Field) -> str:
+    """What ``f`` accepts, e.g. ``a finite number in (0, 1)`` or ``an integer >= 1``."""
+    meta = f.metadata.get("specregret.param", {})
+    typ = _field_type(f)
+    if meta.get("choices") is not None:
+        return f"one of {list(meta['choices'])}"
+    what = {float: "a finite number" if meta.get("finite", True) else "a number (not nan)",
+            int: "an integer", bool: "true or false", str: "a string"}.get(typ, "a value")
+    lo, hi = ((meta.get("gt"), "("), (meta.get("ge"), "[")), ((meta.get("lt"), ")"), (meta.get("le"), "]"))
+    lo = next(((v, b) for v, b in lo if v is not None), None)
+    hi = next(((v, b) for v, b in hi if v is not None), None)
+    if lo and hi:
+        return f"{what} in {lo[1]}{_fmt(lo[0])}, {_fmt(hi[0])}{hi[1]}"
+    if lo:
+        return f"{what} {'>' if lo[1] == '(' else '>='} {_fmt(lo[0])}"
+    if hi:
+        return f"{what} {'<' if hi[1] == ')' else '<='} {_fmt(hi[0])}"
+    return what
+
+
+def _param_ok(f: dataclasses.Field, value: Any) -> bool:
+    meta = f.metadata.get("specregret.param", {})
+    typ = _field_type(f)
+    if meta.get("choices") is not None:
+        return value in meta["choices"]
+    if typ is float:
+        if isinstance(value, bool) or not isinstance(value, numbers.Real):
+            return False
+        if math.isnan(value) or (meta.get("finite", True) and math.isinf(value)):
+            return False
+    elif typ is int:
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+            return False
+    elif typ is not None:
+        return isinstance(value, typ)
+    else:
+        return True
+    gt, ge, lt, le = (meta.get(k) for k in ("gt", "ge", "lt", "le"))
+    return not ((gt is not None and not value > gt) or (ge is not None and not value >= ge)
+                or (lt is not None and not value < lt) or (le is not None and not value <= le))
+
+
+def check_params(policy: Policy) -> None:
+    """Refuse a policy whose hyperparameters are outside what their fields declare (``param``),
+    or whose ``reward`` it cannot learn from: one ``PolicyError`` naming the policy, the
+    parameter and the accepted values."""
+    cls = type(policy)
+    for f in dataclasses.fields(policy):
+        if not f.init or f.name == "reward":
+            continue
+        value = getattr(policy, f.name)
+        if not _param_ok(f, value):
+            raise PolicyError(f"policy {cls.name!r}: {f.name}={value!r}: expected {describe_param(f)}")
+    if policy.reward and policy.reward not in cls.rewards:
+        raise PolicyError(f"policy {cls.name!r}: reward={policy.reward!r}: expected one of {list(cls.rewards)}"
+                          if cls.rewards else f"policy {cls.name!r}: {cls.name} learns from no reward; drop reward=")
 
 
 @dataclass(frozen=True)
@@ -87,6 +198,23 @@ class Policy:
     shorthand: ClassVar[str] = ""  # the field ``NAME:VALUE`` sets (``fixed:ARM``, ``oracle:rounds``)
     reward: str = ""  # "" = the run's objective decides (rounds -> tokens, time -> throughput)
 
+    def __post_init__(self) -> None:
+        check_params(self)
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """A subclass's own ``__post_init__`` runs after ``check_params``, whether or not it
+        calls ``super().__post_init__()``: every policy, plug-ins included, is checked."""
+        super().__init_subclass__(**kwargs)
+        own = cls.__dict__.get("__post_init__")
+        if own is not None and not getattr(own, "_checks_params", False):
+            def __post_init__(self: Policy) -> None:
+                check_params(self)
+                own(self)
+
+            __post_init__._checks_params = True  # type: ignore[attr-defined]
+            __post_init__.__doc__ = own.__doc__
+            cls.__post_init__ = __post_init__  # type: ignore[method-assign]
+
     def reward_for(self, objective: str) -> str:
         """The reward this policy learns from in a run with ``objective``."""
         if self.reward:
@@ -130,14 +258,26 @@ class Policy:
 REGISTRY: dict[str, type[Policy]] = {}
 
 
+_BUILTIN_PACKAGE = __name__.rpartition(".")[0]  # simulator.policies
+
+
+def _builtin(cls: type) -> bool:
+    return cls.__module__.startswith(_BUILTIN_PACKAGE + ".")
+
+
 def register(cls: type[Policy]) -> type[Policy]:
+    """Add ``cls`` to the registry under ``cls.name``; a plug-in may not take a built-in's name
+    (its results would be labelled as the built-in's)."""
+    old = REGISTRY.get(cls.name)
+    if old is not None and old is not cls and _builtin(old) and not _builtin(cls):
+        raise PolicyError(f"policy {cls.name!r}: class {cls.__qualname__} (module {cls.__module__}) reuses the "
+                          f"name of a built-in policy; give it a name of its own (name = ...)")
     REGISTRY[cls.name] = cls
     return cls
 
 
 def _convert(value: str, typ: Any, field: str, name: str) -> Any:
-    t = typ if isinstance(typ, type) else {"float": float, "int": int, "str": str,
-                                           "bool": bool}.get(str(typ), str)
+    t = typ if isinstance(typ, type) else _TYPES.get(str(typ), str)
     try:
         if t is bool:
             if value.lower() not in ("true", "false", "1", "0"):
@@ -170,15 +310,51 @@ def make_policy(spec: str) -> Policy:
                 raise PolicyError(
                     f"policy {spec!r}: unknown parameter {k!r}; expected one of {sorted(fields)}"
                 )
+            if k in kwargs:
+                raise PolicyError(f"policy {spec!r}: parameter {k!r} given twice; give each parameter once")
             kwargs[k] = _convert(v, fields[k].type, k, name)
-    reward = kwargs.get("reward", "")
-    if reward and reward not in cls.rewards:
-        raise PolicyError(f"policy {spec!r}: reward={reward!r}: expected one of {list(cls.rewards)}"
-                          if cls.rewards else f"policy {spec!r}: {name} learns from no reward; drop reward=")
-    try:
+    try:  # the values are checked against their fields' declarations by the class (check_params)
         return cls(**kwargs)
     except TypeError as exc:
         raise PolicyError(f"policy {spec!r}: {exc}") from None
+
+
+def call_policy(policy: Policy, method: str, *args: Any) -> Any:
+    """``policy.method(*args)``; an exception from the policy's code becomes one
+    ``PolicyError`` naming the policy, the method and what it raised."""
+    try:
+        return getattr(policy, method)(*args)
+    except PolicyError:
+        raise
+    except Exception as exc:
+        raise PolicyError(f"policy {policy.spec()}: {method} raised {type(exc).__name__}: {exc}") from exc
+
+
+def select_arms(policy: Policy, u: np.ndarray, n_lanes: int, n_arms: int) -> np.ndarray:
+    """``policy.select(u)`` checked before any cast: an integer array of shape ``(n_lanes,)``
+    with every arm in ``0..n_arms-1``, returned as int64; else one ``PolicyError`` naming the
+    policy and what it returned.  The one check of every numpy engine path (one dtype test and
+    a min/max per round)."""
+    arms = call_policy(policy, "select", u)
+    expected = f"expected {n_lanes} integer arms in 0..{n_arms - 1} (an int array of shape ({n_lanes},))"
+    if arms is None or not isinstance(arms, np.ndarray | list | tuple):
+        what = "None" if arms is None else f"a {type(arms).__name__}"
+        raise PolicyError(f"policy {policy.spec()}: select returned {what}; {expected}")
+    try:
+        arms = np.asarray(arms)
+    except ValueError:  # a ragged list
+        raise PolicyError(f"policy {policy.spec()}: select returned a ragged {type(arms).__name__}; "
+                          f"{expected}") from None
+    if arms.dtype.kind not in "iu":
+        raise PolicyError(f"policy {policy.spec()}: select returned {arms.dtype} arms, e.g. "
+                          f"{arms.ravel()[:4].tolist()}; {expected}")
+    if arms.shape != (n_lanes,):
+        raise PolicyError(f"policy {policy.spec()}: select returned arms of shape {arms.shape}; {expected}")
+    if n_lanes and (arms.min() < 0 or arms.max() >= n_arms):
+        bad = arms[(arms < 0) | (arms >= n_arms)]
+        raise PolicyError(f"policy {policy.spec()}: select returned arms outside 0..{n_arms - 1}, e.g. "
+                          f"{bad[:4].tolist()}; {expected}")
+    return arms.astype(np.int64, copy=False)
 
 
 def rowsum(x: np.ndarray) -> np.ndarray:

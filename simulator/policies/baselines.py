@@ -7,7 +7,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from .base import Policy, PolicyContext, PolicyError, register
+from .base import Policy, PolicyContext, PolicyError, param, register
 
 
 @register
@@ -70,11 +70,7 @@ class Oracle(Policy):
     kernel: ClassVar[str] = "oracle"
     shorthand: ClassVar[str] = "by"
     rewards: ClassVar[tuple[str, ...]] = ()
-    by: str = ""
-
-    def __post_init__(self) -> None:
-        if self.by not in ("", "rounds", "time"):
-            raise PolicyError(f"policy oracle: by must be 'rounds' or 'time', got {self.by!r}")
+    by: str = param("", choices=("", "rounds", "time"))
 
     def reset(self, n_lanes: int, ctx: PolicyContext) -> None:
         super().reset(n_lanes, ctx)

@@ -7,7 +7,8 @@ from typing import ClassVar
 
 import numpy as np
 
-from .base import Policy, PolicyContext, PolicyError, register
+from ..kernels import scalar_math as sm
+from .base import Policy, PolicyContext, PolicyError, param, register
 
 
 def _drafter_arms(ctx: PolicyContext, drafter: str) -> dict[int, int]:
@@ -43,12 +44,8 @@ class Heuristic(Policy):
     kernel: ClassVar[str] = "heuristic"
     rewards: ClassVar[tuple[str, ...]] = ("tokens",)  # reads accepted tokens
     drafter: str = ""
-    start: int = 20
+    start: int = param(20, ge=1, source="a draft length K >= 1 (capped at the arm set's largest K)")
     transient: ClassVar[bool] = False
-
-    def __post_init__(self) -> None:
-        if self.start < 1:
-            raise PolicyError(f"policy {self.name}: start must be >= 1, got {self.start}")
 
     def reset(self, n_lanes: int, ctx: PolicyContext) -> None:
         super().reset(n_lanes, ctx)
@@ -117,7 +114,7 @@ class BanditSpecCode(Policy):
         warm = self.out_index_ < 4 * 2
         with np.errstate(divide="ignore", invalid="ignore"):
             mean = np.where(self.calls_ > 0, self.sum_ / self.calls_, 0.0)
-            bonus = np.sqrt(6.0 * np.log(self.out_index_) / self.calls_.sum(axis=1))
+            bonus = np.sqrt(6.0 * sm.log(self.out_index_) / self.calls_.sum(axis=1))
         g = np.where(warm, (self.out_index_ - 1) % 4, np.argmax(mean + bonus[:, None], axis=1))
         self.g_ = g
         return self.arm_of_[g]

@@ -7,7 +7,8 @@ from typing import ClassVar
 
 import numpy as np
 
-from .base import Policy, PolicyContext, PolicyError, register, rowsum, sample_categorical
+from ..kernels import scalar_math as sm
+from .base import Policy, PolicyContext, param, register, rowsum, sample_categorical
 
 
 @register
@@ -28,11 +29,7 @@ class EXP3Spec(Policy):
     name: ClassVar[str] = "exp3spec"
     n_random: ClassVar[int] = 1
     kernel: ClassVar[str] = "exp3spec"
-    eta_scale: float = 1.0
-
-    def __post_init__(self) -> None:
-        if not self.eta_scale > 0:
-            raise PolicyError(f"policy exp3spec: eta_scale must be > 0, got {self.eta_scale}")
+    eta_scale: float = param(1.0, gt=0, source="a learning rate: > 0")
 
     def reset(self, n_lanes: int, ctx: PolicyContext) -> None:
         super().reset(n_lanes, ctx)
@@ -44,10 +41,10 @@ class EXP3Spec(Policy):
         """``p_t`` for the coming round, shape (n_lanes, K)."""
         K = self.ctx_.n_arms
         t = (self.t_ + 1).astype(float)
-        eta = self.eta_scale * np.sqrt(np.log(K) / (t * K))
+        eta = self.eta_scale * np.sqrt(sm.log(K) / (t * K))
         # shift by the smallest loss for stability; it cancels in the normalisation
         shifted = self.cum_loss_ - self.cum_loss_.min(axis=1, keepdims=True)
-        w = np.exp(-eta[:, None] * shifted)
+        w = sm.exp(-eta[:, None] * shifted)
         return w / rowsum(w)[:, None]
 
     def select(self, u: np.ndarray) -> np.ndarray:

@@ -24,17 +24,18 @@ from typing import ClassVar
 
 import numpy as np
 
-from .base import Policy, PolicyContext, PolicyError, register, rowsum, sample_categorical
+from ..kernels import scalar_math as sm
+from .base import Policy, PolicyContext, PolicyError, param, register, rowsum, sample_categorical
 
 
 def hedge_probs(cum_loss: np.ndarray, t: np.ndarray, eta: float = 0.0) -> np.ndarray:
     """Exponential weights ``p ∝ exp(-eta_t L)``; ``eta_t = sqrt(8 ln N / t)`` when ``eta`` is 0
     (uniform before any loss).  Shapes (n, N), (n,) -> (n, N)."""
     N = cum_loss.shape[1]
-    e = eta if eta > 0 else np.sqrt(8 * np.log(max(N, 2)) / np.maximum(t, 1))
+    e = eta if eta > 0 else np.sqrt(8 * sm.log(max(N, 2)) / np.maximum(t, 1))
     e = np.broadcast_to(e, t.shape)
     shifted = cum_loss - cum_loss.min(axis=1, keepdims=True)
-    w = np.exp(-e[:, None] * shifted)
+    w = sm.exp(-e[:, None] * shifted)
     return w / rowsum(w)[:, None]
 
 
@@ -47,18 +48,18 @@ def normalhedge_probs(regret: np.ndarray, iters: int = 60) -> np.ndarray:
     Rp = np.maximum(regret, 0.0)
     pos = (Rp > 0).any(axis=1)
     m = np.maximum(Rp.max(axis=1), 1e-12)
-    lo = np.log(m**2 / (2 * (1 + np.log(N))) + 1e-300)  # there the mean exceeds e
-    hi = np.log(m**2 / 2 + 1e-300) + 5.0  # there it is below e
+    lo = sm.log(m**2 / (2 * (1 + sm.log(N))) + 1e-300)  # there the mean exceeds e
+    hi = sm.log(m**2 / 2 + 1e-300) + 5.0  # there it is below e
     for _ in range(iters):
         mid = (lo + hi) / 2
-        c = np.exp(mid)[:, None]
-        f = rowsum(np.exp(np.minimum(Rp**2 / (2 * c), 700.0))) / N - np.e
+        c = sm.exp(mid)[:, None]
+        f = rowsum(sm.exp(np.minimum(Rp**2 / (2 * c), 700.0))) / N - np.e
         lo = np.where(f > 0, mid, lo)
         hi = np.where(f > 0, hi, mid)
-    c = np.exp((lo + hi) / 2)[:, None]
-    logw = np.where(Rp > 0, np.log(np.maximum(Rp, 1e-300)) - np.log(c) + Rp**2 / (2 * c), -np.inf)
+    c = sm.exp((lo + hi) / 2)[:, None]
+    logw = np.where(Rp > 0, sm.log(np.maximum(Rp, 1e-300)) - sm.log(c) + Rp**2 / (2 * c), -np.inf)
     logw -= np.where(pos, logw.max(axis=1), 0.0)[:, None]
-    w = np.where(Rp > 0, np.exp(logw), 0.0)
+    w = np.where(Rp > 0, sm.exp(logw), 0.0)
     p = np.where(pos[:, None], w / np.maximum(rowsum(w), 1e-300)[:, None], 1.0 / N)
     return p
 
@@ -81,17 +82,9 @@ class HedgeSpec(Policy):
     feedback: ClassVar[str] = "full"
     n_random: ClassVar[int] = 1
     rewards: ClassVar[tuple[str, ...]] = ()  # learns from gamma, not from the round's reward
-    loss: str = "length"
-    learner: str = "hedge"
-    eta: float = 0.0
-
-    def __post_init__(self) -> None:
-        if self.loss not in ("length", "acceptance"):
-            raise PolicyError(f"policy hedgespec: loss must be 'length' or 'acceptance', got {self.loss!r}")
-        if self.learner not in ("hedge", "normalhedge"):
-            raise PolicyError(f"policy hedgespec: learner must be 'hedge' or 'normalhedge', got {self.learner!r}")
-        if self.eta < 0:
-            raise PolicyError(f"policy hedgespec: eta must be >= 0, got {self.eta}")
+    loss: str = param("length", choices=("length", "acceptance"))
+    learner: str = param("hedge", choices=("hedge", "normalhedge"))
+    eta: float = param(0.0, ge=0, source="a learning rate, 0 = the anytime rate sqrt(8 ln N / t)")
 
     def reset(self, n_lanes: int, ctx: PolicyContext) -> None:
         super().reset(n_lanes, ctx)

@@ -49,6 +49,13 @@ def load_module_file(path: str) -> None:
     sys.modules[name] = mod  # pickling and dataclasses look the module up by name
     try:
         spec.loader.exec_module(mod)
+    except PolicyError as exc:  # e.g. a class that takes a built-in's name
+        del sys.modules[name]
+        raise PolicyError(f"--policy-module {path}: {exc}") from None
+    except SystemExit as exc:  # sys.exit() at import would end the run with no word
+        del sys.modules[name]
+        raise PolicyError(f"--policy-module {path}: importing it called sys.exit({exc.code!r}); a policy module "
+                          f"must not exit") from None
     except Exception as exc:  # the user's code: one line, not a traceback
         del sys.modules[name]
         raise PolicyError(f"--policy-module {path}: importing it failed: {type(exc).__name__}: {exc}") from None
@@ -60,6 +67,6 @@ def load_entry_points() -> None:
     for ep in metadata.entry_points(group=ENTRY_POINT_GROUP):
         try:
             ep.load()
-        except Exception as exc:
+        except (Exception, SystemExit) as exc:
             raise PolicyError(f"entry point {ENTRY_POINT_GROUP}:{ep.name} ({ep.value}) failed to load: "
                               f"{type(exc).__name__}: {exc}") from None

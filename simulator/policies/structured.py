@@ -12,7 +12,8 @@ from typing import ClassVar
 
 import numpy as np
 
-from .base import Policy, PolicyContext, register
+from ..kernels import scalar_math as sm
+from .base import Policy, PolicyContext, param, register
 
 
 @dataclass
@@ -75,11 +76,11 @@ class StructuredUCB(_RunLength):
 
     name: ClassVar[str] = "structured-ucb"
     kernel: ClassVar[str] = "structured-ucb"
-    c: float = 1.0
+    c: float = param(1.0, ge=0, source="bonus scale; 0 = plug-in estimates")
 
     def select(self, u):
         with np.errstate(divide="ignore"):
-            bonus = self.c * np.sqrt(np.log(np.maximum(self.t_, 2))[:, None, None] / self.at_risk_)
+            bonus = self.c * np.sqrt(sm.log(np.maximum(self.t_, 2))[:, None, None] / self.at_risk_)
         idx = self.expected_tokens(self.survival(np.where(self.at_risk_ > 0, bonus, 1.0)))
         return np.argmax(idx, axis=1)
 
@@ -101,6 +102,6 @@ class SmartSpec(_RunLength):
         alpha = (succ + 0.5) / (trials + 1.0)  # (n_lanes, n_drafters)
         a = alpha[:, np.maximum(self.d_of_, 0)]
         k = self.k_of_[None, :]
-        tokens = np.where(self.d_of_ >= 0, (1 - a ** (k + 1)) / (1 - a), 1.0)
+        tokens = np.where(self.d_of_ >= 0, (1 - sm.power(a, k + 1)) / (1 - a), 1.0)
         cost = self.ctx_.arm_cost_s if self.ctx_.arm_cost_s is not None else np.ones(len(self.k_of_))
         return np.argmax(tokens / cost[None, :], axis=1)

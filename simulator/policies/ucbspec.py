@@ -7,7 +7,8 @@ from typing import ClassVar
 
 import numpy as np
 
-from .base import Policy, PolicyContext, PolicyError, register
+from ..kernels import scalar_math as sm
+from .base import Policy, PolicyContext, param, register
 
 
 def ucbspec_radius(n: np.ndarray, t: np.ndarray, K: int, L: float, delta: float) -> np.ndarray:
@@ -23,7 +24,7 @@ def ucbspec_radius(n: np.ndarray, t: np.ndarray, K: int, L: float, delta: float)
     """
     n = np.asarray(n, float)
     t = np.asarray(t, float)
-    return (L / 2) * np.sqrt((1 + n) / n**2 * (1 + 2 * np.log(K * t**2 * np.sqrt(1 + n) / delta)))
+    return (L / 2) * np.sqrt((1 + n) / n**2 * (1 + 2 * sm.log(K * t**2 * np.sqrt(1 + n) / delta)))
 
 
 @register
@@ -44,11 +45,7 @@ class UCBSpec(Policy):
 
     name: ClassVar[str] = "ucbspec"
     kernel: ClassVar[str] = "ucbspec"
-    delta: float = 0.5
-
-    def __post_init__(self) -> None:
-        if not 0 < self.delta:
-            raise PolicyError(f"policy ucbspec: delta must be > 0, got {self.delta}")
+    delta: float = param(0.5, gt=0, lt=1, source="BanditSpec: confidence delta in (0, 1)")
 
     def reset(self, n_lanes: int, ctx: PolicyContext) -> None:
         super().reset(n_lanes, ctx)
@@ -68,8 +65,8 @@ class UCBSpec(Policy):
             # Eq. 6 with log(K t^2 sqrt(1+n)/delta) split into its pull part b and round part
             # 4 log t: the same value (``ucbspec_radius``), the same operations as the kernel
             a = (1 + n) / n**2
-            b = np.log(K * np.sqrt(1 + n) / self.delta)
-            c = 4 * np.log(np.maximum(self.t_, 1))[:, None]
+            b = sm.log(K * np.sqrt(1 + n) / self.delta)
+            c = 4 * sm.log(np.maximum(self.t_, 1))[:, None]
             cr = (width / 2) * np.sqrt(a * (1 + 2 * b + c))
         return np.where(n > 0, mean + cr, np.inf)
 
