@@ -45,7 +45,6 @@ def _figures(a: argparse.Namespace) -> int:
 
 
 def _table(a: argparse.Namespace) -> int:
-
     res = open_results(a.results, want="run")  # every file checked before use
     df, fixed, confs = res.results, res.fixed, res.configs
     have = list(dict.fromkeys(df["setting"]))
@@ -75,7 +74,6 @@ def _write_tables(a: argparse.Namespace, df, fixed, confs: list, settings: list,
 
 
 def _plot(a: argparse.Namespace) -> int:
-
     res = open_results(a.results)  # run or serve, every file checked before use
     out = Path(a.out or res.path / "figures")
     with staged_folder(out, "plot", legacy=("*.png", "*.pdf"), legacy_ok=True) as tmp:

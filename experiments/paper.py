@@ -199,7 +199,7 @@ def compute(cfg: FigureConfig, data: Path, progress: bool = True) -> dict:
     curves: list[dict] = []
     grid = Grid(list(cfg.lengths), cfg.bound_runs)
     L = res.k
-    p_fit = real_instance(tr, drafters)
+    p_fit = real_instance(tr, drafters, L)  # fitted to each drafter's rounds at the figures' K
     insts = {f"fitted-{Path(tr.label).name}": p_fit, "tgd-large-gap": np.array([0.45, 0.65, 0.85]),
              "tgd-small-gap": np.array([0.75, 0.8, 0.85])}
     from simulator.envs.stochastic import tgd_pmf

@@ -41,7 +41,8 @@ def write_report(checks: pd.DataFrame, out: Path, quick: bool, elapsed: float, f
              "rows require the whole interval within the stated exponent +- 0.1.", ""]
     if fitted:
         rates = ", ".join(f"{k} {float(v):.3f}" for k, v in fitted.items())
-        lines += [f"Real-trace instance (check 3): TGD rates fitted to the trace, pooled: {rates}.", ""]
+        lines += [f"Real-trace instance (check 3): TGD rates fitted to each drafter's own rounds at the "
+                  f"instance's K (its fixed-arm replay path), pooled over prompts: {rates}.", ""]
     for check, g in checks.groupby(checks["check"].str.split("-").str[0], sort=True):
         lines += [f"## Check {check}", "",
                   "| check | setting | policy | len | value | bound | ±95% / interval | status |",

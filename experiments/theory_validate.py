@@ -35,7 +35,7 @@ import pandas as pd
 
 import traces
 from simulator.envs import AdversarialEnv
-from simulator.envs.stochastic import StochasticEnv, fit_tgd_rate, tgd_pmf
+from simulator.envs.stochastic import StochasticEnv, fit_tgd_rate, round_counts, tgd_pmf
 from simulator.runner import simulate_env
 from simulator.stats import runs_half_width
 from theory.fits import TOL_SLOPE, Z, fit_slope, verdict
@@ -256,15 +256,16 @@ def check_named(rows: list[dict], curves: list[dict], stream: str, L: int, lengt
          limit), ratio, limit, "UCBSpec regret / T1 at the longest length within 10% of the derived (L-2)/2")
 
 
-def real_instance(trace: traces.Trace, drafters: list[str]) -> np.ndarray:
-    """Per-position acceptance rates fitted (TGD, pooled over prompts, from the mean accepted
-    length at the trace's k_max) for the named drafters; any K uses the same rate."""
+def real_instance(trace: traces.Trace, drafters: list[str], k: int | None = None) -> np.ndarray:
+    """Per-position acceptance rates (TGD) for the named drafters, fitted so that ``TGD(p, k)``
+    has the mean accepted per round of arm ``d@k``'s own rounds (its fixed-arm replay path,
+    pooled over prompts: ``simulator.envs.stochastic.round_counts``; an engine log: its logged
+    steps), so the instance's MAT is the arm's replay MAT; ``k`` defaults to the trace's k_max."""
+    k = trace.k_max if k is None else int(k)
     out = []
     for d in drafters:
-        i = trace.drafter_index(d)
-        vals = np.concatenate([trace.accept[p, i, : trace.output_lens[p]] for p in range(trace.n_prompts)])
-        vals = vals[vals >= 0]  # an engine log (partial trace): its logged steps, censored at k_max
-        out.append(fit_tgd_rate(float(vals.mean()), trace.k_max))
+        c = sum(round_counts(trace, Arm(d, k), p, k) for p in range(trace.n_prompts))
+        out.append(fit_tgd_rate(float(c @ np.arange(k + 1) / c.sum()), k))
     return np.array(out)
 
 
@@ -327,7 +328,7 @@ def _check_real(rows: list[dict], curves: list[dict], grid: Grid, seed: int, rea
     (each at K = min(4, k_max)), and the trace's real category-switch stream."""
     K = min(4, real.k_max)
     tag = Path(real.label).name.replace(" (SYNTHETIC)", "-synthetic")
-    p = real_instance(real, names)
+    p = real_instance(real, names, K)
     check_ucb(rows, curves, f"{tag}-fitted-tgd-L{K}", p, K, grid, seed, "3")
     check_ucb(rows, curves, f"{tag}-fitted-autocorrelated-L{K}", p, K, grid, seed, "3", law="autocorrelated")
     env = AdversarialEnv(real, [Arm(d, K) for d in names], stream="category-switch")

@@ -70,7 +70,8 @@ class CollectConfig:
         if self.max_new_tokens < 1:
             raise CollectError(f"--max-new-tokens: expected >= 1, got {self.max_new_tokens}")
         if not (self.temperature == 0 or TEMPERATURE[0] <= self.temperature <= TEMPERATURE[1]):  # nan, inf too
-            raise CollectError(f"--temperature: expected 0 (greedy) or a number in {TEMPERATURE[0]}..{TEMPERATURE[1]}, "
+            lo, hi = TEMPERATURE
+            raise CollectError(f"--temperature: expected 0 (greedy) or a number in {lo:g}..{hi:g}, "
                                f"got {self.temperature}")
         if self.batch_size < 1:
             raise CollectError(f"--batch-size: expected >= 1, got {self.batch_size}")

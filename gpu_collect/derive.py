@@ -10,6 +10,8 @@ import argparse
 
 import torch
 
+from traces.outdir import staged_folder
+
 from .models import load_model
 from .surgery import rtn_copy
 
@@ -24,8 +26,9 @@ def add_arguments(ap: argparse.ArgumentParser) -> None:
 def run_cli(a: argparse.Namespace) -> int:
     t = load_model(a.target, torch.device("cpu"), torch.float32)
     m = rtn_copy(t.model, bits=a.bits, group=a.group)
-    m.save_pretrained(a.out)
-    t.tokenizer.save_pretrained(a.out)
+    with staged_folder(a.out, "model", replace=False) as tmp:  # a folder of only this copy, written whole
+        m.save_pretrained(tmp)
+        t.tokenizer.save_pretrained(tmp)
     print(f"wrote {a.out} (rtn{a.bits} group {a.group} copy of {a.target})")
     return 0
 

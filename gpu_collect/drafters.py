@@ -127,6 +127,9 @@ class SkipDrafter(ModelDrafter):
             raise CollectError(f"drafter {self.spec}: layer {bad[0] if bad else '(none)'} out of range; expected "
                                f"layer indices in 0..{hi}"
                                + (f" (the target has {n_layers} layers)" if n_layers is not None else ""))
+        if n_layers is not None and len(out) >= n_layers:
+            raise CollectError(f"drafter {self.spec}: skips all {n_layers} layers of the target; expected at "
+                               "least one layer kept")
         return out
 
     def prepare(self, target):

@@ -314,17 +314,24 @@ def run_cli(a: argparse.Namespace) -> int:
     if a.target:
         df, note = measure_target(traces.load(a.trace), a.target, device, dtype, a.contexts, a.batch_sizes,
                                   a.warmup, a.reps)
-        df.to_parquet(a.out)
-        Path(a.out).with_suffix(".json").write_text(note)
-        print(df.to_string())
+        _write_table(df, note, a.out)
         return 0
     fn = measure_graph if a.graph else measure
     extra = () if a.graph else (a.warmup, a.reps)
     df, note = fn(traces.load(a.trace), a.target_arch, a.drafter_arch,
                        list(a.contexts), list(a.batch_sizes),
                        device, dtype, *extra)
-    df.to_parquet(a.out)
-    Path(a.out).with_suffix(".json").write_text(note)
-    print(df.to_string())
+    _write_table(df, note, a.out)
     return 0
+
+
+def _write_table(df, note: str, out: str) -> None:
+    """The cost table and its note, each written whole (``traces.outdir.staged_file``)."""
+    from traces.outdir import staged_file
+
+    for path, write in ((Path(out), lambda p: df.to_parquet(p)),
+                        (Path(out).with_suffix(".json"), lambda p: p.write_text(note))):
+        with staged_file(path) as tmp:
+            write(tmp)
+    print(df.to_string())
 

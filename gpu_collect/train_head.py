@@ -277,10 +277,14 @@ def add_arguments(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--lr", type=float, default=1e-3, help="AdamW learning rate (default 1e-3)")
     ap.add_argument("--max-new-tokens", type=ck.positive_int, default=128, help="distillation output length")
     ap.add_argument("--seed", type=int, default=0, help="seed (default 0)")
-    ap.add_argument("--threads", type=ck.positive_int, default=None, help="torch CPU threads")
+    ap.add_argument("--threads", type=ck.positive_int, default=None,
+                    help="torch CPU threads (at most this machine's CPUs)")
 
 
 def run_cli(a: argparse.Namespace) -> int:
+    from .collect_cmd import local_threads
+
+    a.threads = local_threads(a.threads)
     if a.threads:
         torch.set_num_threads(a.threads)
     r = train(a.kind, a.target, Path(a.out), prompts=a.prompts, heads=a.heads, steps=a.steps, lr=a.lr,

@@ -25,7 +25,7 @@ from .results import ResultsError, ResultsWriter
 from .results_reader import open_results
 from .runner import ConfigError, RunConfig, _prepare_cached, check_request, fixed_frame, stream_experiment
 from .serving import ServeError
-from .summary import PerPrompt, format_summary, summarize
+from .summary import PerPrompt, format_summary, policy_notes, summarize
 
 ERRORS = (TraceError, ArmError, PolicyError, ConfigError, CostError, ResultsError, ServeError, BackendError,
           ValueError)
@@ -100,7 +100,7 @@ def _run(a: argparse.Namespace) -> int:
               f"objective: {c0['objective']}" + (f"   cost device: {c0['cost_model']['device']}"
                                                  if c0.get("cost_model") else "")
               + (f"   full-information feedback ({fb})" if fb else ""))
-        print(format_summary(summarize(acc.frame(), fx, seed=a.seed)))
+        print(format_summary(summarize(acc.frame(), fx, seed=a.seed), c0.get("policy_notes")))
         print(f"wrote {a.out}/results.parquet ({writer.rows} rows), fixed.parquet and config.json")
     return 0
 
@@ -144,7 +144,7 @@ def _summary(a: argparse.Namespace) -> int:
     res = open_results(a.results, want="run")  # every file checked before use
     c0 = res.configs[0]
     print(f"trace: {c0.get('trace_label', c0['trace'])}   arms: {len(c0['arms'])}   objective: {c0['objective']}")
-    print(format_summary(summarize(res.results, res.fixed, seed=c0["seed"])))
+    print(format_summary(summarize(res.results, res.fixed, seed=c0["seed"]), c0.get("policy_notes")))
     return 0
 
 
@@ -185,6 +185,8 @@ def _serve(a: argparse.Namespace) -> int:
         m = hindsight_summary(df)
         cols = [c for c in m.columns if c not in ("sample", "best arm name")]
         print(m[cols].mean().round(3).to_string())
+        for line in policy_notes(conf["policy_parameters"], conf["policy_notes"]):  # keyed by canonical spec
+            print(line)
         print(f"wrote {out}/serving.csv ({len(df)} rows) and config.json; plot it: "
               f"python -m experiments plot --results {out}")
     return 0
@@ -220,8 +222,11 @@ def build_parser() -> argparse.ArgumentParser:
                         "(the papers' idealised comparison; default: charged from the cost table)")
     r.add_argument("--carry-state", action="store_true",
                    help="carry policy state across the prompt stream (default: reset per prompt)")
-    r.add_argument("--law", choices=["empirical", "tgd", "autocorrelated"], default="empirical",
-                   help="stochastic setting: per-arm law")
+    r.add_argument("--law", choices=["empirical", "positions", "tgd", "autocorrelated"], default="empirical",
+                   help="stochastic setting: per-arm law; empirical: the tokens per round along the arm's own "
+                        "fixed-arm replay path (a fixed arm's MAT is its replay MAT); positions: the earlier law "
+                        "over all positions of the output (over-weights long accepts); tgd: truncated geometric "
+                        "fitted to the same rounds; autocorrelated: the empirical law with block-correlated spread")
     r.add_argument("--stream", choices=list(STREAMS), default="recorded",
                    help="adversarial setting: which oblivious stream; sqrt-burst and ucb-trap are SYNTHETIC "
                         "(docs/theory.md): exactly 2 arms with the same K (ucb-trap: K >= 3), one stream as "

@@ -17,7 +17,6 @@ import pyarrow.parquet as pq
 RESULTS_FILE = "results.parquet"
 FIXED_FILE = "fixed.parquet"
 CONFIG_FILE = "config.json"
-REQUIRED = ("setting", "objective", "policy", "prompt_id", "run", "stopping_time", "tokens", "regret_rounds")
 
 
 class ResultsError(ValueError):

@@ -431,6 +431,8 @@ def resolved_config(prep: Prepared) -> dict:
         arms=[a.name for a in prep.arms],
         L=int(max(prep.env.table.L, 1)),
         rewards={p.spec(): _reward_info(prep, p) for p in pols if p.rewards},
+        policy_parameters={p.spec(): call_policy(p, "resolved", prep.context(p)) for p in pols},
+        policy_notes={p.spec(): list(call_policy(p, "notes")) for p in pols if call_policy(p, "notes")},
         feedback_cost={p.spec(): ("charged" if prep.charges_feedback(p) else "free") for p in pols
                        if p.feedback == "full"},
         cost_model=None if prep.costs is None else dict(prep.costs.describe(), context=_context_info(prep)),

@@ -242,6 +242,10 @@ def run_serving(cfg: ServeConfig, progress: bool = True) -> tuple[pd.DataFrame, 
     conf = dict(trace=cfg.trace, trace_label=tr.label, arms=[a.name for a in arms], policies=list(cfg.policies),
                 batch_sizes=list(sizes), batch_sizes_chosen=sizes_why, runs=cfg.runs, seed=cfg.seed, objective="time",
                 rewards={make_policy(p).spec(): make_policy(p).reward_for("time") for p in cfg.policies},
+                policy_parameters={pol.spec(): call_policy(pol, "resolved", serving_context(env, cost, pol))
+                                   for pol in map(make_policy, cfg.policies)},
+                policy_notes={pol.spec(): list(call_policy(pol, "notes")) for pol in map(make_policy, cfg.policies)
+                              if call_policy(pol, "notes")},
                 cost_device=model.device, cost_model=dict(model.describe(), context=(
                     "per batch: mean over its prompts of prompt_len + output_len / 2")),
                 measured_batch_sizes=model.batch_sizes.astype(int).tolist(), setting="batch-serving")

@@ -153,9 +153,30 @@ def _fmt_ci(v: float, lo: float, hi: float, w: int = 7, p: int = 2) -> str:
     return f"{v:{w}.{p}f} [{lo:7.{p}f},{hi:7.{p}f}]"
 
 
-def format_summary(s: pd.DataFrame) -> str:
+def policy_notes(policies, notes: dict | None = None) -> list[str]:
+    """``note: SPEC: LINE`` for every note of every policy: which variant ran and, for an option
+    outside the paper's analysis, ``not the paper's guarantee`` (``Policy.notes``).  ``notes``
+    is ``config.json``'s ``policy_notes``; without it (older folders) each spec is rebuilt, and a
+    spec that no longer builds (a plug-in not loaded) has none."""
+    from .policies import PolicyError, make_policy
+
+    out = []
+    for spec in dict.fromkeys(str(p) for p in policies):
+        if notes is not None:
+            lines = notes.get(spec, [])
+        else:
+            try:
+                lines = make_policy(spec).notes()
+            except PolicyError:
+                lines = ()
+        out += [f"note: {spec}: {line}" for line in lines]
+    return out
+
+
+def format_summary(s: pd.DataFrame, notes: dict | None = None) -> str:
     """The table ``simulator run`` / ``summary`` print, then one line per learner saying
-    whether it beats the best fixed arm, with the paired interval."""
+    whether it beats the best fixed arm, with the paired interval, then the policies' notes
+    (``policy_notes``; ``notes``: ``config.json``'s ``policy_notes``)."""
     lines = []
     has_speed = "speedup" in s.columns
     for obj, so in s.groupby("objective", sort=False):
@@ -189,4 +210,5 @@ def format_summary(s: pd.DataFrame) -> str:
                              f"{r['vs_fixed']:+.2f} {unit}/prompt [{r['vs_fixed_lo']:+.2f}, {r['vs_fixed_hi']:+.2f}]"
                              f" -> {r['vs_fixed_verdict']}")
         lines.append("")
+    lines += policy_notes(s["policy"], notes) if "policy" in s.columns else []
     return "\n".join(lines).rstrip()

@@ -4,13 +4,17 @@ Arms plain@0, a@2, b@1.  Worked by hand:
   plain@0: 10 rounds.
   a@2: t=0 L=2 -> 3 tokens; t=3 L=3 -> 3; t=6 L=0 -> 1; t=7 L=0 -> 1; t=8 L=1 -> 2: 5 rounds.
   b@1: t=0 ->1, t=1 ->1, t=2 L=1 ->2, t=4 ->1, t=5 L=2 ->2, t=7 ->1, t=8 ->1, t=9 ->1: 8 rounds.
-UCBSpec (K=3, delta=1/2, radius of arm i scaled by its own reward width K_i/2: plain 0,
-a 1, b 1/2): round robin plain@t0 (1 tok), a@t1 (L=1: 2), b@t3 (1); round 4 (all n=1,
-sqrt(2 (1 + 2 log(3*9*sqrt2/0.5))) = 4.398): plain 1, a 2 + 4.398, b 1 + 2.199 -> a@t4
-(L=2: 3 tok); round 5: a (n=2) 2.5 + 2.902 = 5.402, b 1 + 2.326, plain 1 -> a@t7 (1 tok);
-round 6: a (n=3) 2 + 2.348, b 1 + 2.420, plain 1 -> a@t8 (L=1: 2 tok, done).
-ST = 6, pulls (1, 4, 1), regret 6 - 5 = 1.  (With the paper's common width L = 2 for every
-arm, plain's radius would equal b's and it would be replayed: ST 7.)
+UCBSpec (K=3, delta=1/2), the paper's common width L = 2 (radius scale 1 for every arm):
+round robin plain@t0 (1 tok), a@t1 (L=1: 2), b@t3 (1); round 4 (all n=1,
+sqrt(2 (1 + 2 log(3*9*sqrt2/0.5))) = 4.398): plain 1 + 4.398, a 2 + 4.398, b 1 + 4.398 ->
+a@t4 (L=2: 3 tok); round 5: a (n=2) 2.5 + 2.902 = 5.402, plain and b 1 + 4.652 (a tie: the
+lowest index) -> plain@t7 (1 tok); round 6: plain (n=2) 1 + 3.015, a 2.5 + 3.015, b 1 + 4.840
+-> b@t8 (1 tok); round 7: plain 1 + 3.104, a 2.5 + 3.104, b (n=2) 1 + 3.104 -> a@t9 (L=0:
+1 tok, done).  ST = 7, pulls (2, 3, 2), regret 7 - 5 = 2.
+``ucbspec:width=per-arm`` (arm i's radius scaled by its own width K_i/2: plain 0, a 1,
+b 1/2): rounds 1-4 as above but plain 1, b 1 + 2.199 in round 4; round 5: a (n=2) 5.402,
+b 1 + 2.326, plain 1 -> a@t7 (1 tok); round 6: a (n=3) 2 + 2.348, b 1 + 2.420, plain 1 ->
+a@t8 (L=1: 2 tok, done).  ST = 6, pulls (1, 4, 1), regret 6 - 5 = 1.
 """
 
 from __future__ import annotations
@@ -32,10 +36,14 @@ def test_fixed_arm_stopping_times(tiny_trace):
 
 def test_ucbspec_by_hand(tiny_trace_dir):
     cfg = RunConfig(trace=str(tiny_trace_dir), setting="replay",
-                    policies=("ucbspec", "fixed:b@1", "oracle"), runs=2, arms="plain@0,a@2,b@1")
+                    policies=("ucbspec", "ucbspec:width=per-arm", "fixed:b@1", "oracle"), runs=2,
+                    arms="plain@0,a@2,b@1")
     df, conf = run_experiment(cfg, progress=False)
     assert conf["arms"] == ["plain@0", "a@2", "b@1"]
-    u = df[df.policy == "ucbspec"]
+    c = df[df.policy == "ucbspec"]  # the paper's common width
+    assert c.stopping_time.tolist() == [7, 7] and [list(p) for p in c.pulls] == [[2, 3, 2], [2, 3, 2]]
+    assert c.regret_rounds.tolist() == [2.0, 2.0] and np.allclose(c.mean_accepted, 10 / 7)
+    u = df[df.policy == "ucbspec:width=per-arm"]
     assert u.stopping_time.tolist() == [6, 6]
     assert [list(p) for p in u.pulls] == [[1, 4, 1], [1, 4, 1]]
     assert u.regret_rounds.tolist() == [1.0, 1.0]

@@ -92,7 +92,7 @@ class FolderLock:
         try:
             out.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            raise OutputError(f"{out.parent}: cannot create the folder ({exc.strerror})") from None
+            raise OutputError(f"{out}: cannot create its folder {out.parent} ({exc.strerror})") from None
         while True:
             try:
                 fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
@@ -349,6 +349,27 @@ def staged_folder(out: str | os.PathLike[str], kind: str, *, replace: bool = Tru
 
 
 # -- single files (export-specbench) ----------------------------------------------------------
+@contextlib.contextmanager
+def staged_file(path: str | os.PathLike[str], flag: str = "--out") -> Iterator[Path]:
+    """Yield a fresh temp path beside ``path`` to write a file into; it replaces ``path`` by one
+    rename when the block completes (a link at ``path`` is replaced, never written through), and
+    is removed otherwise.  A folder or special file at ``path`` is refused."""
+    p = Path(path)
+    if not str(path).strip() or p.name in ("", ".", ".."):
+        raise OutputError(f"{flag} {str(path)!r}: expected a file name")
+    if p.exists() and not p.is_symlink() and not p.is_file():
+        raise OutputError(f"{flag} {p}: exists and is not a file ({_kind(p)})")
+    p.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", dir=p.parent)
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        os.replace(tmp, p)
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+
+
 def write_file_atomic(path: Path, body: str) -> None:
     """Write ``body`` to ``path`` through a fresh temp file in the same folder (``O_EXCL``: never
     a planted link) and one rename; the rename replaces a link itself, never what it points to."""

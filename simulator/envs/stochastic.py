@@ -1,15 +1,24 @@
 """Stochastic settings: each arm's emitted count drawn i.i.d. per round (Assumption D.4).
 
-``law="empirical"``: arm ``(d, K)`` on prompt ``p`` emits ``y`` with the empirical law of
-``min(K, L_d(t)) + 1`` over the prompt's positions (over its logged steps on an engine log:
-exact for every K up to the logged one, ``traces.schema.INFORMATION``).  ``law="tgd"``: a
-truncated geometric law (BanditSpec Prop. 4.5) whose acceptance rate is fitted per (prompt, drafter) by
-matching the mean accepted length at ``k_max``.  ``law="autocorrelated"``: the empirical
-law, but in blocks of ``BLOCK`` rounds a hidden state (drawn per block, shared by all arms)
-swaps each arm's law for the two-point law on ``{1, K+1}`` with the same mean: the
-conditional mean given the past stays ``mu_i`` (Assumption 4.1 holds exactly) while the
-spread of the rewards is autocorrelated, as in real traces.  The output length stays the
-recorded one.
+``law="empirical"`` (the default): arm ``(d, K)`` on prompt ``p`` emits ``y`` with the
+empirical law of the tokens emitted per round along *its own* fixed-arm replay path
+(:func:`round_counts`: rounds start at ``t = 0``, emit ``min(K, L_d(t)) + 1`` and jump), so
+a fixed arm's expected MAT is its replay MAT up to the last round's truncation.  On a
+sampling trace a drafter with a draft distribution has a random path; its law is the
+expected-occupation law (every position weighted by the probability that a round of the arm
+starts there, each round's law from ``beta``), exact in the same sense for the
+expectations.  On an engine log (``traces.schema.INFORMATION`` partial) the law is that of
+its logged steps, i.e. the engine's own rounds (exact for every K up to the logged one).
+``law="positions"``: the law of ``min(K, L_d(t)) + 1`` over *all* positions of the output
+(the earlier ``empirical`` law, kept for comparison bit for bit): a long accepted run covers many
+positions, so it over-weights long accepts against the rounds the arm plays.
+``law="tgd"``: a truncated geometric law (BanditSpec Prop. 4.5) whose acceptance rate is
+fitted per (prompt, arm) by matching the mean accepted per round of the arm's own rounds.
+``law="autocorrelated"``: the empirical (rounds) law, but in blocks of ``BLOCK`` rounds a
+hidden state (drawn per block, shared by all arms) swaps each arm's law for the two-point
+law on ``{1, K+1}`` with the same mean: the conditional mean given the past stays ``mu_i``
+(Assumption 4.1 holds exactly) while the spread of the rewards is autocorrelated, as in
+real traces.  The output length stays the recorded one.
 """
 
 from __future__ import annotations
@@ -71,11 +80,73 @@ def renewal_expected_rounds(pmf: np.ndarray, n: np.ndarray) -> np.ndarray:
     return np.take_along_axis(f, idx[None], axis=0)[0]
 
 
+def _sampled(trace: Trace, arm: Arm) -> bool:
+    """Whether replay draws ``arm``'s rounds from ``beta`` (a sampling trace's model drafter, a chain)."""
+    if trace.manifest.get("kind") != "sampling" or arm.k == 0 or arm.is_tree or trace.beta is None:
+        return False
+    return bool(trace.manifest["drafters"][trace.drafter_index(arm.drafter)].get("stochastic", True))
+
+
+def occupation_counts(beta: np.ndarray, K: int, L: int) -> np.ndarray:
+    """Expected rounds of arm ``(d, K)`` by accepted count ``0..L``, replay on a sampling trace.
+
+    ``beta`` is the drafter's acceptance probability at the output's positions (``N`` of them;
+    0 past the end, as in replay).  A round starting at ``t`` accepts ``a`` with
+    ``P_t(a) = prod_{j<a} beta_{t+j} (1 - beta_{t+a})`` (``a < K``), ``prod_{j<K} beta_{t+j}``
+    (``a = K``); the next round starts at ``t + a + 1``.  Returns ``sum_t pi_t P_t(.)``, where
+    ``pi_t`` is the probability that a round starts at ``t``: its total is ``E[ST]`` (the
+    recursion of ``replay.expected_rounds_bernoulli``), its mean ``E[sum y] / E[ST]``.
+
+    >>> occupation_counts(np.ones(6), 2, 2).tolist()
+    [0.0, 0.0, 2.0]
+    """
+    N = len(beta)
+    b = np.append(np.asarray(beta, float), np.zeros(K + 1))
+    pos = np.arange(N)[:, None] + np.arange(K + 1)  # (N, K+1)
+    surv = np.cumprod(np.c_[np.ones(N), b[pos[:, :K]]], axis=1)  # P(first a accepted), a = 0..K
+    law = surv.copy()
+    law[:, :K] *= 1 - b[pos[:, :K]]  # (N, K+1)
+    pi = np.zeros(N + K + 2)
+    pi[0] = 1.0
+    for t in range(N):
+        pi[t + 1: t + K + 2] += pi[t] * law[t]
+    counts = np.zeros(L + 1)
+    counts[: K + 1] = pi[:N] @ law
+    return counts
+
+
+def round_counts(trace: Trace, arm: Arm, prompt: int, L: int) -> np.ndarray:
+    """Rounds of ``arm``'s fixed-arm replay path on ``prompt`` by accepted count ``0..L``.
+
+    Greedy (and n-gram drafters of a sampling trace): rounds start at ``t = 0``, accept
+    ``min(K, L_d(t))`` (a tree arm: its depth), emit that plus one and jump, as replay plays
+    them; the value is the round's untruncated one (the environment truncates the last round).
+    A sampling trace's model drafter: :func:`occupation_counts` (expected counts).  An engine
+    log: its logged steps, the engine's own rounds, at ``min(K, .)``.  The total is the
+    (expected) number of rounds.
+    """
+    if _sampled(trace, arm):
+        n = int(trace.output_lens[prompt])
+        beta = np.nan_to_num(trace.beta[prompt, trace.drafter_index(arm.drafter), :n].astype(np.float64), nan=0.0)
+        return occupation_counts(beta, int(arm.k), L)
+    x = trace.accepted(arm, prompt)  # a partial trace: the logged steps only, already the rounds
+    if not trace.partial:
+        n, t, starts = len(x), 0, []
+        while t < n:
+            starts.append(t)
+            t += int(x[t]) + 1
+        x = x[starts]
+    return np.bincount(x, minlength=L + 1)[: L + 1].astype(np.float64)
+
+
 class StochasticEnv(Env):
     name = "stochastic"
 
     BLOCK = 16
-    LAWS = ("empirical", "tgd", "autocorrelated")
+    LAWS = ("empirical", "positions", "tgd", "autocorrelated")
+    # the random stream's name per law: ``positions`` keeps the stream the earlier
+    # ``empirical`` (positions) law drew from, so its results are bit-identical to it
+    STREAM = {"positions": "empirical"}
 
     @classmethod
     def from_laws(cls, pmf: np.ndarray, lengths: np.ndarray, arm_names: list[str], *, seed: int = 0,
@@ -118,31 +189,29 @@ class StochasticEnv(Env):
         self.prompt_ids = trace.prompt_ids
         self.categories = trace.categories
         self.lengths = trace.output_lens
-        self.key = crng.env_key(seed, f"stochastic:{law}")
+        self.key = crng.env_key(seed, f"stochastic:{self.STREAM.get(law, law)}")
         L = max(self.table.L, 1)
         P, A = trace.n_prompts, len(arms)
         pmf = np.zeros((P, A, L + 1))
         self.fitted_p = None
-        if law in ("empirical", "autocorrelated"):
+        if law == "positions":
             for p in range(P):
                 for a in range(A):  # accepted per position, 0..K: chains and trees (Trace.accepted)
                     x = trace.accepted(arms[a], p)  # a partial trace: the logged steps only
                     pmf[p, a] = np.bincount(x, minlength=L + 1)[: L + 1] / len(x)
         else:
-            if self.table.has_trees:
+            if law == "tgd" and self.table.has_trees:
                 raise ValueError("law 'tgd' models chains of i.i.d. acceptances; use --law empirical with tree arms")
-            k_max = trace.k_max
-            rates = np.zeros((P, len(trace.drafter_names)))
             for p in range(P):
-                n = int(self.lengths[p])
-                acc = trace.accept[p, :, :n].astype(float)
-                acc[acc < 0] = np.nan  # a partial trace: the logged steps only
-                means = np.nanmean(acc, axis=1)
-                rates[p] = [fit_tgd_rate(m, k_max) for m in means]
-            self.fitted_p = rates
-            pr = rates[:, self.table.drafter_idx]  # (P, A)
-            pmf = tgd_pmf(pr, np.broadcast_to(self.table.k, (P, A)), L)
-            pmf[:, self.table.k == 0] = np.eye(L + 1)[0]
+                for a in range(A):  # the rounds of the arm's own replay path (round_counts)
+                    c = round_counts(trace, arms[a], p, L)
+                    pmf[p, a] = c / c.sum()
+            if law == "tgd":  # per (prompt, arm): TGD(p, K) has the mean accepted per round of its rounds
+                acc = pmf @ np.arange(L + 1)
+                self.fitted_p = np.array([[fit_tgd_rate(acc[p, a], int(self.table.k[a])) if self.table.k[a] else 0.0
+                                           for a in range(A)] for p in range(P)])
+                pmf = tgd_pmf(self.fitted_p, np.broadcast_to(self.table.k, (P, A)), L)
+                pmf[:, self.table.k == 0] = np.eye(L + 1)[0]
         self._set_pmf(pmf)
 
     @property

@@ -38,14 +38,13 @@ def learner_args(policy: Policy, ctx: PolicyContext) -> LearnerArgs:
     code = kl.CODES[policy.kernel]
     policy.reset(1, ctx)
     A = ctx.n_arms
-    lo, hi = ctx.arm_range()
     prm = [ctx.reward_lo, ctx.reward_hi]
     itab: np.ndarray = np.zeros(1, np.int64)
     ftab: np.ndarray = np.zeros(A)
     f = float
     if code == kl.UCBSPEC:
         prm.append(policy.delta)
-        ftab = (hi - lo) / 2
+        ftab = policy.half_  # the radius scale of every arm: the numpy policy's own array
     elif code == kl.EXP3SPEC:
         prm.append(policy.eta_scale)
     elif code == kl.UCB1:

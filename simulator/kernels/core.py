@@ -69,7 +69,8 @@ def uniform_last(h, c3):
 # ---------------------------------------------------------------------------- learners
 @njit(inline="always")
 def ucb_select(t, K, counts, sums, a_c, b_c, half_width):
-    """``half_width[i]``: half the width of arm i's reward range (the radius scale)."""
+    """``half_width[i]``: arm i's radius scale, ``w/2`` with ``w`` the common width (one
+    for all arms, BanditSpec Eq. 6; ``UCBSpec.half_widths``)."""
     if t < K:  # round-robin initialisation
         return t
     c = 4.0 * math.log(max(t, 1))
@@ -115,7 +116,7 @@ def exp_weights_select(u, K, cum, p, eta):
 def bandit_select(policy, t, A, st, key, lane_key, half, param):
     """UCBSpec or EXP3Spec choice for round ``t`` from the state rows ``st`` (5, A): counts,
     sums (EXP3Spec: cumulative importance-weighted losses), a, b (radius cache), p;
-    ``half`` (A,): UCBSpec's per-arm radius scale."""
+    ``half`` (A,): UCBSpec's radius scale per arm (here one for all: ``(hi - lo) / 2``)."""
     if policy == UCBSPEC:
         return ucb_select(t, A, st[0], st[1], st[2], st[3], half)
     u = uniform3(key, lane_key, t, 0)
@@ -164,7 +165,7 @@ def iid_curve(policy, cdf, grid, runs, env_key, pol_key, prompt, lo, hi, param):
         state = np.zeros((5, A))
         n_i = np.zeros(A, dtype=np.int64)
         lane_key = np.int64(prompt) * np.int64(MAX_RUNS) + np.int64(r)
-        half = np.full(A, (hi - lo) / 2.0)
+        half = np.full(A, (hi - lo) / 2.0)  # the common width L of Eq. 6: every arm's law is on 1..L+1
         pos, t, c = 0, 0, 0
         while c < C:
             arm = bandit_select(policy, t, A, state, pol_key, lane_key, half, param)

@@ -42,6 +42,7 @@ pre-AVX2 CPU can give other trajectories than a newer one (each engine still equ
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 
@@ -53,44 +54,60 @@ if AVAILABLE:
 NAMES = ("exp", "log", "power", "ndtri")
 
 
-def _exp(x):
+# the element functions: one C library call each (numba's cache of ``_ndtri1`` is keyed on this
+# file only: after editing ``learners._ndtri``, delete __pycache__/scalar_math.*.nb?; the tests
+# compare the two)
+def _exp(x: float) -> float:
     return math.exp(x)
 
 
-def _log(x):
+def _log(x: float) -> float:
     return math.log(x)
 
 
-def _pow(x, y):
+def _pow(x: float, y: float) -> float:
     return math.pow(x, y)
 
 
-def _ndtri1(y):
+def _ndtri1(y: float) -> float:
     return _ndtri(y)
 
 
-def _build() -> dict:
-    """The four functions: numba ufuncs (compiled once, then loaded from numba's cache next to
-    this file), or numpy's and scipy's without numba."""
+_ONE, _TWO = ["float64(float64)"], ["float64(float64, float64)"]
+_ELEMENT = {"exp": (_ONE, _exp), "log": (_ONE, _log), "power": (_TWO, _pow), "ndtri": (_ONE, _ndtri1)}
+
+
+def _build(name: str):
+    """``name`` as a numba ufunc (its element function compiled once, then loaded from numba's
+    cache next to this file), or numpy's or scipy's function without numba."""
     if not AVAILABLE:  # pragma: no cover - numba is a core dependency
         from scipy.special import ndtri
 
-        return {"exp": np.exp, "log": np.log, "power": np.power, "ndtri": ndtri, "USING_SVML": False}
+        return {"exp": np.exp, "log": np.log, "power": np.power, "ndtri": ndtri}[name]
     import numba
 
-    one, two = ["float64(float64)"], ["float64(float64, float64)"]
-    made = {name: numba.vectorize(sig, cache=True)(f).ufunc  # the plain numpy ufunc: no dispatch cost
-            for name, sig, f in (("exp", one, _exp), ("log", one, _log), ("power", two, _pow),
-                                 ("ndtri", one, _ndtri1))}
-    return {**made, "USING_SVML": bool(numba.config.USING_SVML)}
+    if numba.config.USING_SVML:  # numba was imported before simulator.kernels, with SVML present
+        warnings.warn("numba uses Intel SVML (it was imported before simulator.kernels): the numpy and numba "
+                      "engines may differ in the last bit; set NUMBA_DISABLE_INTEL_SVML=1", RuntimeWarning,
+                      stacklevel=3)
+    sig, f = _ELEMENT[name]
+    return numba.vectorize(sig, cache=True)(f).ufunc  # the plain numpy ufunc: no dispatch cost
 
 
 def __getattr__(name: str):
-    """Build the functions at first use (loading them costs a few tenths of a second)."""
-    if name not in NAMES + ("USING_SVML",):
+    """Each function at its first use (the first costs a few tenths of a second: numba starts)."""
+    if name == "USING_SVML":
+        value = False
+        if AVAILABLE:
+            import numba
+
+            value = bool(numba.config.USING_SVML)
+    elif name in NAMES:
+        value = _build(name)
+    else:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    globals().update(_build())
-    return globals()[name]
+    globals()[name] = value
+    return value
 
 
 __all__ = ["USING_SVML", "exp", "log", "ndtri", "power"]  # noqa: F822  (built by __getattr__)

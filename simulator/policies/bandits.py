@@ -1,6 +1,11 @@
 """Textbook bandit baselines (bandit feedback), vectorised over lanes.
 
-Rewards are normalised to ``x = (r - lo) / (hi - lo)`` in [0, 1]; losses are ``1 - x``.
+Reward-range rule (every learner here): rewards are normalised to ``x = (r - lo) / (hi - lo)``
+in [0, 1] with one range for every arm, ``[lo, hi] = [reward_lo, reward_hi]`` over the arm set
+(``[1, L+1]`` for tokens), never an arm's own range; losses are ``1 - x``.  The bonuses
+(UCB1, KL-UCB, SW-UCB), the prior and ``sigma`` (Thompson) and the rates (EXP3-IX,
+Tsallis-INF) are the textbook ones for rewards in [0, 1], and equal rewards are equal
+evidence whichever arm produced them.
 References: Auer et al. 2002 (UCB1); Garivier & Cappé 2011 (KL-UCB); Agrawal & Goyal 2013
 (Gaussian Thompson sampling); Neu 2015 (EXP3-IX); Zimmert & Seldin 2021 (Tsallis-INF,
 alpha = 1/2); Garivier & Moulines 2011 (sliding-window UCB).  Scalar twins:

@@ -149,6 +149,9 @@ class PolicyContext:
     arm_lo, arm_hi : ndarray (n_arms,) or None
         The range of each arm's own reward (tokens: ``[1, K_i + 1]``; throughput:
         ``[c0/c_i, (K_i + 1) c0/c_i]``); ``None`` means ``[reward_lo, reward_hi]`` for all.
+        No built-in learner scales a radius or a rate by an arm's own range (the papers use
+        one range for all arms): normalising learners use ``[reward_lo, reward_hi]``, UCBSpec
+        ``common_width``; only ``ucbspec:width=per-arm`` reads the per-arm widths.
     objective : {"rounds", "time"}
         What the run optimises (the oracle's default criterion).
     hindsight_best : dict or None
@@ -183,6 +186,18 @@ class PolicyContext:
         if self.arm_lo is None or self.arm_hi is None:
             return np.full(self.n_arms, float(self.reward_lo)), np.full(self.n_arms, float(self.reward_hi))
         return np.asarray(self.arm_lo, float), np.asarray(self.arm_hi, float)
+
+    def common_width(self) -> float:
+        """The largest width ``hi_i - lo_i`` of an arm's reward range over the arm set: ``L``
+        for tokens (BanditSpec's rewards in ``[1, L+1]``), the widest throughput range for a
+        throughput reward.  UCBSpec's one radius scale is half of it (``sigma = L/2``).
+
+        >>> PolicyContext(3, ("plain@0", "a@2", "b@4"), 4, 1.0, 5.0, arm_lo=np.ones(3),
+        ...               arm_hi=np.array([1.0, 3.0, 5.0])).common_width()
+        4.0
+        """
+        lo, hi = self.arm_range()
+        return float((hi - lo).max()) if self.n_arms else 0.0
 
 
 @dataclass
@@ -243,6 +258,23 @@ class Policy:
         drafter's acceptance probability there, ``gamma`` (n_lanes, W, n_drafters): the 0/1
         teacher-forced match in greedy traces, ``alpha`` in sampling traces.  Nothing about
         unverified positions is ever passed."""
+
+    def notes(self) -> tuple[str, ...]:
+        """Lines every output prints about this configuration (``config.json``, the summary):
+        which variant runs, and ``"not the paper's guarantee"`` for an option outside the
+        paper's analysis (``ucbspec:scale=2``).  None by default."""
+        return ()
+
+    def resolved(self, ctx: PolicyContext) -> dict[str, Any]:
+        """Every hyperparameter's value, defaults included, for ``config.json``; a subclass adds
+        what a parameter resolves to in ``ctx`` (UCBSpec: the radius width it uses)."""
+        out: dict[str, Any] = {}
+        for f in dataclasses.fields(self):
+            v = getattr(self, f.name)
+            if f.init and f.name != "reward":
+                ok = isinstance(v, bool | int | str) or (isinstance(v, float) and math.isfinite(v))
+                out[f.name] = v if ok else repr(v)
+        return out
 
     def spec(self) -> str:
         """Canonical ``name[:k=v,...]`` string of this configuration."""

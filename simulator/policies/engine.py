@@ -93,6 +93,10 @@ class BanditSpecCode(Policy):
       *total* number of calls, so it is the same for every arm and the rule is greedy on the
       empirical mean (first index on ties);
     * the reward is whatever the run uses (the code uses throughput: ``--reward throughput``).
+
+    Reward-range rule: none, as in the code: raw rewards and a bonus that no reward range
+    scales (``PolicyContext``'s ranges are unused), so its decisions change with the reward's
+    unit; one bonus for every arm.
     """
 
     name: ClassVar[str] = "banditspec-code"

@@ -20,6 +20,11 @@ class EXP3Spec(Policy):
     importance-weighted estimate ``Zhat_i = 1{i = I_t} z / p_{t,i}`` (Algorithm 9 indexing:
     ``p_t`` uses ``Zhat_1..Zhat_{t-1}``).  No explicit exploration mixing.
 
+    Reward-range rule: one range for every arm, ``[lo, hi] = [reward_lo, reward_hi]`` over the
+    arm set (``[1, L+1]`` for tokens, as Algorithm 9), never an arm's own range: every loss is
+    in [0, 1], where the rate ``eta_t`` (Theorem 5.3) holds, and equal rewards give equal
+    losses whichever arm produced them.
+
     Parameters
     ----------
     eta_scale : float

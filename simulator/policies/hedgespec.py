@@ -69,6 +69,11 @@ def normalhedge_probs(regret: np.ndarray, iters: int = 60) -> np.ndarray:
 class HedgeSpec(Policy):
     """See the module docstring.
 
+    Reward-range rule: HedgeSpec reads no reward and no reward range (``PolicyContext``'s
+    ranges are unused); its losses are in [0, 1] with one normaliser for every expert
+    (``1`` for acceptance, ``K_max + 1`` for length), where the rate ``sqrt(8 ln N / t)``
+    holds.
+
     Parameters
     ----------
     loss : {"length", "acceptance"}

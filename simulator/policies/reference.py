@@ -20,12 +20,13 @@ def sample_by_inversion(p: list[float], u: float) -> int:
 
 
 class UCBSpecReference:
-    """BanditSpec Algorithm 8 (UCBSpec) for rewards ``Y in [1, L+1]``; ``L`` may also be a
-    list of per-arm reward widths (the radius of arm i scaled by ``L[i] / 2``)."""
+    """BanditSpec Algorithm 8 (UCBSpec) for rewards ``Y in [1, L+1]``: one radius scale
+    ``L/2`` for every arm (Eq. 6), ``L`` the widest reward range over the arms, whatever
+    each arm's own range."""
 
-    def __init__(self, K: int, L: float | list[float], delta: float = 0.5):
+    def __init__(self, K: int, L: float, delta: float = 0.5):
         self.K, self.delta = K, delta
-        self.L = list(L) if isinstance(L, (list, tuple)) else [float(L)] * K
+        self.L = float(L)
         self.t = 0                      # rounds completed
         self.n = [0] * K                # n_{i,t}
         self.total = [0.0] * K          # sum of Y_{i,s} 1{I_s = i}
@@ -34,7 +35,7 @@ class UCBSpecReference:
         """UCB_{i,t} = mu_hat_{i,t} + cr_{i,t} with the current t and n_{i,t}."""
         n, t = self.n[i], self.t
         mu_hat = self.total[i] / n
-        cr = (self.L[i] / 2) * math.sqrt(
+        cr = (self.L / 2) * math.sqrt(
             (1 + n) / n**2 * (1 + 2 * math.log(self.K * t**2 * math.sqrt(1 + n) / self.delta))
         )
         return mu_hat + cr

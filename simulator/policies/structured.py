@@ -3,6 +3,9 @@
 Pulling ``(d, K)`` at position ``t`` reveals ``a = min(K, L_d(t))``: the outcome of every
 ``(d, K')`` with ``K' <= K`` (``min(K', a)``), and of every ``K'`` when ``a < K`` (the run
 ended).  So one censored run-length estimate per drafter scores every ``K``.
+
+Reward-range rule: these learners read accepted tokens, not a reward range (``PolicyContext``'s
+ranges are unused); their bonus is on acceptance rates, in [0, 1] for every drafter.
 """
 
 from __future__ import annotations

@@ -32,20 +32,35 @@ def ucbspec_radius(n: np.ndarray, t: np.ndarray, K: int, L: float, delta: float)
 class UCBSpec(Policy):
     """Round-robin over the K arms, then ``argmax_i mu_hat_i + cr_{i,t-1}``.
 
-    Anytime (``t^2`` inside the log, no doubling); ties go to the lowest arm index.  The radius
-    of arm ``i`` is scaled by the width of *its* reward range (``PolicyContext.arm_range``):
-    ``K_i`` for tokens (the paper's ``L`` when every arm drafts ``L``), ``K_i c0 / c_i`` for
-    relative throughput; a plain-decoding arm (width 0) has radius 0.
+    Anytime (``t^2`` inside the log, no doubling); ties go to the lowest arm index.
+
+    Reward-range rule: one radius scale for every arm, ``w/2`` with ``w`` the largest width of
+    an arm's reward range over the arm set (``PolicyContext.common_width``): ``L`` for tokens,
+    as in Eq. 6 (rewards in ``[1, L+1]``, ``sigma = L/2``), the widest throughput range for a
+    throughput reward.  It is the smallest scale that is a sub-Gaussian constant of every
+    arm's reward, so the paper's confidence bound holds for each arm; a plain-decoding arm
+    gets the same radius as the others and is played whenever its index is highest.
+    ``width="per-arm"`` scales arm ``i``'s radius by its own range (``K_i`` for tokens, radius
+    0 for plain decoding): the toolkit's earlier default, not the paper's UCBSpec.
+    ``scale`` multiplies every radius: any value but 1 is not the paper's guarantee, and the
+    outputs say so (``notes``).
 
     Parameters
     ----------
     delta : float
         Confidence parameter (Theorem 4.3 uses 1/2).
+    width : {"common", "per-arm"}
+        One width for all arms (the paper's, default) or each arm's own.
+    scale : float
+        Radius multiplier (1 = Eq. 6).
     """
 
     name: ClassVar[str] = "ucbspec"
     kernel: ClassVar[str] = "ucbspec"
     delta: float = param(0.5, gt=0, lt=1, source="BanditSpec: confidence delta in (0, 1)")
+    width: str = param("common", choices=("common", "per-arm"),
+                       source="common: BanditSpec Eq. 6 (one L/2 for all arms); per-arm: each arm's own range")
+    scale: float = param(1.0, gt=0, source="radius multiplier: 1 is Eq. 6; other values: not the paper's guarantee")
 
     def reset(self, n_lanes: int, ctx: PolicyContext) -> None:
         super().reset(n_lanes, ctx)
@@ -53,12 +68,36 @@ class UCBSpec(Policy):
         self.counts_ = np.zeros((n_lanes, K))
         self.sums_ = np.zeros((n_lanes, K))
         self.t_ = np.zeros(n_lanes, dtype=np.int64)  # rounds completed
+        self.half_ = self.half_widths(ctx)
+
+    def half_widths(self, ctx: PolicyContext) -> np.ndarray:
+        """The radius scale of every arm, shape (n_arms,): ``scale * w / 2`` with ``w`` the
+        common width (``width="common"``) or the arm's own (``"per-arm"``); the compiled
+        kernel reads the same array (``kernels.adapters``)."""
+        lo, hi = ctx.arm_range()
+        half = (hi - lo) / 2 if self.width == "per-arm" else np.full(ctx.n_arms, ctx.common_width() / 2)
+        return half * self.scale
+
+    def notes(self) -> tuple[str, ...]:
+        """Which radius width runs; ``"not the paper's ..."`` for ``per-arm`` and ``scale != 1``."""
+        out = [("radius width per-arm (each arm's own reward range) - not the paper's UCBSpec"
+                if self.width == "per-arm" else
+                "radius width common (the largest arm reward range, one for all arms: BanditSpec Eq. 6)")]
+        if self.scale != 1:
+            out.append(f"radius scaled by {self.scale:g} - not the paper's guarantee")
+        return tuple(out)
+
+    def resolved(self, ctx: PolicyContext) -> dict:
+        """The parameters, and the width the radius uses in ``ctx`` (one number, or one per arm)."""
+        lo, hi = ctx.arm_range()
+        out = super().resolved(ctx)
+        out["radius_width"] = (ctx.common_width() if self.width == "common" else
+                               {a: float(h - x) for a, x, h in zip(ctx.arm_names, lo, hi, strict=True)})
+        return out
 
     def index(self) -> np.ndarray:
         """``UCB_{i,t-1}`` per lane and arm (``inf`` for unpulled arms)."""
         K = self.ctx_.n_arms
-        lo, hi = self.ctx_.arm_range()
-        width = (hi - lo)[None, :]
         n = self.counts_
         with np.errstate(divide="ignore", invalid="ignore"):
             mean = self.sums_ / n
@@ -67,7 +106,7 @@ class UCBSpec(Policy):
             a = (1 + n) / n**2
             b = sm.log(K * np.sqrt(1 + n) / self.delta)
             c = 4 * sm.log(np.maximum(self.t_, 1))[:, None]
-            cr = (width / 2) * np.sqrt(a * (1 + 2 * b + c))
+            cr = self.half_[None, :] * np.sqrt(a * (1 + 2 * b + c))
         return np.where(n > 0, mean + cr, np.inf)
 
     def select(self, u: np.ndarray) -> np.ndarray:
