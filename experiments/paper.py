@@ -223,6 +223,9 @@ def compute(cfg: FigureConfig, data: Path, progress: bool = True) -> dict:
             check_named(rows, curves, stream, L, list(cfg.lengths), cfg.bound_runs, cfg.seed, check="adversarial")
     cdf = pd.DataFrame(curves)
     cdf["c_thm44"] = cdf["setting"].map(consts)
+    # the fitted instance comes from the trace; every other panel is a synthetic instance
+    cdf["source"] = np.where(cdf["setting"] == f"fitted-{Path(tr.label).name}", f"fitted to {tr.label}",
+                             "synthetic instance")
     cdf.to_csv(data / "bounds.csv", index=False)
     lap("regret vs length", t0)
 
@@ -256,7 +259,7 @@ def compute(cfg: FigureConfig, data: Path, progress: bool = True) -> dict:
     lap("survival", t0)
 
     meta = dict(asdict(cfg), resolved={k: getattr(res, k) for k in res.why}, why=res.why, skipped=skipped,
-                drafters=drafters,
+                drafters=drafters, trace_drafters=list(tr.drafter_names), trace_kind=tr.manifest.get("kind"),
                 serve_drafter=serve, cost_device_used=device, trace_label=tr.label, arms=conf["arms"], timings=times)
     (data / "config.json").write_text(json.dumps(meta, indent=2, default=str) + "\n")
     return times
@@ -285,20 +288,50 @@ def stochastic_curve(name: str, pmf: np.ndarray, L: int, grid_spec: tuple[int, .
             for i, n in enumerate(grid)]
 
 
+def prompt_cluster_band(x: np.ndarray, prompt: np.ndarray, seed: int = 0, b: int = 2000
+                        ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Mean over prompts of the per-prompt mean of ``x`` (``(S, lanes)``; lane ``j`` belongs to
+    prompt ``prompt[j]``) with its 95% percentile-bootstrap band over prompts: the runs of one
+    prompt are one cluster (the replay runs of a deterministic policy are copies of each other,
+    so they add no information).  Returns ``(mean, lo, hi)``, each ``(S,)``."""
+    from simulator.stats import bootstrap_indices
+
+    keys, ix = np.unique(prompt, return_inverse=True)
+    n = len(keys)
+    pm = np.stack([np.bincount(ix, weights=row, minlength=n) for row in np.asarray(x, float)]) \
+        / np.bincount(ix, minlength=n)  # (S, prompts)
+    mean = pm.mean(axis=1)
+    if n < 2:
+        return mean, np.full_like(mean, np.nan), np.full_like(mean, np.nan)
+    idx = bootstrap_indices(n, b, seed)  # (b, n)
+    counts = np.zeros((n, b))
+    np.add.at(counts, (idx.T, np.arange(b)[None, :]), 1.0)
+    boot = pm @ counts / n  # (S, b)
+    return mean, np.quantile(boot, 0.025, axis=1), np.quantile(boot, 0.975, axis=1)
+
+
 def trajectories(rc: RunConfig, policies: tuple[str, ...]) -> pd.DataFrame:
     """Per policy and decoding step s (round), over all (prompt, run) lanes: the fraction of
-    active lanes on each arm, and the mean cumulative full-information regret
+    active lanes on each arm (``frac:ARM``), the share of active lanes whose prompt's best fixed
+    arm (fewest rounds) is each arm (``best:ARM``, the survivor-corrected reference: which
+    prompts are still decoding changes with s), how many lanes and prompts are still decoding
+    (``active``, ``prompts_active``: prompts with a lane decoding, of ``n_prompts``), and the
+    mean cumulative full-information regret
 
     ``R(s) = sum_{r <= s} [y_{i*}(t_r) - y_{a_r}(t_r)]``,
 
     tokens the best fixed arm ``i*`` (in hindsight, on the lane's own trajectory) would have
     emitted at the positions ``t_r`` the policy verified, minus what the policy emitted: the
     regret HedgeSpec's analysis bounds (Not-a-Bandit Sec. 4).  Lanes that finished keep their
-    final value.
+    final value.  ``lo``/``hi``: 95% bootstrap band with prompts as clusters
+    (:func:`prompt_cluster_band`).
     """
     prep = prepare(rc)
     env = prep.env
     P, R, A = env.n_prompts, rc.runs, env.n_arms
+    names = [a.name for a in prep.arms]
+    lane_prompt = np.repeat(np.arange(P), R)  # simulate's lane order: prompt-major
+    prompt_best = prep.hindsight_best()["rounds"][lane_prompt]  # (lanes,)
     rows = []
     for spec in policies:
         res = simulate(prep, make_policy(spec), np.arange(P), np.arange(R), record=True)
@@ -309,7 +342,9 @@ def trajectories(rc: RunConfig, policies: tuple[str, ...]) -> pd.DataFrame:
         gain_all = np.zeros((S, n_lanes, A))
         gain_pol = np.zeros((S, n_lanes))
         frac = np.zeros((S, A))
+        best_share = np.zeros((S, A))
         n_act = np.zeros(S, dtype=np.int64)
+        p_act = np.zeros(S, dtype=np.int64)
         for s, (pos, arm, e, cur) in enumerate(hist):
             act = pos >= 0
             if act.any():
@@ -317,17 +352,19 @@ def trajectories(rc: RunConfig, policies: tuple[str, ...]) -> pd.DataFrame:
                 gain_all[s, act] = ea
                 gain_pol[s, act] = e[act]
                 frac[s] = np.bincount(arm[act], minlength=A) / act.sum()
+                best_share[s] = np.bincount(prompt_best[act], minlength=A) / act.sum()
             n_act[s] = act.sum()
+            p_act[s] = len(np.unique(lane_prompt[act]))
         cum_all = gain_all.cumsum(axis=0)
         best = cum_all[-1].argmax(axis=1)
         reg = cum_all[:, np.arange(n_lanes), best] - gain_pol.cumsum(axis=0)  # (S, lanes)
-        mean = reg.mean(axis=1)
-        ci = runs_half_width(reg, axis=1)
+        mean, lo, hi = prompt_cluster_band(reg, lane_prompt, seed=rc.seed)
         pol = make_policy(spec).spec()
         for s in range(S):
-            row = dict(policy=pol, step=s + 1, active=int(n_act[s]), cum_regret=float(mean[s]),
-                       ci95=float(ci[s]))
-            row.update({f"frac:{a}": float(frac[s, j]) for j, a in enumerate(a.name for a in prep.arms)})
+            row = dict(policy=pol, step=s + 1, active=int(n_act[s]), prompts_active=int(p_act[s]), n_prompts=P,
+                       cum_regret=float(mean[s]), lo=float(lo[s]), hi=float(hi[s]))
+            row.update({f"frac:{a}": float(frac[s, j]) for j, a in enumerate(names)})
+            row.update({f"best:{a}": float(best_share[s, j]) for j, a in enumerate(names)})
             rows.append(row)
     return pd.DataFrame(rows)
 
@@ -360,24 +397,45 @@ def render(data: Path, out: Path) -> list[Path]:
                                                "prompt-bootstrap intervals)\n\n"
                                                + trees_md(pd.read_csv(data / "chain_vs_tree.csv")))
         paths.append(tdir / "chain_vs_tree.md")
+    paths += render_figures(data, out, meta)
+    return paths
+
+
+def render_figures(data: Path, out: Path, meta: dict) -> list[Path]:
+    """Every figure from the tables under ``data``.  One drafter palette for the run (the trace's
+    drafter list), one style per policy (``experiments.style``); each title names the trace and
+    the cost table the figure used (or that it used none)."""
+    from . import figures as F
+    from .style import DrafterPalette
+
+    label = meta["trace_label"]
+    surv = pd.read_csv(data / "survival.csv")
+    # the figures' drafters take the first (darkest, most distinct) colours; fig 7's other drafters follow
+    palette = DrafterPalette([*meta.get("drafters", []), *(meta.get("trace_drafters") or surv["drafter"])])
+    device = meta.get("cost_device_used")
+    timed = F.source_line(label, str(device).split(" (")[0] if device else None)
+    untimed = F.source_line(label, None)
+    paths: list[Path] = []
     if (data / "serving.csv").exists():
         sconf = json.loads((data / "serving_config.json").read_text())
         sdf = pd.read_csv(data / "serving.csv")
-        paths += F.save_figure(F.batch_serving(sdf, label, sconf.get("measured_batch_sizes")), out,
+        paths += F.save_figure(F.batch_serving(sdf, timed, sconf.get("measured_batch_sizes"), palette), out,
                                "fig3_batch_serving")
-        paths += F.save_figure(F.batch_serving_sorted(sdf, label), out, "fig3b_batch_serving_sorted")
+        paths += F.save_figure(F.batch_serving_sorted(sdf, timed, palette), out, "fig3b_batch_serving_sorted")
     bounds = pd.read_csv(data / "bounds.csv")
-    paths += F.save_figure(F.regret_vs_length(bounds), out, "fig_regret_vs_length")
-    paths += F.save_figure(F.normalised_regret(bounds), out, "fig_normalised_regret")
+    if "source" not in bounds:  # data from before panels carried their source
+        bounds["source"] = np.where(bounds["setting"].str.startswith("fitted-"), f"fitted to {label}",
+                                    "synthetic instance")
+    paths += F.save_figure(F.regret_vs_length(bounds, untimed), out, "fig_regret_vs_length")
+    paths += F.save_figure(F.normalised_regret(bounds, untimed), out, "fig_normalised_regret")
     traj = pd.read_csv(data / "trajectories.csv")
-    paths += F.save_figure(F.cumulative_regret_steps(traj, label), out, "fig5a_cumulative_regret")
-    paths += F.save_figure(F.regret_vs_pool(pd.read_csv(data / "arms_scaling.csv"), label), out,
-                           "fig5b_regret_vs_pool")
-    paths += F.save_figure(F.pulls_over_time(traj), out, "fig6a_pulls_over_time")
-    paths += F.save_figure(F.category_heatmap(pd.read_csv(data / "category_pulls.csv")), out,
-                           "fig6b_pulls_by_category")
-    paths += F.save_figure(F.survival_from_table(pd.read_csv(data / "survival.csv"), label), out,
-                           "fig7_acceptance_survival")
+    paths += F.save_figure(F.cumulative_regret_steps(traj, untimed), out, "fig5a_cumulative_regret")
+    scal = pd.read_csv(data / "arms_scaling.csv")
+    paths += F.save_figure(F.regret_vs_pool(scal, timed if "tps" in scal else untimed), out, "fig5b_regret_vs_pool")
+    paths += F.save_figure(F.pulls_over_time(traj, untimed, palette), out, "fig6a_pulls_over_time")
+    paths += F.save_figure(F.category_heatmap(pd.read_csv(data / "category_pulls.csv"), timed if device else untimed),
+                           out, "fig6b_pulls_by_category")
+    paths += F.save_figure(F.survival_from_table(surv, untimed, palette), out, "fig7_acceptance_survival")
     return paths
 
 

@@ -100,7 +100,7 @@ def _run(a: argparse.Namespace) -> int:
               f"objective: {c0['objective']}" + (f"   cost device: {c0['cost_model']['device']}"
                                                  if c0.get("cost_model") else "")
               + (f"   full-information feedback ({fb})" if fb else ""))
-        print(format_summary(summarize(acc.frame(), fx, seed=a.seed), c0.get("policy_notes")))
+        print(format_summary(summarize(acc.frame(), fx, seed=a.seed), c0.get("policy_notes"), a.specbench_speedup))
         print(f"wrote {a.out}/results.parquet ({writer.rows} rows), fixed.parquet and config.json")
     return 0
 
@@ -144,7 +144,8 @@ def _summary(a: argparse.Namespace) -> int:
     res = open_results(a.results, want="run")  # every file checked before use
     c0 = res.configs[0]
     print(f"trace: {c0.get('trace_label', c0['trace'])}   arms: {len(c0['arms'])}   objective: {c0['objective']}")
-    print(format_summary(summarize(res.results, res.fixed, seed=c0["seed"]), c0.get("policy_notes")))
+    print(format_summary(summarize(res.results, res.fixed, seed=c0["seed"]), c0.get("policy_notes"),
+                         a.specbench_speedup))
     return 0
 
 
@@ -190,6 +191,12 @@ def _serve(a: argparse.Namespace) -> int:
         print(f"wrote {out}/serving.csv ({len(df)} rows) and config.json; plot it: "
               f"python -m experiments plot --results {out}")
     return 0
+
+
+def _add_specbench_speedup(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--specbench-speedup", action="store_true",
+                   help="also print Spec-Bench's speedup (SB-spd: evaluation/speed.py's mean of per-answer "
+                        "rates); the one printed by default is total plain-decoding time / total time")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -243,6 +250,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--backend", choices=["local", "ray"], default="local",
                    help="where tasks run: local processes or a Ray cluster (bit-identical results)")
     r.add_argument("--address", default=None, help="Ray cluster address (default: start a local instance)")
+    _add_specbench_speedup(r)
     ck.add_quiet(r)
     r.set_defaults(fn=_run)
     b = sub.add_parser("serve", help="batch serving: one arm per round for a whole batch (BanditSpec Fig. 3)")
@@ -267,6 +275,7 @@ def build_parser() -> argparse.ArgumentParser:
     b.set_defaults(fn=_serve)
     s = sub.add_parser("summary", help="print the per-policy table of a results folder")
     ck.add_results(s)
+    _add_specbench_speedup(s)
     s.set_defaults(fn=_summary)
     p = sub.add_parser("policies", help="list registered policy names and their capabilities")
     p.add_argument("--policy-module", action="append", help="also load policies from this module or file")

@@ -468,7 +468,26 @@ def _read_fixed(path: Path, configs: list[dict], results: pd.DataFrame) -> pd.Da
     _finite(df, path, ["rounds"] + [c for c in ("time_s", "plain_time_s") if c in df], lo=0,
             what="finite numbers >= 0")
     _finite(df, path, ["tokens"], lo=1, what="integers >= 1")
+    _check_switcher(t, df, path)
     return df
+
+
+def _check_switcher(t: pa.Table, df: pd.DataFrame, path: Path) -> None:
+    """The per-round switcher's columns (``simulator.headroom``; absent in folders written
+    before it): numbers, NaN where it is not defined (n/a), else at least one round / 0 s."""
+    for col in ("switcher_rounds", "switcher_rounds_time_s", "switcher_time_s", "switcher_time_rounds"):
+        if col not in df.columns:
+            continue
+        got = _arrow_kind(t.schema.field(col).type)
+        if got not in (NUM, INT):
+            raise ResultsError(f"{path}: column {col!r}: expected numbers (NaN = n/a), got {t.schema.field(col).type}")
+        v = df[col].to_numpy(np.float64)
+        lo = 1.0 if col.endswith("rounds") else 0.0
+        bad = ~np.isnan(v) & ~(np.isfinite(v) & (v >= lo))
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            raise ResultsError(f"{path}: column {col!r}: row {i} is {v[i]}; expected a finite number >= {lo:g} "
+                               f"or NaN (n/a)")
 
 
 def _read_serving(folder: Path, config: dict) -> pd.DataFrame:

@@ -26,6 +26,7 @@ from . import rng as crng
 from .costs import CostModel, default_device
 from .distributed import single_threaded
 from .envs import SETTINGS, Env, make_env
+from .headroom import switcher_columns
 from .lockstep import State, lockstep
 from .policies import Policy, PolicyContext, make_policy
 from .policies.base import REWARDS, call_policy
@@ -457,7 +458,10 @@ def _context_info(prep: Prepared) -> dict:
 
 def fixed_frame(prep: Prepared) -> pd.DataFrame:
     """Every fixed arm on every prompt: ``E[ST]`` (``rounds``) and, with costs, ``time_s``; the
-    comparators of regret, stored so tables can show every fixed arm without simulating it."""
+    comparators of regret, stored so tables can show every fixed arm without simulating it.
+    Beside them, repeated on each arm's row, the prompt's per-round switcher
+    (``simulator.headroom``: ``switcher_rounds`` and, with costs, ``switcher_time_s``,
+    ``switcher_rounds_time_s``, ``switcher_time_rounds``; NaN where it is not defined)."""
     env = prep.env
     P, A = prep.fixed_st.shape
     d = {"setting": prep.cfg.setting, "prompt_id": np.repeat(np.asarray(env.prompt_ids, dtype=object), A),
@@ -468,6 +472,9 @@ def fixed_frame(prep: Prepared) -> pd.DataFrame:
         d["time_s"] = prep.fixed_time_s.ravel()
         d["plain_time_s"] = np.repeat(env.lengths * prep.plain_s, A)
         d["specbench_tokens"] = np.repeat(specbench_tokens(prep), A)
+    # headroom: the clairvoyant per-round switcher per prompt (NaN outside the greedy replay)
+    for col, v in switcher_columns(env, prep.cost_s).items():
+        d[col] = np.repeat(v, A)
     return pd.DataFrame(d)
 
 

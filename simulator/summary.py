@@ -86,8 +86,106 @@ def summarize(df: pd.DataFrame, fixed: pd.DataFrame | None = None, seed: int = 0
                 d, dlo, dhi = mean_ci((val - ref) * scale, seed=seed)
                 row.update(vs_fixed_arm=arm, vs_fixed=d, vs_fixed_lo=dlo, vs_fixed_hi=dhi,
                            vs_fixed_verdict=verdict(dlo, dhi))
+        row.update(_vs_references(g, fixed, setting, col == "regret_s", order, scale, seed))
         rows.append(row)
-    return pd.DataFrame(rows)
+    return _with_switcher(pd.DataFrame(rows), df, fixed, seed)
+
+
+def _objective_values(g: pd.DataFrame, timed: bool, order) -> tuple[np.ndarray, np.ndarray]:
+    """Per prompt (in ``order``): the policy's objective value and vanilla decoding's (plain
+    decoding: one token per round, ``plain_time_s``)."""
+    pid = g["prompt_id"].to_numpy()
+    if timed:
+        return (per_prompt(g["time_s"].to_numpy(), pid, order), per_prompt(g["plain_time_s"].to_numpy(), pid, order))
+    return per_prompt(g["stopping_time"].to_numpy(), pid, order), per_prompt(g["tokens"].to_numpy(), pid, order)
+
+
+def switcher_values(fixed: pd.DataFrame | None, setting: str, timed: bool, order) -> np.ndarray | None:
+    """The per-round switcher's objective value per prompt of ``setting`` (``order``), or None
+    where ``fixed.parquet`` has none (folders written before it; NaN = not defined there)."""
+    col = "switcher_time_s" if timed else "switcher_rounds"
+    if fixed is None or col not in fixed.columns:
+        return None
+    f = fixed[fixed["setting"] == setting].drop_duplicates("prompt_id").set_index("prompt_id")
+    if not len(f) or not set(order) <= set(f.index):
+        return None
+    v = f.loc[list(order), col].to_numpy(np.float64)
+    return None if np.isnan(v).any() else v
+
+
+def _vs_references(g: pd.DataFrame, fixed: pd.DataFrame | None, setting: str, timed: bool, order, scale: float,
+                   seed: int) -> dict:
+    """``vs_vanilla`` (paired difference to plain decoding, objective units, negative = faster)
+    and ``captured`` (% of the vanilla -> per-round switcher gain the policy realises,
+    ``sum(vanilla - policy) / sum(vanilla - switcher)`` over prompts, paired interval)."""
+    if timed and not ("time_s" in g and g["time_s"].notna().all()):
+        return {}
+    val, van = _objective_values(g, timed, order)
+    d, lo, hi = mean_ci((val - van) * scale, seed=seed)
+    out = {"vs_vanilla": d, "vs_vanilla_lo": lo, "vs_vanilla_hi": hi, "vs_vanilla_verdict": verdict(lo, hi)}
+    sw = switcher_values(fixed, setting, timed, order)
+    if sw is not None and (van - sw).sum() > 0:
+        c, clo, chi = ratio_ci(van - val, van - sw, seed=seed)
+        out.update(captured=100 * c, captured_lo=100 * clo, captured_hi=100 * chi)
+    return out
+
+
+SWITCHER = "[per-round switcher]"
+
+
+def _with_switcher(s: pd.DataFrame, df: pd.DataFrame, fixed: pd.DataFrame | None, seed: int) -> pd.DataFrame:
+    """Insert, after each setting's policies, the clairvoyant per-round switcher's row
+    (``simulator.headroom``: the fewest-rounds or fastest path through the replay, no feedback
+    cost) where ``fixed.parquet`` holds it for that setting."""
+    if not len(s) or fixed is None:
+        return s
+    parts = []
+    for setting, so in s.groupby("setting", sort=False):
+        parts.append(so)
+        r0 = so.iloc[0]
+        timed = r0["unit"] == "ms"
+        g = df[(df["setting"] == setting) & (df["policy"] == r0["policy"])]
+        order = pd.unique(g["prompt_id"])
+        sw = switcher_values(fixed, setting, timed, order)
+        if sw is None:
+            continue
+        f = fixed[fixed["setting"] == setting]
+        f0 = f.drop_duplicates("prompt_id").set_index("prompt_id").loc[order]
+        rounds = f0["switcher_time_rounds" if timed else "switcher_rounds"].to_numpy(np.float64)
+        tok = f0["tokens"].to_numpy(np.float64)
+        best = f.pivot_table(index="prompt_id", columns="arm", values="time_s" if timed else "rounds").min(axis=1)
+        best = best.loc[order].to_numpy(np.float64)
+        scale = 1000.0 if timed else 1.0
+        r, lo, hi = mean_ci((sw - best) * scale, seed=seed)
+        row = {"setting": setting, "policy": SWITCHER, "objective": r0["objective"], "unit": r0["unit"],
+               "reward": "", "prompts": len(order), "runs": 1, "stopping_time": float(rounds.mean()),
+               "regret": r, "regret_lo": lo, "regret_hi": hi, "regret_pct": 100 * (sw - best).sum() / best.sum(),
+               "mean_accepted": float(tok.sum() / rounds.sum())}
+        if "other_unit" in so and pd.notna(r0.get("other_unit")):
+            row["other_unit"] = r0["other_unit"]
+        timecol = "switcher_time_s" if timed else "switcher_rounds_time_s"
+        if timecol in f0 and "plain_time_s" in f0:
+            t = f0[timecol].to_numpy(np.float64)
+            plain = f0["plain_time_s"].to_numpy(np.float64)
+            row["tokens_per_s"], row["tps_lo"], row["tps_hi"] = ratio_ci(tok, t, seed=seed)
+            row["speedup"], row["speedup_lo"], row["speedup_hi"] = ratio_ci(plain, t, seed=seed)
+        if "vs_fixed_arm" in so and pd.notna(r0.get("vs_fixed_arm")):
+            arm = r0["vs_fixed_arm"]
+            ref = f[f["arm"] == arm].set_index("prompt_id").loc[order, "time_s" if timed else "rounds"]
+            ref = ref.to_numpy(np.float64)
+            d, dlo, dhi = mean_ci((sw - ref) * scale, seed=seed)
+            row.update(vs_fixed_arm=arm, vs_fixed=d, vs_fixed_lo=dlo, vs_fixed_hi=dhi,
+                       vs_fixed_verdict=verdict(dlo, dhi))
+        van = f0["plain_time_s" if timed else "tokens"].to_numpy(np.float64) if (not timed or "plain_time_s" in f0) \
+            else None
+        if van is not None:
+            d, dlo, dhi = mean_ci((sw - van) * scale, seed=seed)
+            row.update(vs_vanilla=d, vs_vanilla_lo=dlo, vs_vanilla_hi=dhi, vs_vanilla_verdict=verdict(dlo, dhi),
+                       captured=100.0, captured_lo=100.0, captured_hi=100.0)
+            if "vs_fixed_arm" in row and (van - sw).sum() > 0:
+                row["best_arm_captured"] = 100 * float((van - ref).sum() / (van - sw).sum())
+        parts.append(pd.DataFrame([row]))
+    return pd.concat(parts, ignore_index=True)
 
 
 SUMMED = ("stopping_time", "tokens", "regret_rounds", "best_rounds", "time_s", "feedback_s", "plain_time_s",
@@ -173,12 +271,37 @@ def policy_notes(policies, notes: dict | None = None) -> list[str]:
     return out
 
 
-def format_summary(s: pd.DataFrame, notes: dict | None = None) -> str:
-    """The table ``simulator run`` / ``summary`` print, then one line per learner saying
-    whether it beats the best fixed arm, with the paired interval, then the policies' notes
-    (``policy_notes``; ``notes``: ``config.json``'s ``policy_notes``)."""
+def _reference_lines(so: pd.DataFrame, unit: str) -> list[str]:
+    """Per learner (and the switcher): paired difference to the best fixed arm and to vanilla."""
+    out = []
+    for _, r in so.iterrows():
+        if str(r["policy"]).startswith(("fixed:", "oracle")):
+            continue
+        who = f"  {r['setting']:<12} {r['policy']:<26}"
+        if pd.notna(r.get("vs_fixed_arm", np.nan)):
+            out.append(f"{who} vs best fixed arm {r['vs_fixed_arm']}: {r['vs_fixed']:+.2f} {unit}/prompt "
+                       f"[{r['vs_fixed_lo']:+.2f}, {r['vs_fixed_hi']:+.2f}] -> {r['vs_fixed_verdict']}")
+            who = f"  {'':<12} {'':<26}"
+        if pd.notna(r.get("vs_vanilla", np.nan)):
+            g = r.get("captured", np.nan)
+            gain = (f"; gain% {g:.1f} [{r['captured_lo']:.1f}, {r['captured_hi']:.1f}]"
+                    if pd.notna(g) and r["policy"] != SWITCHER else "")
+            if r["policy"] == SWITCHER and pd.notna(r.get("best_arm_captured", np.nan)):
+                gain = f"; the best fixed arm's gain% {r['best_arm_captured']:.1f}"
+            out.append(f"{who} vs vanilla: {r['vs_vanilla']:+.2f} {unit}/prompt [{r['vs_vanilla_lo']:+.2f}, "
+                       f"{r['vs_vanilla_hi']:+.2f}] -> {r['vs_vanilla_verdict']}{gain}")
+    return [""] + out if out else []
+
+
+def format_summary(s: pd.DataFrame, notes: dict | None = None, specbench: bool = False) -> str:
+    """The table ``simulator run`` / ``summary`` print, then per learner whether it beats the
+    best fixed arm and vanilla decoding, with the paired intervals, then the policies' notes
+    (``policy_notes``; ``notes``: ``config.json``'s ``policy_notes``).  One speedup (total
+    plain-decoding time / total time); ``specbench`` adds Spec-Bench's (``SB-spd``).  ``gain%``
+    is the share of the vanilla -> per-round switcher gain a policy captures."""
     lines = []
     has_speed = "speedup" in s.columns
+    has_gain = "captured" in s.columns
     for obj, so in s.groupby("objective", sort=False):
         unit = so["unit"].iloc[0]
         other_unit = so["other_unit"].iloc[0] if "other_unit" in so and so["other_unit"].notna().any() else ""
@@ -189,26 +312,39 @@ def format_summary(s: pd.DataFrame, notes: dict | None = None) -> str:
         if other_unit:
             head += f" {'(' + other_unit + ')':>9}"
         if has_speed:
-            head += f" {'tokens/s':>32} {'speedup':>8} {'SB-spd':>7}"
+            tps = "tokens/s" if obj == "time" else "tokens/s (not the objective)"
+            head += f" {tps:>32} {'speedup':>8}" + (f" {'SB-spd':>7}" if specbench else "")
+        if has_gain:
+            head += f" {'gain%':>7}"
         lines += [head, "-" * len(head)]
         for _, r in so.iterrows():
             line = (f"{r['setting']:<12} {r['policy']:<26} {str(r['reward']):<10} {r['stopping_time']:7.2f} "
                     f"{_fmt_ci(r['regret'], r['regret_lo'], r['regret_hi'], 9):>34} {r['regret_pct']:7.1f}% "
                     f"{r['mean_accepted']:6.3f}")
             if other_unit:
-                line += f" {r.get('other_regret', np.nan):9.2f}"
-            if has_speed and pd.notna(r.get("speedup", np.nan)):
-                line += (f" {_fmt_ci(r['tokens_per_s'], r['tps_lo'], r['tps_hi'], 8, 1):>32} {r['speedup']:7.3f}x"
-                         f" {r['speedup_specbench']:6.3f}x")
+                o = r.get("other_regret", np.nan)
+                line += f" {o:9.2f}" if pd.notna(o) else f" {'':>9}"
+            if has_speed:
+                if pd.notna(r.get("speedup", np.nan)):
+                    line += f" {_fmt_ci(r['tokens_per_s'], r['tps_lo'], r['tps_hi'], 8, 1):>32} {r['speedup']:7.3f}x"
+                    sb = r.get("speedup_specbench", np.nan)
+                    line += (f" {sb:6.3f}x" if pd.notna(sb) else f" {'':>7}") if specbench else ""
+                else:
+                    line += f" {'':>32} {'':>8}" + (f" {'':>7}" if specbench else "")
+            if has_gain:
+                g = r.get("captured", np.nan)
+                line += f" {g:6.1f}%" if pd.notna(g) else f" {'n/a':>7}"
             lines.append(line)
-        if "vs_fixed_arm" in so.columns:
-            lines.append("")
-            for _, r in so.iterrows():
-                if pd.isna(r.get("vs_fixed_arm")) or str(r["policy"]).startswith(("fixed:", "oracle")):
-                    continue
-                lines.append(f"  {r['setting']:<12} {r['policy']:<26} vs best fixed arm {r['vs_fixed_arm']}: "
-                             f"{r['vs_fixed']:+.2f} {unit}/prompt [{r['vs_fixed_lo']:+.2f}, {r['vs_fixed_hi']:+.2f}]"
-                             f" -> {r['vs_fixed_verdict']}")
+        lines += _reference_lines(so, unit)
         lines.append("")
-    lines += policy_notes(s["policy"], notes) if "policy" in s.columns else []
+    if has_gain:
+        lines.append(f"gain% = share of the gain from vanilla decoding to the {SWITCHER[1:-1]} that a row captures "
+                     f"(over all prompts; n/a outside the greedy replay).")
+        lines.append(f"{SWITCHER}: clairvoyant, may change arm every round: the cheapest path through the replay")
+        lines.append("  (dynamic programme over positions, no feedback cost); no policy can beat it.")
+    if specbench and has_speed:
+        lines.append("SB-spd: Spec-Bench's speedup (evaluation/speed.py: mean of per-answer tokens/s over mean")
+        lines.append("  vanilla tokens/s, vanilla tokens re-tokenised); speedup: total plain time / total time.")
+    pols = [p for p in s["policy"] if p != SWITCHER] if "policy" in s.columns else []
+    lines += policy_notes(pols, notes) if pols else []
     return "\n".join(lines).rstrip()
