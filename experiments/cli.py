@@ -59,15 +59,28 @@ def _table(a: argparse.Namespace) -> int:
 
 
 def _write_tables(a: argparse.Namespace, df, fixed, confs: list, settings: list, out: Path) -> None:
-    from .tables import caption, table1, table1_tidy, to_markdown
+    from .tables import caption, degenerate_ids, notes, table1, table1_tidy, to_markdown
 
     for s in settings:
         conf = next((c for c in confs if c.get("setting") == s), confs[0] if confs else {})
         seed = int(conf.get("seed", 0))
-        t = table1(df, fixed, s, seed)
-        table1_tidy(df, fixed, s, seed).to_csv(out / f"table1_{s}.csv", index=False)
-        cap = caption(traces.load(conf["trace"]).manifest, conf, df.loc[df.setting == s, "prompt_id"].nunique()) \
-            if conf.get("trace") else ""
+        trace = traces.load(conf["trace"]) if conf.get("trace") else None
+        deg = degenerate_ids(trace) if trace is not None else []
+        d, fx, excluded = df, fixed, 0
+        if a.exclude_degenerate:
+            drop = df["prompt_id"].isin(deg) & (df["setting"] == s)
+            excluded = df.loc[drop, "prompt_id"].nunique()
+            if excluded == df.loc[df["setting"] == s, "prompt_id"].nunique():
+                raise ValueError(f"--exclude-degenerate: every prompt of setting {s!r} is flagged degenerate; "
+                                 f"expected at least one left")
+            d = df[~drop]
+            fx = None if fixed is None else fixed[~(fixed["prompt_id"].isin(deg) & (fixed["setting"] == s))]
+            deg = []
+        t = table1(d, fx, s, seed, conf, deg)
+        table1_tidy(d, fx, s, seed, conf, deg).to_csv(out / f"table1_{s}.csv", index=False)
+        n = d.loc[d.setting == s, "prompt_id"].nunique()
+        cap = caption(trace.manifest, conf, n) if trace is not None else ""
+        cap = f"{cap} {notes(d, s, deg, excluded)}".strip()
         (out / f"table1_{s}.md").write_text(f"Setting: {s}. {cap}\nCells: {t.columns.name}\n\n" + to_markdown(t))
         print(f"== {s}: {cap}\n   cells: {t.columns.name}")
         print(t.to_string())
@@ -202,6 +215,9 @@ def build_parser() -> argparse.ArgumentParser:
     t = sub.add_parser("table", help="Table-1 analogue of a results folder: MAT, tokens/s, speedup, intervals")
     ck.add_results(t)
     t.add_argument("--setting", default=None, help="one setting of the folder (default: each)")
+    t.add_argument("--exclude-degenerate", action="store_true",
+                   help="leave out the prompts the trace flags degenerate (repetitive outputs); by default they "
+                        "are counted in the caption and a 'w/o degenerate' column shows the result without them")
     ck.add_out(t, "folder for table1_*.csv/.md (default RESULTS/tables)", required=False)
     t.set_defaults(fn=_table)
     f = sub.add_parser("plot", help="figures of a results folder (run or serve)")

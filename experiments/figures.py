@@ -156,7 +156,7 @@ def batch_serving(df: pd.DataFrame, title: str = "", measured: list[int] | None 
     for name, k in zip(arms["method"], arms["k"], strict=True):
         v = band(name)
         col = colors[name]
-        ax.plot(bs, v[:, 0], color=col, lw=1, ls="-" if k > 0 else ":",
+        ax.plot(bs, v[:, 0], color=col, lw=1, ls="-" if k > 0 else ":", zorder=3,  # above the policies
                 label=f"k = {k}" + (" (plain)" if k == 0 else f" ({name})"))
         if k > 0:
             ax.fill_between(bs, v[:, 1], v[:, 2], color=col, alpha=0.12, lw=0)
@@ -196,7 +196,7 @@ def batch_serving_sorted(df: pd.DataFrame, title: str = "", palette: DrafterPale
     fig, ax = plt.subplots(figsize=(6.2, 3.6))
     arms = df[df["kind"] == "arm"].drop_duplicates("method").sort_values("k")
     for name, k in zip(arms["method"], arms["k"], strict=True):
-        ax.plot(x, m[name], color=colors[name], lw=1,
+        ax.plot(x, m[name], color=colors[name], lw=1, zorder=3,
                 ls="-" if k > 0 else ":", label=f"k = {k}" + (" (plain)" if k == 0 else f" ({name})"))
     ax.plot(x, m["best arm"], color="k", lw=2.2, ls=(0, (1, 2)), label="best speculative arm, k >= 1 (hindsight)",
             zorder=1)

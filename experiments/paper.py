@@ -373,7 +373,7 @@ def trajectories(rc: RunConfig, policies: tuple[str, ...]) -> pd.DataFrame:
 def render(data: Path, out: Path) -> list[Path]:
     """Draw every table and figure from the tables ``compute`` wrote; return written paths."""
     from . import figures as F
-    from .tables import caption, table1, table1_tidy, to_markdown
+    from .tables import caption, degenerate_ids, notes, table1, table1_tidy, to_markdown
 
     F.set_style()
     meta = json.loads((data / "config.json").read_text())
@@ -385,9 +385,11 @@ def render(data: Path, out: Path) -> list[Path]:
     fixed = pd.read_parquet(data / "replay_fixed.parquet")
     rconf = json.loads((data / "replay_config.json").read_text())
     seed = int(meta.get("seed", 0))
-    table1_tidy(res, fixed, "replay", seed).to_csv(tdir / "table1.csv", index=False)
-    t = table1(res, fixed, "replay", seed)
-    cap = caption(traces.load(meta["trace"]).manifest, rconf, res["prompt_id"].nunique())
+    tr1 = traces.load(meta["trace"])
+    deg = degenerate_ids(tr1)
+    table1_tidy(res, fixed, "replay", seed, rconf, deg).to_csv(tdir / "table1.csv", index=False)
+    t = table1(res, fixed, "replay", seed, rconf, deg)
+    cap = f"{caption(tr1.manifest, rconf, res['prompt_id'].nunique())} {notes(res, 'replay', deg)}"
     (tdir / "table1.md").write_text(f"Trace: {label}. {cap}\nCells: {t.columns.name}\n\n" + to_markdown(t))
     paths += [tdir / "table1.csv", tdir / "table1.md"]
     if (data / "chain_vs_tree.csv").exists():

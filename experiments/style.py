@@ -124,7 +124,7 @@ class DrafterPalette:
         """``drafter@k`` among draft lengths ``1..k_ref``: the drafter's colour at ``k_ref``,
         lighter for shorter drafts (an ordinal shade of the one drafter colour)."""
         base = self.arm(arm).color
-        t = 0.6 * (k_ref - k) / max(k_ref - 1, 1)
+        t = 0.5 * (k_ref - k) / max(k_ref - 1, 1)
         return tuple(float(c + (1 - c) * t) for c in mcolors.to_rgb(base))
 
     def arm_colors(self, arms: list[str]) -> dict[str, RGB]:

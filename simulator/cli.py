@@ -128,8 +128,10 @@ def estimate(cfgs: list[RunConfig]) -> tuple[float, float]:
 
 def _check_memory(cfgs: list[RunConfig], limit_gb: float | None) -> None:
     need, rounds = estimate(cfgs)
-    if limit_gb is None:  # default: 80% of this machine's memory
-        limit_gb = 0.8 * os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 1e9
+    if limit_gb is None:  # default: 80% of the memory this process may use (RAM, cgroup, ulimit -v)
+        from traces.guards import memory_limit
+
+        limit_gb = memory_limit()[0] / 1e9
     if need > limit_gb * 1e9:
         raise ConfigError(f"--runs {cfgs[0].runs}: this run would need about {need / 1e9:.2f} GB of memory, over "
                           f"the {limit_gb:.2f} GB limit (--max-memory GB); use fewer --runs or --workers, or raise "

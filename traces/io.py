@@ -250,6 +250,8 @@ def _dense_bytes(P: int, D: int, T: int, acc: pd.DataFrame, depth: int) -> list[
     for col in ("alpha", "beta"):
         if col in acc.columns:
             parts.append((f"{col} array", cells * 4))
+    if "drafted" in acc.columns:
+        parts.append(("drafted array", cells * 2))
     if depth:
         parts.append((f"ranks array x {depth} depths", cells * depth * 2))
     return parts
@@ -457,6 +459,16 @@ def _read(path: Path) -> tuple[Trace | None, list[str]]:
             v = acc[col].to_numpy(np.float64)
             if not np.all((v >= 0) & (v <= 1)):
                 problems.append(f"{apath}: {col}: expected probabilities in [0, 1] (no NaN)")
+    if "drafted" in acc.columns:  # an adaptive-length log: each step's own draft length
+        dk = acc["drafted"].to_numpy(np.int64)
+        bad = np.flatnonzero((dk != -1) & ((dk < np.maximum(val, 1)) | (dk > S.MAX_COST_K)))
+        if not partial and len(dk):
+            bad = np.arange(len(dk))
+        if len(bad):
+            r = int(bad[0])
+            problems.append(f"{apath}: drafted: expected -1 or the step's draft length (accept..{S.MAX_COST_K}) in a "
+                            f"partial trace, got {dk[r]} at prompt {acc_pid.iloc[r]!r}, drafter "
+                            f"{acc['drafter'].iloc[r]!r}, pos {pos[r]} (accept {val[r]})")
     costs = None
     cpath = path / S.COSTS_FILE
     if cpath.exists():
@@ -474,6 +486,10 @@ def _read(path: Path) -> tuple[Trace | None, list[str]]:
     if "beta" in acc.columns:
         beta = np.full((P, D, T), np.nan, dtype=np.float32)
         beta[pi, di, pos] = acc["beta"].to_numpy(np.float32)
+    drafted = None
+    if "drafted" in acc.columns:
+        drafted = np.full((P, D, T), -1, dtype=np.int16)
+        drafted[pi, di, pos] = acc["drafted"].to_numpy(np.int16)
     ranks = None
     rpath = path / S.RANKS_FILE
     if rpath.exists():
@@ -483,7 +499,7 @@ def _read(path: Path) -> tuple[Trace | None, list[str]]:
             _check_ranks_accept(ranks, accept, manifest, lens, prompts["prompt_id"].tolist(), rpath, problems)
         if problems:
             return None, problems
-    trace = Trace(manifest, prompts, accept, alpha, beta, costs, path, ranks)
+    trace = Trace(manifest, prompts, accept, alpha, beta, costs, path, ranks, drafted)
     return trace, []
 
 
@@ -509,12 +525,15 @@ def _check_costs(costs: pd.DataFrame, cpath: Path, drafters: list[str], problems
     ms = costs["ms"].to_numpy(np.float64)
     if not np.all(np.isfinite(ms) & (ms > 0)):
         problems.append(f"{cpath}: ms: expected finite positive milliseconds (no NaN)")
-    bad_kind = sorted(set(costs["kind"]) - {"verify", "draft"})
+    bad_kind = sorted(set(costs["kind"]) - set(S.COST_KINDS))
     if bad_kind:
-        problems.append(f"{cpath}: kind: expected 'verify' or 'draft', got {bad_kind}")
+        problems.append(f"{cpath}: kind: expected one of {list(S.COST_KINDS)}, got {bad_kind}")
     dr = set(costs.loc[costs["kind"] == "draft", "drafter"]) - set(drafters)
     if dr:
         problems.append(f"{cpath}: drafter: draft rows for unknown drafters {sorted(dr)}")
+    dr = set(costs.loc[costs["kind"] == "logged", "drafter"]) - set(drafters) - {""}
+    if dr:
+        problems.append(f"{cpath}: drafter: logged rows for unknown drafters {sorted(dr)}")
     if not len(costs):
         problems.append(f"{cpath}: no rows; expected cost rows, or no costs.parquet at all")
     for col, lo, hi in (("k", 0, S.MAX_COST_K), ("batch_size", 1, 1 << 20), ("context_len", 0, MAX_TOKENS)):
@@ -524,10 +543,24 @@ def _check_costs(costs: pd.DataFrame, cpath: Path, drafters: list[str], problems
     if len(problems) > n0:
         return
     c = costs.reset_index(drop=True)
-    no_verify = sorted(set(c["device"]) - set(c.loc[c["kind"] == "verify", "device"]))
+    logged = c["kind"] == "logged"
+    mixed = sorted(set(c.loc[logged, "device"]) & set(c.loc[~logged, "device"]))
+    if mixed:
+        problems.append(f"{cpath}: kind: device(s) {mixed} mix 'logged' rows with verify/draft rows; expected one "
+                        "kind of table per device (a log's measured steps, or the collector's verify/draft rows)")
+    plain_row = logged & (c["drafter"] == "") & (c["k"] == 0)
+    no_plain = sorted(set(c.loc[logged, "device"]) - set(c.loc[plain_row, "device"]))
+    if no_plain:
+        problems.append(f"{cpath}: kind: logged device(s) {no_plain} have no plain-decoding row; expected a "
+                        "'logged' row with drafter '' and k 0 (the vanilla log's step) for every logged device")
+    bad_k = logged & (c["drafter"] != "") & (c["k"] < 1)
+    if bad_k.any():
+        problems.append(f"{cpath}: k: expected k >= 1 on a drafter's logged rows, got {_cost_row(c, int(bad_k.idxmax()))}")
+    no_verify = sorted(set(c.loc[~logged, "device"]) - set(c.loc[c["kind"] == "verify", "device"]))
     if no_verify:
         problems.append(f"{cpath}: kind: device(s) {no_verify} have draft rows only; expected verify rows (the "
                         "target's step) for every device")
+    no_verify += no_plain + mixed
     dup = c.duplicated(COST_KEY, keep=False)
     if dup.any():
         g = c[dup].groupby(COST_KEY, sort=False)["ms"]
@@ -544,11 +577,11 @@ def _check_costs(costs: pd.DataFrame, cpath: Path, drafters: list[str], problems
                         f"at {_cost_row(c, int(out[0]))}" + (f" and {len(out) - 1} more rows" if len(out) > 1 else ""))
         return
     for dev, g in c[~c["device"].isin(no_verify)].groupby("device", sort=True):
-        v = g[g["kind"] == "verify"]
+        v = g[g["kind"].isin(["verify", "logged"]) & (g["drafter"] == "")]  # the target's own step
         v0 = v[v["batch_size"] == v["batch_size"].min()]
         plain = float(v0.loc[v0["k"] == v0["k"].min(), "ms"].median())
         rlo, rhi = PLAIN_RATIO
-        bad = ((g["kind"] == "verify") & (g["ms"] < plain * rlo)) | (g["ms"] > plain * rhi)
+        bad = (g["kind"].isin(["verify", "logged"]) & (g["ms"] < plain * rlo)) | (g["ms"] > plain * rhi)
         if bad.any():
             i = int(c.index.get_loc(bad[bad].index[0]))
             problems.append(f"{cpath}: ms: expected verify rows within [plain / {1 / rlo:g}, plain x {rhi:g}] and "
@@ -687,6 +720,8 @@ def accept_table(trace: Trace) -> pd.DataFrame:
         df["alpha"] = trace.alpha[pi, di, pos].astype(np.float32)
     if trace.beta is not None:
         df["beta"] = trace.beta[pi, di, pos].astype(np.float32)
+    if trace.drafted is not None:
+        df["drafted"] = trace.drafted[pi, di, pos].astype(np.int16)
     return df
 
 

@@ -50,7 +50,9 @@ PROMPT_OPTIONAL = {"degenerate": "bool", "prompt_sha256": "str", "tf_mismatches"
 
 ACCEPT_COLUMNS: dict[str, str] = {"prompt_id": "str", "drafter": "str", "pos": "int", "accept": "int"}
 #: sampling-mode columns (issue 2): alpha = sum_v min(p, q); beta = min(1, q(y)/p(y))
-ACCEPT_OPTIONAL = {"alpha": "float", "beta": "float"}
+#: ``drafted`` (partial traces of adaptive-length logs): the draft length the logged step ran
+#: at, -1 where the drafter ran at its constant K; ``accept == drafted`` marks a censored step
+ACCEPT_OPTIONAL = {"alpha": "float", "beta": "float", "drafted": "int"}
 
 #: ranks (schema 1.1): ``rank`` of the target's token ``y_{t+depth-1}`` among the drafter's
 #: candidates (0 = its top-1), capped at the manifest's ``rank_cap`` (= "not among them").
@@ -61,7 +63,11 @@ RANKS_COLUMNS: dict[str, str] = {"prompt_id": "str", "drafter": "str", "pos": "i
 RANK_CAP = 16
 
 #: cost rows: kind "verify" (target pass over k+1 tokens, drafter empty) or "draft"
-#: (one drafted token of ``drafter``), in milliseconds, with the device that measured it
+#: (one drafted token of ``drafter``), in milliseconds, with the device that measured it;
+#: or kind "logged" (an engine log's measured step, ``python -m traces import``): drafter
+#: empty and k 0 for plain decoding, else one whole step (drafting and verification) of
+#: ``drafter`` at draft length k.  A device's rows are all "logged" or none are.
+COST_KINDS = ("verify", "draft", "logged")
 MAX_COST_K = 1024  # longest draft a cost row may price
 COST_COLUMNS: dict[str, str] = {
     "device": "str",

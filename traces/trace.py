@@ -37,6 +37,10 @@ class Trace:
         (drafters without ranks, positions past the output).
     path : Path or None
         Directory the trace was read from.
+    drafted : numpy.ndarray or None, same shape as ``accept``, int16
+        Partial traces of adaptive-length logs: the draft length each logged step ran at
+        (``-1`` where no step, or where the drafter ran at its constant K); a step with
+        ``accept == drafted`` is right-censored (``traces.censored``).
     """
 
     manifest: dict[str, Any]
@@ -47,6 +51,8 @@ class Trace:
     costs: pd.DataFrame | None = None
     path: Path | None = field(default=None, compare=False)
     ranks: np.ndarray | None = field(default=None, compare=False)
+    drafted: np.ndarray | None = field(default=None, compare=False)
+    _memo: dict = field(default_factory=dict, compare=False, repr=False)
 
     # -- shape helpers -------------------------------------------------------------------
     @property
@@ -124,6 +130,36 @@ class Trace:
         pad = np.concatenate([r[:n, 0], np.full(depth, -1)]).astype(np.int64)  # token input: t + j - 1
         return np.stack([pad[j : j + n] for j in range(depth)], axis=1)
 
+    # -- censored steps (adaptive-length logs) -------------------------------------------------
+    def censored(self, drafter: str) -> bool:
+        """Whether ``drafter``'s logged steps ran at varying draft lengths (``drafted`` recorded):
+        its law above a step's own length comes from :meth:`survival`, not from the steps."""
+        if self.drafted is None:
+            return False
+        return bool((self.drafted[:, self.drafter_index(drafter)] >= 0).any())
+
+    def logged_steps(self, drafter: str, prompt: int) -> tuple[np.ndarray, np.ndarray]:
+        """``(a, k)`` of the logged steps of ``drafter`` on ``prompt`` (``k``: each step's draft
+        length; the drafter's K where it ran at a constant one)."""
+        d = self.drafter_index(drafter)
+        n = int(self.output_lens[prompt])
+        row = self.accept[prompt, d, :n].astype(np.int64)
+        at = row >= 0
+        k = (self.drafted[prompt, d, :n][at].astype(np.int64) if self.censored(drafter)
+             else np.full(int(at.sum()), self.k_limits[drafter], np.int64))
+        return row[at], k
+
+    def survival(self, drafter: str) -> np.ndarray:
+        """``(n_prompts, k_limit + 1)``: Kaplan-Meier ``P(L >= i)`` per prompt from the logged
+        ``(a, k)`` steps (``traces.censored.prompt_survival``), computed once."""
+        from .censored import prompt_survival
+
+        key = ("survival", drafter)
+        if key not in self._memo:
+            steps = [self.logged_steps(drafter, p) for p in range(self.n_prompts)]
+            self._memo[key] = prompt_survival(steps, self.k_limits[drafter])
+        return self._memo[key]
+
     # -- arm outcomes ----------------------------------------------------------------------
     def accepted(self, arm: Arm, prompt: int) -> np.ndarray:
         """Draft tokens accepted, ``min(K, L_d(t))``, at every position of one prompt."""
@@ -135,6 +171,13 @@ class Trace:
             if arm.is_tree:
                 raise ArmError(f"arm {arm.name}: {self.label} is an engine log (partial information) without "
                                "ranks; only chain arms d@k with k <= the logged K replay on it")
+            if self.censored(arm.drafter):
+                a, k = self.logged_steps(arm.drafter, prompt)
+                if (k < arm.k).any():  # min(a, K) unknown at a censored step that drafted fewer
+                    raise ArmError(f"arm {arm.name}: drafter {arm.drafter!r} was logged at varying draft "
+                                   f"lengths (as low as {int(k.min())}), so min(K, L) is censored at its steps; "
+                                   "its law is the Kaplan-Meier estimate (--setting stochastic --law empirical)")
+                return np.minimum(a, arm.k)
             return np.minimum(a[a >= 0], arm.k)
         if not arm.is_tree:
             return np.minimum(a, arm.k)

@@ -8,7 +8,9 @@ sampling trace a drafter with a draft distribution has a random path; its law is
 expected-occupation law (every position weighted by the probability that a round of the arm
 starts there, each round's law from ``beta``), exact in the same sense for the
 expectations.  On an engine log (``traces.schema.INFORMATION`` partial) the law is that of
-its logged steps, i.e. the engine's own rounds (exact for every K up to the logged one).
+its logged steps, i.e. the engine's own rounds (exact for every K up to the logged one); for
+an adaptive-length log (steps at varying draft lengths, censored at their own) the law of
+``min(L, K)`` is the Kaplan-Meier estimate from the prompt's steps (``traces.censored``).
 ``law="positions"``: the law of ``min(K, L_d(t)) + 1`` over *all* positions of the output
 (the earlier ``empirical`` law, kept for comparison bit for bit): a long accepted run covers many
 positions, so it over-weights long accepts against the rounds the arm plays.
@@ -129,6 +131,15 @@ def round_counts(trace: Trace, arm: Arm, prompt: int, L: int) -> np.ndarray:
         n = int(trace.output_lens[prompt])
         beta = np.nan_to_num(trace.beta[prompt, trace.drafter_index(arm.drafter), :n].astype(np.float64), nan=0.0)
         return occupation_counts(beta, int(arm.k), L)
+    if trace.partial and not arm.is_tree and arm.k > 0 and trace.censored(arm.drafter):
+        # an adaptive-length log: steps censored at their own k; the Kaplan-Meier law of
+        # min(L, K) on this prompt (traces.censored), weighted by the prompt's logged steps
+        from traces.censored import capped_law
+
+        law = capped_law(trace.survival(arm.drafter)[prompt], int(arm.k))
+        out = np.zeros(L + 1)
+        out[: len(law)] = law * len(trace.logged_steps(arm.drafter, prompt)[0])
+        return out
     x = trace.accepted(arm, prompt)  # a partial trace: the logged steps only, already the rounds
     if not trace.partial:
         n, t, starts = len(x), 0, []
