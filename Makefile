@@ -48,6 +48,12 @@ demo: $(STAMP)
 figures: $(STAMP)
 	$(PY) -m experiments figures --trace $(DEMO_TRACE) $(FIGURES_ARGS) --out $(FIGURES_OUT)
 
+# every artefact the docs quote (figures, theory report, docs/scripts outputs, docs/figures/data),
+# then tests/test_docs_numbers.py against them (docs/reproducing.md; ~3-10 min on 2 cores)
+.PHONY: docs-data
+docs-data: $(STAMP)
+	PY=$(PY) FIGURES_OUT=$(FIGURES_OUT) bash docs/scripts/regenerate.sh
+
 # then the engine-equality tests again with numpy's AVX-512 code switched off (a no-op on a CPU
 # without it): numpy and the compiled engine must give the same bits either way
 NO_AVX512 := AVX512_SPR AVX512_ICL X86_V4

@@ -3,7 +3,11 @@ per second between a small and a large sweep of the whole command line on the bu
 so start-up (imports, trace loading, compilation from cache) cancels, measured side by side.
 
     .venv/bin/python benchmarks/cli_throughput.py [--small 1000] [--large 4000] [--repeat 3] [--quick] [--only POLICY]
-        [--trace builtin:smollm2-greedy] [--arms '*@4']
+        [--plugin] [--trace builtin:smollm2-greedy] [--arms '*@4']
+
+``--plugin``: built-in UCBSpec and the same learner as a plug-in in the compiled form
+(``benchmarks/compiled_plugin.py``, loaded with ``--policy-module``) in replay, stochastic and
+adversarial, side by side in one run, with the plug-in's share of the built-in's rate.
 
 A policy-round is one select + emit + update of one (prompt, run) lane.  Rounds are read from
 the written results (sum of ``stopping_time``), times are wall-clock seconds of the command.
@@ -33,6 +37,9 @@ CASES = [  # (policy, setting, extra flags)
     ("exp3spec", "replay", []),
     ("ucbspec", "replay", ["--carry-state"]),
 ]
+PLUGIN = ["--policy-module", str(ROOT / "benchmarks" / "compiled_plugin.py")]
+PLUGIN_CASES = [c for s in ("replay", "stochastic", "adversarial")
+                for c in (("ucbspec", s, []), ("ucbspec-plugin", s, PLUGIN))]
 
 
 def run(policy: str, setting: str, extra: list[str], runs: int, out: Path, trace: str,
@@ -55,8 +62,10 @@ def main() -> None:
     ap.add_argument("--arms", default="*@4")
     ap.add_argument("--quick", action="store_true", help="100 and 400 runs, UCBSpec replay only")
     ap.add_argument("--only", metavar="POLICY", help="only the cases of this policy")
+    ap.add_argument("--plugin", action="store_true", help="UCBSpec built in vs as a compiled plug-in, 3 settings")
     a = ap.parse_args()
-    cases = CASES[:1] if a.quick else [c for c in CASES if a.only in (None, c[0])]
+    cases = PLUGIN_CASES if a.plugin else CASES[:1] if a.quick else [c for c in CASES if a.only in (None, c[0])]
+    rates: dict[tuple[str, str], float] = {}
     small, large = (100, 400) if a.quick else (a.small, a.large)
     print(f"{'policy':<10} {'setting':<12} {'flags':<14} {'rounds':>12} {'s(' + str(small) + ')':>8} "
           f"{'s(' + str(large) + ')':>8} {'marginal M rounds/s':>20}")
@@ -70,8 +79,12 @@ def main() -> None:
                 dt, n2 = run(pol, setting, extra, large, Path(tmp) / "b", a.trace, a.arms)
                 t2 = min(t2, dt)
             rate = (n2 - n1) / max(t2 - t1, 1e-9) / 1e6
-            print(f"{pol:<10} {setting:<12} {' '.join(extra):<14} {n2 - n1:>12} {t1:8.2f} {t2:8.2f} {rate:20.2f}",
-                  flush=True)
+            rates[pol, setting] = rate
+            flags = "--policy-module" if extra == PLUGIN else " ".join(extra)
+            print(f"{pol:<10} {setting:<12} {flags:<14} {n2 - n1:>12} {t1:8.2f} {t2:8.2f} {rate:20.2f}", flush=True)
+    for (pol, setting), rate in rates.items():
+        if pol == "ucbspec-plugin" and ("ucbspec", setting) in rates:
+            print(f"plug-in / built-in, {setting}: {rate / rates['ucbspec', setting]:.0%}")
 
 
 if __name__ == "__main__":

@@ -32,16 +32,15 @@ from simulator.policies.hedgespec import hedge_probs  # noqa: E402
 from simulator.policies.reference import EXP3SpecReference, HedgeReference, UCBSpecReference  # noqa: E402
 
 L = 8
-POLICY_ID = {"ucbspec": kernels.UCBSPEC, "exp3spec": kernels.EXP3SPEC, "hedge": kernels.HEDGE}
 
 
 def kernel_rate(name: str, K: int, R: int, seconds: float) -> float:
     means = np.linspace(1.5, L, K)
-    learner_rounds(POLICY_ID[name], K, R, 8, means, L, 0.5)  # compile / warm up
+    learner_rounds(name, K, R, 8, means, L, 0.5)  # compile / warm up
     n = 64
     while True:  # grow the horizon until one call takes long enough to time
         t0 = time.perf_counter()
-        learner_rounds(POLICY_ID[name], K, R, n, means, L, 0.5)
+        learner_rounds(name, K, R, n, means, L, 0.5)
         dt = time.perf_counter() - t0
         if dt > seconds / 4 or n > 1 << 26:
             break
@@ -49,7 +48,7 @@ def kernel_rate(name: str, K: int, R: int, seconds: float) -> float:
     best = dt
     for _ in range(2):
         t0 = time.perf_counter()
-        learner_rounds(POLICY_ID[name], K, R, n, means, L, 0.5)
+        learner_rounds(name, K, R, n, means, L, 0.5)
         best = min(best, time.perf_counter() - t0)
     return n * R / best
 

@@ -11,17 +11,60 @@ import argparse
 import sys
 from pathlib import Path
 
+import pandas as pd
+
 import traces
-from simulator.cli import ERRORS
+from simulator.cli import ERRORS, add_wide
 from simulator.results_reader import ResultsFolder, open_results
 from traces import clikit as ck
 from traces.outdir import check_out, staged_folder
+from traces.textout import term_width, wrap, wrap_lines
 
 THEORY_LEGACY = ("checks.csv", "curves.csv", "report.md", "*.png", "*.pdf")  # written before folders had a mark
 
 
 class CheckFailed(RuntimeError):
     """A check that ran and failed (exit 1)."""
+
+
+def table1_terminal(t: pd.DataFrame, width: int = 100) -> str:
+    """Table 1's overall rows (``tables/table1.csv``) as a terminal table: one row per method,
+    units under the names, the columns that do not fit left out and named."""
+    from traces.textout import Column, interval, num, render
+
+    o = t[t["category"] == "overall"]
+    if not len(o):
+        return ""
+    unit = str(o["unit"].iloc[0])
+    rows = [r for _, r in o.iterrows()]
+    cols = [Column("method", "", [str(r["method"]) for r in rows], left=True),
+            Column("MAT", "tok/rnd", [num(r["mat"], ".2f") for r in rows]),
+            Column("tokens/s", "tok/s", [num(r["tps"], ".1f") for r in rows]),
+            Column("speedup", "x", [num(r["speedup"], ".2f") for r in rows]),
+            Column("Δ vs best fixed", f"{unit}/prompt [95% CI]",
+                   [interval(r["d_fixed"], r["d_fixed_lo"], r["d_fixed_hi"], r["prompts"], "+.1f")
+                    if pd.notna(r["d_fixed"]) else "ref" if r["kind"] == "fixed" else "" for r in rows], drop=2),
+            Column("gain%", "%", [num(r["gain_pct"], ".0f", "") for r in rows], drop=1),
+            Column("verdict", "", [str(r["verdict"]) if pd.notna(r["verdict"]) else "" for r in rows],
+                   left=True, drop=3)]
+    table, dropped = render(cols, width)
+    lines = [f"Table 1 (overall, {int(o['prompts'].max())} prompts; {o['objective'].iloc[0]} objective; Δ: paired, "
+             f"negative = better; gain%: share of the vanilla -> per-round switcher gain)"] + table
+    if dropped:
+        lines.append(f"left out to fit {width} columns: {', '.join(dropped)} (--wide shows them)")
+    return "\n".join(wrap_lines(lines, width))
+
+
+def policy_list(text: str) -> tuple[str, ...]:
+    """``"ucbspec:delta=0.1,width=per-arm,exp3spec"`` -> the two specs: a comma-separated
+    piece ``key=value`` without a policy name continues the previous spec's parameters."""
+    out: list[str] = []
+    for piece in ck.str_list(text):
+        if out and "=" in piece and ":" not in piece.split("=", 1)[0] and ":" in out[-1]:
+            out[-1] += "," + piece
+        else:
+            out.append(piece)
+    return tuple(out)
 
 
 def _figures(a: argparse.Namespace) -> int:
@@ -33,13 +76,30 @@ def _figures(a: argparse.Namespace) -> int:
                   curve_grid=(100, 1000, 2), curve_runs=8, bound_runs=8, scaling_runs=2, scaling_orders=2)
     if a.batch_sizes:
         kw["batch_sizes"] = a.batch_sizes
+    if a.k is not None:
+        kw["k"] = a.k
+    if a.runs is not None:
+        kw["runs"] = a.runs
+    if a.policies:
+        from simulator.policies import make_policy
+
+        for spec in a.policies:  # a bad spec is refused before anything is simulated
+            make_policy(spec)
+        kw["policies"] = tuple(a.policies)
     cfg = FigureConfig(trace=a.trace, seed=a.seed, cost_device=a.cost_device, drafters=a.drafters or (),
                        serve_drafter=a.serve_drafter, **kw)
     paths, times = make_figures(cfg, a.out, render_only=a.render_only, progress=not a.quiet)
+    width = term_width(a.wide)
     if not a.quiet:
-        print(Path(a.out, "tables", "table1.md").read_text())
+        import pandas as pd
+
+        print(table1_terminal(pd.read_csv(Path(a.out, "tables", "table1.csv")), width))
+        print(f"(per category, with every interval: {Path(a.out, 'tables', 'table1.md')})")
+    by_dir: dict[str, list[str]] = {}
     for p in paths:
-        print(f"wrote {p}")
+        by_dir.setdefault(str(Path(p).parent), []).append(Path(p).name)
+    for d, names in by_dir.items():
+        print("\n".join(wrap(f"wrote {d}/: {', '.join(names)}", width, "    ")))
     print(f"done in {times['total']:.1f} s (render {times['render']:.1f} s)")
     return 0
 
@@ -80,7 +140,7 @@ def _write_tables(a: argparse.Namespace, df, fixed, confs: list, settings: list,
         table1_tidy(d, fx, s, seed, conf, deg).to_csv(out / f"table1_{s}.csv", index=False)
         n = d.loc[d.setting == s, "prompt_id"].nunique()
         cap = caption(trace.manifest, conf, n) if trace is not None else ""
-        cap = f"{cap} {notes(d, s, deg, excluded)}".strip()
+        cap = f"{cap} {notes(d, s, deg, excluded, fx)}".strip()
         (out / f"table1_{s}.md").write_text(f"Setting: {s}. {cap}\nCells: {t.columns.name}\n\n" + to_markdown(t))
         print(f"== {s}: {cap}\n   cells: {t.columns.name}")
         print(t.to_string())
@@ -102,12 +162,12 @@ def _plot_into(res: ResultsFolder, out: Path) -> list[str]:
     if res.kind == "serve":
         conf, df = res.config, res.serving
         F.set_style()
-        paths = F.save_figure(F.batch_serving(df, conf["trace_label"], conf.get("measured_batch_sizes")), out,
+        paths = F.save_figure(F.batch_serving(df, F.source_of(conf), conf.get("measured_batch_sizes")), out,
                               "batch_serving")
-        paths += F.save_figure(F.batch_serving_sorted(df, conf["trace_label"]), out, "batch_serving_sorted")
+        paths += F.save_figure(F.batch_serving_sorted(df, F.source_of(conf)), out, "batch_serving_sorted")
     else:
         c0 = res.configs[0]
-        paths = F.save_all(res.results, c0["arms"], out, title=c0.get("trace_label", ""))
+        paths = F.save_all(res.results, c0["arms"], out, title=F.source_of(c0))
     return [p.name for p in paths]
 
 
@@ -120,9 +180,11 @@ def _export(a: argparse.Namespace) -> int:
                          policy_modules=tuple(a.policy_module or ()))
     for key in ("method", "baseline"):
         if r[key] is not None:
-            print(f"wrote {r[key]} (sidecar {r[key]}{SIDECAR}: wall_time is simulated from the cost table)")
+            print("\n".join(wrap(f"wrote {r[key]} (sidecar {r[key]}{SIDECAR}: wall_time is simulated from the cost "
+                                  "table)", term_width())))
     sp = "n/a (no cost table)" if r["speedup_specbench"] is None else f"{r['speedup_specbench']:.4f}x"
-    print(f"Spec-Bench MAT {r['mat']:.4f}; Spec-Bench speedup {sp} ({SPEEDUP_DEFINITION})")
+    print("\n".join(wrap(f"Spec-Bench MAT {r['mat']:.4f}; Spec-Bench speedup {sp} ({SPEEDUP_DEFINITION})",
+                          term_width())))
     return 0
 
 
@@ -139,7 +201,8 @@ def _scaling_into(a: argparse.Namespace, out: Path) -> None:
     from .scaling import arms_scaling, plot
 
     df = arms_scaling(a.trace, k=a.k, runs=a.runs, seed=a.seed, policies=tuple(a.policy or ()) or
-                      ("ucbspec", "exp3spec", "hedgespec", "uniform"), orders=a.orders, cost_device=a.cost_device)
+                      ("ucbspec", "exp3spec", "hedgespec", "uniform"), orders=a.orders, cost_device=a.cost_device,
+                      progress=not getattr(a, "quiet", False))
     df.to_csv(out / "regret_vs_arms.csv", index=False)
     plot(df, out, a.trace)
     print("regret (rounds / prompt), mean over drafter orders:")
@@ -208,7 +271,16 @@ def build_parser() -> argparse.ArgumentParser:
                    help="drafter of the batch-serving arms k = 1..4 (default: highest mean accepted length)")
     q.add_argument("--batch-sizes", type=ck.int_list, default=None,
                    help="batch-serving batch sizes, e.g. 1-50 (default: 1..min(50, prompts))")
+    q.add_argument("--k", type=ck.positive_int, default=None,
+                   help="draft length K of the drafter-choice figures and the serving arms 1..K (default 4, "
+                        "capped at the trace's k_max)")
+    q.add_argument("--policies", type=policy_list, default=None,
+                   help="Table 1's policies, comma-separated (default: ucbspec, exp3spec, hedgespec, ... as "
+                        "docs/reproducing.md lists; see python -m simulator policies)")
+    q.add_argument("--runs", type=ck.positive_int, default=None,
+                   help="runs per prompt of Table 1 and the trajectories (default 20; --quick: 4)")
     q.add_argument("--quick", action="store_true", help="small grids (smoke test)")
+    add_wide(q)
     q.add_argument("--render-only", action="store_true", help="redraw from OUT/data without simulating")
     ck.add_quiet(q)
     q.set_defaults(fn=_figures)
@@ -270,6 +342,11 @@ def build_parser() -> argparse.ArgumentParser:
     h.add_argument("--drafters", type=ck.str_list, default=None,
                    help="drafters of the real-trace checks (default: every drafter of the trace)")
     h.set_defaults(fn=_theory)
+    from . import live
+
+    lv = sub.add_parser("live", help="a policy chooses the arm of real KV-cached decoding every round (needs torch)")
+    live.add_arguments(lv)
+    lv.set_defaults(fn=live.run_cli)
     return ck.finish(ap)
 
 

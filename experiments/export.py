@@ -87,6 +87,7 @@ def _prepare(folder: ResultsFolder, spec: str, setting: str | None, run: int,
                     seed=c["seed"], arms=",".join(arms), objective=c.get("objective"), reward=c["reward"],
                     carry_state=c["carry_state"], law=c["law"], stream=c["stream"],
                     cost_device=c.get("cost_device"), free_feedback=bool(c.get("free_feedback", False)),
+                    cost_fit=c.get("cost_fit", "raw") if c.get("cost_fit") in ("raw", "fit") else "raw",
                     policy_modules=modules)
     return prepare(cfg), c, bool(ran)
 

@@ -27,6 +27,12 @@ def source_line(trace: str, cost: str | None) -> str:
     return f"trace {trace}; " + (f"cost table {cost}" if cost else "no cost table (rounds / tokens)")
 
 
+def source_of(conf: dict) -> str:
+    """:func:`source_line` of a results folder's config (``trace_label``, ``cost_device``)."""
+    dev = conf.get("cost_device")
+    return source_line(conf.get("trace_label", "?"), str(dev).split(" (")[0] if dev else None)
+
+
 def _with(title: str, default: str) -> str:
     return f"{default}\n{title}" if title else default
 
@@ -61,12 +67,12 @@ def regret_by_policy(df: pd.DataFrame, title: str = "") -> plt.Figure:
         ax.axvline(0, color="k", lw=0.8)
         ax.set_xlabel(f"regret ({unit} / prompt)")
         ax.set_title(setting)
-    fig.suptitle(title or f"Regret in {unit} vs best fixed arm per prompt (95% prompt-bootstrap CI)", fontsize=9)
+    fig.suptitle(_with(title, f"Regret in {unit} vs best fixed arm per prompt (95% prompt-bootstrap CI)"), fontsize=8)
     fig.tight_layout()
     return fig
 
 
-def regret_by_category(df: pd.DataFrame) -> plt.Figure:
+def regret_by_category(df: pd.DataFrame, title: str = "") -> plt.Figure:
     """Heatmap of regret (% of the best fixed arm's rounds or time) per policy x category."""
     col, ref, _, unit = _objective_cols(df)
     g = df.groupby(["setting", "policy", "category"]).apply(
@@ -78,13 +84,13 @@ def regret_by_category(df: pd.DataFrame) -> plt.Figure:
     ax.set_xlabel("category")
     ax.set_ylabel("")
     what = "time" if unit == "ms" else "rounds"
-    ax.set_title(f"Regret as % of the best fixed arm's {what}", fontsize=9)
+    ax.set_title(_with(title, f"Regret as % of the best fixed arm's {what}"), fontsize=8)
     fig.tight_layout()
     return fig
 
 
 def pull_fractions(df: pd.DataFrame, arm_names: list[str], top: int = 8,
-                   palette: DrafterPalette | None = None) -> plt.Figure:
+                   palette: DrafterPalette | None = None, title: str = "") -> plt.Figure:
     """Fraction of rounds each policy gave to each arm (top arms, rest pooled); arm colours
     from ``palette`` (default: the arms' drafters in order)."""
     palette = palette or DrafterPalette([a.partition("@")[0] for a in arm_names])
@@ -104,6 +110,7 @@ def pull_fractions(df: pd.DataFrame, arm_names: list[str], top: int = 8,
     ax.invert_yaxis()
     ax.set_xlim(0, 1)
     ax.set_xlabel(f"fraction of rounds ({settings[0]})")
+    ax.set_title(_with(title, "Fraction of rounds on each arm"), fontsize=8)
     ax.legend(ncol=1, fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), title="arm")
     fig.tight_layout()
     return fig
@@ -290,7 +297,8 @@ def normalised_regret(curves: pd.DataFrame, title: str = "") -> plt.Figure:
 
 def decoding_steps(g: pd.DataFrame, share: float = MIN_DECODING_SHARE) -> pd.DataFrame:
     """The rows of one policy's trajectory up to the last step at which at least ``share`` of
-    the prompts is still decoding (``prompts_active`` of ``n_prompts``; lanes of older data)."""
+    the prompts is still decoding (``prompts_active`` of ``n_prompts``, a prompt counted by the
+    share of its runs still decoding; lanes in older data)."""
     if "prompts_active" in g:
         keep = g["prompts_active"] >= share * g["n_prompts"]
     else:
@@ -462,7 +470,7 @@ def save_all(df: pd.DataFrame, arm_names: list[str], out_dir: str | Path, title:
     set_style()
     figs = {
         "regret_by_policy": regret_by_policy(df, title),
-        "regret_by_category": regret_by_category(df),
-        "pull_fractions": pull_fractions(df, arm_names),
+        "regret_by_category": regret_by_category(df, title),
+        "pull_fractions": pull_fractions(df, arm_names, title=title),
     }
     return [p for name, fig in figs.items() for p in save_figure(fig, out, name)]

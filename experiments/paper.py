@@ -45,6 +45,7 @@ class FigureConfig:
     serve_drafter: str | None = None  # default: highest mean accepted length at K = k
     cost_device: str | None = None  # default: the device with the most measured batch sizes
     runs: int = 20
+    policies: tuple[str, ...] = ()  # Table 1's; default TABLE1_POLICIES_TIME (costs) or _ROUNDS
     serve_runs: int = 16
     batch_sizes: tuple[int, ...] = ()  # default: 1..min(max_batch, prompts)
     max_batch: int = 50
@@ -123,8 +124,11 @@ def compute(cfg: FigureConfig, data: Path, progress: bool = True) -> dict:
     data.mkdir(parents=True, exist_ok=True)
     tr = traces.load(cfg.trace)
     res = resolve(cfg, tr)
-    for key, why in res.why.items():
-        print(f"figures: {key} = {getattr(res, key)!s:.80} ({why})", file=sys.stderr, flush=True)
+    from traces.textout import term_width, wrap
+
+    for key, why in res.why.items():  # wrapped at word boundaries, never cut
+        for line in wrap(f"figures: {key} = {getattr(res, key)!s} ({why})", term_width(), "    "):
+            print(line, file=sys.stderr, flush=True)
     drafters, serve, device = res.drafters, res.serve_drafter, res.cost_device
     arms = ",".join(f"{d}@{res.k}" for d in drafters)
     times: dict[str, float] = {}
@@ -142,17 +146,27 @@ def compute(cfg: FigureConfig, data: Path, progress: bool = True) -> dict:
     elif tr.manifest["kind"] != "greedy":
         skip("batch serving", f"it replays greedy traces only; this one is {tr.manifest['kind']}")
 
+    start = time.perf_counter()
+    stages = ("table1 replay", "trajectories", "batch serving", "regret vs length", "arms scaling",
+              "chain vs tree", "survival")
+
     def lap(name: str, t0: float) -> None:
         times[name] = round(time.perf_counter() - t0, 2)
-        if progress:
-            print(f"  {name}: {times[name]:.1f} s", flush=True)
+        if progress:  # one line per stage, on stderr: how long it took and what runs next
+            i = stages.index(name)
+            nxt = f"; next: {stages[i + 1]}" if i + 1 < len(stages) else ""
+            print(f"figures: [{i + 1}/{len(stages)}] {name}: {times[name]:.1f} s "
+                  f"(elapsed {time.perf_counter() - start:.1f} s){nxt}", file=sys.stderr, flush=True)
+
+    if progress:
+        print(f"figures: [0/{len(stages)}] starting with {stages[0]}", file=sys.stderr, flush=True)
 
     # table 1 + fig 6 (per category): policies on the recorded positions, objective time when
     # the trace has costs (learners with both rewards, HedgeSpec charged for its feedback);
     # fixed arms come from the exact fixed-arm table
     t0 = time.perf_counter()
     timed = tr.costs is not None
-    pols = TABLE1_POLICIES_TIME if timed else TABLE1_POLICIES_ROUNDS
+    pols = tuple(cfg.policies) or (TABLE1_POLICIES_TIME if timed else TABLE1_POLICIES_ROUNDS)
     # vanilla decoding is an arm of the time objective: a drafter can be slower than no drafter,
     # and the time oracle must be at least as fast as every fixed arm, plain decoding included
     rc = RunConfig(trace=cfg.trace, setting="replay", policies=pols, runs=cfg.runs, seed=cfg.seed,
@@ -315,7 +329,8 @@ def trajectories(rc: RunConfig, policies: tuple[str, ...]) -> pd.DataFrame:
     active lanes on each arm (``frac:ARM``), the share of active lanes whose prompt's best fixed
     arm (fewest rounds) is each arm (``best:ARM``, the survivor-corrected reference: which
     prompts are still decoding changes with s), how many lanes and prompts are still decoding
-    (``active``, ``prompts_active``: prompts with a lane decoding, of ``n_prompts``), and the
+    (``active`` lanes; ``prompts_active``: prompts still decoding, each counted by the share of
+    its runs still decoding, of ``n_prompts``), and the
     mean cumulative full-information regret
 
     ``R(s) = sum_{r <= s} [y_{i*}(t_r) - y_{a_r}(t_r)]``,
@@ -344,7 +359,7 @@ def trajectories(rc: RunConfig, policies: tuple[str, ...]) -> pd.DataFrame:
         frac = np.zeros((S, A))
         best_share = np.zeros((S, A))
         n_act = np.zeros(S, dtype=np.int64)
-        p_act = np.zeros(S, dtype=np.int64)
+        p_act = np.zeros(S)
         for s, (pos, arm, e, cur) in enumerate(hist):
             act = pos >= 0
             if act.any():
@@ -354,14 +369,14 @@ def trajectories(rc: RunConfig, policies: tuple[str, ...]) -> pd.DataFrame:
                 frac[s] = np.bincount(arm[act], minlength=A) / act.sum()
                 best_share[s] = np.bincount(prompt_best[act], minlength=A) / act.sum()
             n_act[s] = act.sum()
-            p_act[s] = len(np.unique(lane_prompt[act]))
+            p_act[s] = act.sum() / R  # a prompt weighs by the share of its runs still decoding
         cum_all = gain_all.cumsum(axis=0)
         best = cum_all[-1].argmax(axis=1)
         reg = cum_all[:, np.arange(n_lanes), best] - gain_pol.cumsum(axis=0)  # (S, lanes)
         mean, lo, hi = prompt_cluster_band(reg, lane_prompt, seed=rc.seed)
         pol = make_policy(spec).spec()
         for s in range(S):
-            row = dict(policy=pol, step=s + 1, active=int(n_act[s]), prompts_active=int(p_act[s]), n_prompts=P,
+            row = dict(policy=pol, step=s + 1, active=int(n_act[s]), prompts_active=float(p_act[s]), n_prompts=P,
                        cum_regret=float(mean[s]), lo=float(lo[s]), hi=float(hi[s]))
             row.update({f"frac:{a}": float(frac[s, j]) for j, a in enumerate(names)})
             row.update({f"best:{a}": float(best_share[s, j]) for j, a in enumerate(names)})
@@ -389,7 +404,7 @@ def render(data: Path, out: Path) -> list[Path]:
     deg = degenerate_ids(tr1)
     table1_tidy(res, fixed, "replay", seed, rconf, deg).to_csv(tdir / "table1.csv", index=False)
     t = table1(res, fixed, "replay", seed, rconf, deg)
-    cap = f"{caption(tr1.manifest, rconf, res['prompt_id'].nunique())} {notes(res, 'replay', deg)}"
+    cap = f"{caption(tr1.manifest, rconf, res['prompt_id'].nunique())} {notes(res, 'replay', deg, fixed=fixed)}"
     (tdir / "table1.md").write_text(f"Trace: {label}. {cap}\nCells: {t.columns.name}\n\n" + to_markdown(t))
     paths += [tdir / "table1.csv", tdir / "table1.md"]
     if (data / "chain_vs_tree.csv").exists():

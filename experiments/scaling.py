@@ -11,6 +11,8 @@ per-prompt means (over orders and runs).
 
 from __future__ import annotations
 
+import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -34,9 +36,10 @@ def drafter_orders(drafters: tuple[str, ...], orders: int, seed: int) -> list[li
 
 def arms_scaling(trace: str, k: int = 4, runs: int = 10, seed: int = 0, setting: str = "replay",
                  policies: tuple[str, ...] = POLICIES, orders: int = 3, cost_device: str | None = None,
-                 max_drafters: int | None = None) -> pd.DataFrame:
+                 max_drafters: int | None = None, progress: bool = False) -> pd.DataFrame:
     """One row per (drafters m, policy): regret (rounds / prompt) and, with costs, tokens/s,
-    each with a 95% prompt-bootstrap interval, averaged over ``orders`` drafter orders."""
+    each with a 95% prompt-bootstrap interval, averaged over ``orders`` drafter orders
+    (``progress``: one stderr line per order with the time spent and an estimate of the rest)."""
     tr = traces.load(trace)
     names = tuple(tr.drafter_names)
     if len(names) < 2:
@@ -45,18 +48,21 @@ def arms_scaling(trace: str, k: int = 4, runs: int = 10, seed: int = 0, setting:
         raise ValueError(f"k: expected 1..{tr.k_max} (the trace's k_max), got {k}")
     short = [d for d in names if tr.k_limits[d] < k]
     if short:  # said, not clamped: their arms at K would be other arms
-        import sys
-
         print(f"arms-scaling: leaving out {short}: they draft fewer than K = {k} tokens (max_depth)", file=sys.stderr)
         names = tuple(d for d in names if d not in short)
     D = min(len(names), max_drafters or len(names))
     frames = []
+    t0 = time.perf_counter()
     for o, order in enumerate(drafter_orders(names, orders, seed)):
         for m in range(2, D + 1):
             arms = ",".join(f"{d}@{k}" for d in order[:m])
             df, _ = run_experiment(RunConfig(trace=trace, setting=setting, policies=policies, runs=runs, seed=seed,
                                              arms=arms, objective="rounds", cost_device=cost_device), progress=False)
             frames.append(df.drop(columns=["pulls"]).assign(order=o, drafters=m))
+        if progress:
+            spent = time.perf_counter() - t0
+            print(f"arms-scaling: drafter order {o + 1}/{orders} (pools of 2..{D} drafters) done, {spent:.1f} s; "
+                  f"~{spent / (o + 1) * (orders - o - 1):.0f} s left", file=sys.stderr, flush=True)
     d = pd.concat(frames, ignore_index=True)
     rows = []
     timed = "time_s" in d.columns

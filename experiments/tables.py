@@ -14,6 +14,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from simulator.costs import uncertainty_of, within_timing_noise
 from simulator.stats import mean_ci, ratio_ci, verdict
 from simulator.summary import SWITCHER, best_fixed_arm, objective_of
 
@@ -75,8 +76,12 @@ def _methods(d: pd.DataFrame, f: pd.DataFrame | None, timed: bool, obj: str,
     return [(lab, kind, pp.reindex(order)) for lab, kind, pp in methods]
 
 
-def _verdict_words(lo: float, hi: float, ref: str, obj: str) -> str:
+def _verdict_words(lo: float, hi: float, ref: str, obj: str, noise: bool = False) -> str:
+    """``noise``: the two times differ by less than the cost model's uncertainty
+    (``simulator.costs.within_timing_noise``): no winner is named."""
     v = verdict(lo, hi)
+    if noise and v in ("better", "worse"):
+        return f"within timing noise of {ref}"
     if v == "better":
         return f"{'faster' if obj == 'time' else 'fewer rounds'} than {ref}"
     if v == "worse":
@@ -121,6 +126,7 @@ def table1_tidy(df: pd.DataFrame, fixed: pd.DataFrame | None = None, setting: st
     methods = _methods(d, f, has_time, obj, order)
     key = "time_s" if obj == "time" else "rounds"
     scale, unit = (1000.0, "ms") if obj == "time" else (1.0, "rounds")
+    rel = uncertainty_of(config) if obj == "time" else 0.0  # the cost model's: "within timing noise" below it
     van = methods[0][2][key].to_numpy(float)
     sw = next((pp[key].to_numpy(float) for _, k, pp in methods if k == "reference"), None)
     deg = set(degenerate or ()) & set(order)
@@ -148,6 +154,8 @@ def table1_tidy(df: pd.DataFrame, fixed: pd.DataFrame | None = None, setting: st
                 val = pp[key].to_numpy(float)[m]
                 ref_arm, ref = refs.get(cat, (None, None))
                 row["ref_arm"] = ref_arm or ""
+                row["noise_fixed"] = ref is not None and within_timing_noise(val.sum(), ref[m].sum(), rel)
+                row["noise_vanilla"] = within_timing_noise(val.sum(), van[m].sum(), rel)
                 row.update(_deltas(val, val if ref is None else ref[m], van[m], None if sw is None else sw[m],
                                    scale, seed))
                 if ref is None:
@@ -163,8 +171,10 @@ def _row_verdict(label: str, kind: str, row: dict, obj: str) -> str:
     parts = []
     if row["ref_arm"]:
         parts.append("reference (best fixed arm)" if label == f"fixed:{row['ref_arm']}" else
-                     _verdict_words(row["d_fixed_lo"], row["d_fixed_hi"], row["ref_arm"], obj))
-    parts.append(_verdict_words(row["d_vanilla_lo"], row["d_vanilla_hi"], "vanilla", obj))
+                     _verdict_words(row["d_fixed_lo"], row["d_fixed_hi"], row["ref_arm"], obj,
+                                    row.get("noise_fixed", False)))
+    parts.append(_verdict_words(row["d_vanilla_lo"], row["d_vanilla_hi"], "vanilla", obj,
+                                row.get("noise_vanilla", False)))
     return "; ".join(parts)
 
 
@@ -226,15 +236,25 @@ def table1(df: pd.DataFrame, fixed: pd.DataFrame | None = None, setting: str | N
     return tab
 
 
-def notes(df: pd.DataFrame, setting: str | None = "replay", degenerate=None, excluded: int = 0) -> str:
-    """What a reader needs beside the caption: the Δ columns and the switcher row, and how many
-    prompts are flagged degenerate and what share of the tokens they carry."""
+def notes(df: pd.DataFrame, setting: str | None = "replay", degenerate=None, excluded: int = 0,
+          fixed: pd.DataFrame | None = None) -> str:
+    """What a reader needs beside the caption: the Δ columns, the switcher row (where ``fixed``
+    holds it for ``setting``), and how many prompts are flagged degenerate and what share of
+    the tokens they carry."""
     d = df if setting is None else df[df["setting"] == setting]
     obj = objective_of(d)
     unit = "ms" if obj == "time" else "rounds"
-    out = [f"Δ columns: paired per-prompt differences in {unit}/prompt (negative = better), 95% prompt bootstrap; "
-           f"'gain% of headroom': share of the vanilla -> {SWITCHER} gain captured; {SWITCHER}: clairvoyant, may "
-           f"change arm every round (the cheapest path through the replay; a reference, not a policy)."]
+    f = None if fixed is None or setting is None else fixed[fixed["setting"] == setting]
+    has_sw = f is not None and "switcher_rounds" in f and len(f) and f["switcher_rounds"].notna().all()
+    out = [f"Δ columns: paired per-prompt differences in {unit}/prompt (negative = better), 95% prompt bootstrap."]
+    if has_sw:
+        out.append(f"'gain% of headroom': share of the vanilla -> {SWITCHER} gain captured; {SWITCHER}: "
+                   f"clairvoyant, may change arm every round (the cheapest path through the replay; a reference, "
+                   f"not a policy).")
+    else:
+        why = ("not in this folder's fixed.parquet" if f is None or "switcher_rounds" not in f
+               else "defined on the greedy replay only")
+        out.append(f"{SWITCHER}: n/a ({why}).")
     tok = d.drop_duplicates("prompt_id").set_index("prompt_id")["tokens"]
     deg = sorted(set(degenerate or ()) & set(tok.index))
     if deg:

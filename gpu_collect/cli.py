@@ -1,4 +1,4 @@
-"""``python -m gpu_collect {collect,ray,costs,derive,train-head,answers,selfcheck}``: collecting traces.
+"""``python -m gpu_collect {collect,ray,costs,derive,train-head,answers,selfcheck,live}``: collecting traces.
 
 ``gpu_collect/collect_traces.py`` stays as a thin script for ``collect``.  The grammar (flag
 names, list syntax, exit codes) is ``traces.clikit``'s; nothing here imports the simulator.
@@ -26,7 +26,7 @@ def _lazy(module: str, fn: str):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from . import answers, derive, gpu_costs, ray_collect, selfcheck, train_head
+    from . import answers, derive, gpu_costs, live_cmd, ray_collect, selfcheck, train_head
 
     ap, sub = ck.make_parser("python -m gpu_collect", "Collect acceptance traces from a real target and drafters.")
     c = sub.add_parser("collect", help="collect a trace (also: python gpu_collect/collect_traces.py)",
@@ -51,6 +51,9 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("selfcheck", help="replay == live on a tiny model; exit 1 on any mismatch")
     selfcheck.add_arguments(s)
     s.set_defaults(fn=_lazy("selfcheck", "run_cli"))
+    v = sub.add_parser("live", help="fixed arms decoded for real with KV caches, draft and verify timed per round")
+    live_cmd.add_arguments(v)
+    v.set_defaults(fn=_lazy("live_cmd", "run_cli"))
     return ck.finish(ap)
 
 

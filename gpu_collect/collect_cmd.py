@@ -43,7 +43,16 @@ def add_collect_arguments(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--all-turns", action="store_true", help="every turn, not only the first")
     ap.add_argument("--no-costs", action="store_true", help="skip the cost measurements")
     ap.add_argument("--cost-contexts", type=ck.int_list, default=(256,), help="context lengths of verify timings")
-    ap.add_argument("--cost-batch-sizes", type=ck.int_list, default=(1, 4), help="batch sizes of verify timings")
+    ap.add_argument("--cost-batch-sizes", type=ck.int_list, default=(1,),
+                    help="batch sizes of verify timings (default 1; e.g. 1,4,16 for batch serving, which costs "
+                         "several times longer)")
+    ap.add_argument("--cost-budget", type=float, default=30.0, metavar="S",
+                    help="time cap of the timed passes over the grid (default 30): no new pass after it; at "
+                         "least 3 passes (2 where 3 would not fit); repeats stop earlier once every cell is "
+                         "within --cost-precision")
+    ap.add_argument("--cost-precision", type=float, default=0.03, metavar="SHARE",
+                    help="target half-width of each cell's 95%% interval of the median, as a share of it "
+                         "(default 0.03)")
     ap.add_argument("--threads", type=ck.positive_int, default=None,
                     help="torch CPU threads (at most this machine's CPUs)")
     ap.add_argument("--name", default=None, help="trace name (default: the --out folder name)")
@@ -75,6 +84,7 @@ def run_collect(a: argparse.Namespace) -> int:
         k_max=a.k_max, out=a.out, temperature=a.temperature, seed=a.seed, limit=a.limit, stride=a.stride,
         batch_size=a.batch_size, device=a.device, dtype=a.dtype, resume=a.resume, all_turns=a.all_turns,
         costs=not a.no_costs, cost_contexts=tuple(a.cost_contexts), cost_batch_sizes=tuple(a.cost_batch_sizes),
+        cost_budget_s=a.cost_budget, cost_precision=a.cost_precision,
         name=a.name, threads=a.threads, shard=a.shard)
     try:
         out = collect(cfg, progress=not a.quiet)

@@ -25,6 +25,7 @@ from tqdm.auto import tqdm
 
 import traces
 from traces.accept import run_lengths
+from traces.costcheck import cost_warnings
 from traces.manifest import make_manifest, software_versions
 from traces.schema import RANK_CAP
 
@@ -57,7 +58,9 @@ class CollectConfig:
     all_turns: bool = False
     costs: bool = True
     cost_contexts: tuple[int, ...] = (256,)
-    cost_batch_sizes: tuple[int, ...] = (1, 4)
+    cost_batch_sizes: tuple[int, ...] = (1,)
+    cost_budget_s: float = 30.0  # seconds of timed repeats after the minimum (gpu_collect.timing.TimingBudget)
+    cost_precision: float = 0.03  # repeats stop once a cell's median is known to +-this share
     name: str | None = None
     threads: int | None = None
     shard: tuple[int, int] = (0, 1)  # (I, N): questions with index % N == I (after stride/limit)
@@ -79,6 +82,10 @@ class CollectConfig:
             raise CollectError(f"--stride: expected >= 1, got {self.stride}")
         if self.limit is not None and self.limit < 1:
             raise CollectError(f"--limit: expected >= 1, got {self.limit}")
+        if not 0 <= self.cost_budget_s <= 86400:  # nan too
+            raise CollectError(f"--cost-budget: expected 0..86400 seconds, got {self.cost_budget_s}")
+        if not 0 < self.cost_precision < 1:
+            raise CollectError(f"--cost-precision: expected a share in (0, 1), e.g. 0.03, got {self.cost_precision}")
         i, n = self.shard
         if not (n >= 1 and 0 <= i < n):
             raise CollectError(f"--shard: expected I/N with 0 <= I < N, got {i}/{n}")
@@ -435,11 +442,14 @@ def _collect_locked(cfg: CollectConfig, out: Path, drafters: list[Drafter], name
 
     costs = None
     if cfg.costs:
-        from .timing import measure_costs, nominal_costs
+        from .timing import TimingBudget, measure_costs, nominal_costs
 
+        budget = TimingBudget(budget_s=cfg.cost_budget_s, precision=cfg.cost_precision)
         costs = pd.concat([measure_costs(target, drafters, cfg.k_max, cfg.cost_contexts,
-                                         cfg.cost_batch_sizes, progress=progress),
+                                         cfg.cost_batch_sizes, progress=progress, budget=budget),
                            nominal_costs(target, drafters, cfg.k_max)], ignore_index=True)
+        for w in cost_warnings(costs):  # also recorded in the manifest (collection.cost_warnings)
+            print(f"warning: {w}", file=sys.stderr, flush=True)
     trace = merge(cfg, shards, drafters, target, pset, costs, elapsed)
     from traces.outdir import OutputError
 
@@ -502,6 +512,8 @@ def merge(cfg: CollectConfig, shards: Path, drafters: list[Drafter], target: Loa
         collection={"wall_s": round(elapsed, 2), "batch_size": cfg.batch_size, "settings": cfg.fingerprint(),
                     "tf_mismatch_positions": int(prompts["tf_mismatches"].sum()),
                     "degenerate_prompts": int(prompts["degenerate"].sum()),
+                    **({"cost_timing": {"budget_s": cfg.cost_budget_s, "precision": cfg.cost_precision},
+                        "cost_warnings": cost_warnings(costs)} if costs is not None else {}),
                     **({"shard": {"index": cfg.shard[0], "count": cfg.shard[1],
                                   "order": [f.stem for f in files]}} if cfg.shard[1] > 1 else {})},
     )

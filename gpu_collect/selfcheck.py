@@ -43,7 +43,7 @@ def run_cli(a: argparse.Namespace) -> int:
         collect(CollectConfig(target=str(t), drafters=specs, prompts="builtin:specregret-84",
                               max_new_tokens=a.max_new_tokens, k_max=6, out=str(out), limit=a.limit,
                               batch_size=2, device=str(device), dtype=a.dtype, cost_contexts=(64,),
-                              cost_batch_sizes=(1, 4)), progress=False)
+                              cost_batch_sizes=(1, 4), cost_budget_s=5.0), progress=False)
         tr = traces.load(out)
         target = load_model(str(t), device, dtype)
         qs, _ = P.load_questions("builtin:specregret-84")

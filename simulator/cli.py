@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 
 import pandas as pd
@@ -15,11 +16,13 @@ import pandas as pd
 from traces import ArmError, TraceError
 from traces import clikit as ck
 from traces.outdir import check_out, staged_folder
+from traces.textout import term_width, wrap
 
-from .costs import CostError
+from .costs import CostError, uncertainty_of
 from .distributed import BackendError
 from .envs import SETTINGS
-from .policies import REGISTRY, PolicyError
+from .envs.adversarial import STREAMS  # the one list of stream names
+from .policies import REGISTRY, PolicyError, make_policy
 from .policies.plugins import load_module_file, resolve_module
 from .results import ResultsError, ResultsWriter
 from .results_reader import open_results
@@ -29,7 +32,6 @@ from .summary import PerPrompt, format_summary, policy_notes, summarize
 
 ERRORS = (TraceError, ArmError, PolicyError, ConfigError, CostError, ResultsError, ServeError, BackendError,
           ValueError)
-STREAMS = ("recorded", "category-switch", "sqrt-burst", "ucb-trap")
 # what a results folder written before folders carried a mark may hold (replaced only when it has its main file)
 RUN_LEGACY = ("results.parquet", "fixed.parquet", "config.json", "figures", "tables", "specbench")
 SERVE_LEGACY = ("serving.csv", "config.json", "figures")
@@ -39,6 +41,14 @@ def _legacy(out: str, main_file: str) -> bool:
     from pathlib import Path
 
     return bool(str(out).strip()) and (Path(out) / main_file).is_file()
+
+
+def cost_warning_line(cm: dict, trace: str) -> str:
+    """The one stderr line of a run whose cost table is suspect (``traces.costcheck``)."""
+    w = cm["warnings"]
+    return (f"warning: the cost table of device {cm['device']!r} looks noisy ({len(w)} warning(s), e.g. "
+            f"{w[0].split(': ', 1)[-1].split('; ')[0]}); times from it may rank arms by noise: "
+            f"python -m traces validate --trace {trace} lists them")
 
 
 def _local_workers(a: argparse.Namespace) -> int:
@@ -61,11 +71,15 @@ def _run(a: argparse.Namespace) -> int:
     cfgs = [RunConfig(
         trace=a.trace, setting=setting, policies=tuple(a.policy or ["ucbspec", "exp3spec"]),
         runs=a.runs, seed=a.seed, arms=a.arms, objective=a.objective, reward=a.reward, carry_state=a.carry_state,
-        law=a.law, stream=a.stream, cost_device=a.cost_device, free_feedback=a.free_feedback, workers=a.workers,
+        law=a.law, stream=a.stream, cost_device=a.cost_device, cost_fit=a.cost_fit, free_feedback=a.free_feedback,
+        workers=a.workers,
         engine=a.engine, backend=a.backend, address=a.address, policy_modules=tuple(a.policy_module or ()),
     ) for setting in settings]
     for cfg in cfgs:  # every setting and policy is checked before any work starts
         check_request(cfg)
+    _say_numpy_path(cfgs[0])
+    for line in full_information_notes(cfgs[0].policies, _prepare_cached(cfgs[0]).arms):
+        print(line, file=sys.stderr, flush=True)
     _check_memory(cfgs, a.max_memory)
     fixed, configs = [], []
     acc = PerPrompt()
@@ -87,6 +101,8 @@ def _run(a: argparse.Namespace) -> int:
                           file=sys.stderr, flush=True)
                 for note in cm.get("notes", []):
                     print(f"note: cost model ({cfg.setting}): {note}", file=sys.stderr, flush=True)
+                if cm.get("warnings") and cfg is cfgs[0]:
+                    print(cost_warning_line(cm, a.trace), file=sys.stderr, flush=True)
         except BaseException:
             writer.abort()
             raise
@@ -96,13 +112,53 @@ def _run(a: argparse.Namespace) -> int:
     if not a.quiet:
         c0 = configs[0]
         fb = ", ".join(f"{k}: {v}" for k, v in c0["feedback_cost"].items())
-        print(f"trace: {c0['trace_label']}   arms: {len(c0['arms'])}   runs: {a.runs}   seed: {a.seed}   "
-              f"objective: {c0['objective']}" + (f"   cost device: {c0['cost_model']['device']}"
-                                                 if c0.get("cost_model") else "")
-              + (f"   full-information feedback ({fb})" if fb else ""))
-        print(format_summary(summarize(acc.frame(), fx, seed=a.seed), c0.get("policy_notes"), a.specbench_speedup))
-        print(f"wrote {a.out}/results.parquet ({writer.rows} rows), fixed.parquet and config.json")
+        print("\n".join(wrap(
+            f"trace: {c0['trace_label']}   arms: {len(c0['arms'])}   runs: {a.runs}   seed: {a.seed}   "
+            f"objective: {c0['objective']}" + (f"   cost device: {c0['cost_model']['device']}"
+                                               if c0.get("cost_model") else "")
+            + (f"   full-information feedback ({fb})" if fb else ""), term_width(a.wide))))
+        print(format_summary(summarize(acc.frame(), fx, seed=a.seed, noise_rel=uncertainty_of(c0)),
+                             c0.get("policy_notes"), a.specbench_speedup, term_width(a.wide)))
+        print("\n".join(wrap(f"wrote {a.out}/results.parquet ({writer.rows} rows), fixed.parquet and config.json",
+                              term_width(a.wide))))
     return 0
+
+
+def full_information_notes(policies, arms) -> list[str]:
+    """One ``note:`` line per full-information policy (HedgeSpec) of a run whose arm set has a
+    drafter at several K: it plays each drafter at its largest K only (its experts are drafters,
+    not arms), so the shorter K of the set are never its choice."""
+    by: dict[str, list[int]] = {}
+    for arm in arms:
+        if arm.k >= 1 and not arm.is_tree:
+            by.setdefault(arm.drafter, []).append(arm.k)
+    if not any(len(ks) > 1 for ks in by.values()):
+        return []
+    out = []
+    for spec in dict.fromkeys(str(p) for p in policies):
+        try:
+            full = make_policy(spec).feedback == "full"
+        except PolicyError:
+            continue
+        if full:
+            out.append(f"note: {spec} is a full-information learner: it plays each drafter at its largest K in the "
+                       f"arm set only ({', '.join(f'{d}@{max(ks)}' for d, ks in by.items())}); the shorter K are "
+                       f"never its choice")
+    return out
+
+
+def _say_numpy_path(cfg: RunConfig) -> None:
+    """One line per policy that runs on the numpy engine because its class declares no
+    compiled form (a plug-in written in numpy only), when the compiled engine is in use."""
+    from . import kernels
+    from .kernels.learners import has_kernel
+
+    if cfg.engine != "auto" or not kernels.AVAILABLE:
+        return
+    for spec in dict.fromkeys(cfg.policies):
+        if not has_kernel(make_policy(spec)):
+            print(f"note: policy {spec!r} has no compiled form: it runs on the slower numpy engine (docs/simulator.md "
+                  f"'Writing a policy' shows the compiled form)", file=sys.stderr, flush=True)
 
 
 # bytes held per result row of a task: the per-lane arrays, the frame's ~20 columns and its
@@ -146,34 +202,64 @@ def _summary(a: argparse.Namespace) -> int:
     res = open_results(a.results, want="run")  # every file checked before use
     c0 = res.configs[0]
     print(f"trace: {c0.get('trace_label', c0['trace'])}   arms: {len(c0['arms'])}   objective: {c0['objective']}")
-    print(format_summary(summarize(res.results, res.fixed, seed=c0["seed"]), c0.get("policy_notes"),
-                         a.specbench_speedup))
+    print(format_summary(summarize(res.results, res.fixed, seed=c0["seed"], noise_rel=uncertainty_of(c0)),
+                         c0.get("policy_notes"),
+                         a.specbench_speedup, term_width(a.wide)))
     return 0
 
 
 def _policies(a: argparse.Namespace) -> int:
     from . import kernels
-    from .kernels.adapters import has_kernel
+    from .kernels.learners import has_kernel
 
     for path in (resolve_module(m) for m in a.policy_module or ()):
         load_module_file(path)
     print(f"{'policy':<22} {'feedback':<9} {'rewards':<20} kernel")
     for name in sorted(REGISTRY):
         cls = REGISTRY[name]
-        kern = (cls.kernel if has_kernel(cls) else "no (numpy)") if kernels.AVAILABLE else "no (numba missing)"
+        kern = (cls.kernel.name if has_kernel(cls) else "no (numpy)") if kernels.AVAILABLE else "no (numba missing)"
         print(f"{name:<22} {cls.feedback:<9} {','.join(cls.rewards) or '-':<20} {kern}")
+        for line in describe_policy(cls, term_width(a.wide)):
+            print(line)
     return 0
+
+
+def _first_sentence(doc: str | None) -> str:
+    """The first sentence of ``doc``'s first paragraph, on one line, without rst markup."""
+    para = " ".join((doc or "").strip().split("\n\n")[0].split()).replace("``", "")
+    m = re.search(r"(?<!\bal)(?<!\be\.g)(?<!\bi\.e)\.\s+(?=[A-Z])", para)
+    return para[: m.start() + 1] if m else para
+
+
+def describe_policy(cls: type, width: int = 100) -> list[str]:
+    """``policies``' lines under a policy's row: its one-line description (the docstring's first
+    sentence, or its module's where the class defers to it) and its parameters with their
+    defaults and accepted values (``param`` metadata, ``describe_param``)."""
+    import dataclasses
+    import inspect
+
+    from .policies.base import describe_param
+
+    desc = _first_sentence(cls.__doc__)
+    if not desc or desc.lower().startswith("see the module"):
+        desc = _first_sentence(inspect.getmodule(cls).__doc__) if inspect.getmodule(cls) else desc
+    fields = [f for f in dataclasses.fields(cls) if f.init and f.name != "reward"] \
+        if dataclasses.is_dataclass(cls) else []
+    pars = "; ".join(f"{f.name}={f.default if f.default != '' else '(none)'} ({describe_param(f)})"
+                     for f in fields)
+    return wrap(f"    {desc or '(no description)'}", width, "  ") + \
+        wrap(f"    parameters: {pars or 'none'}", width, "  ")
 
 
 def _serve(a: argparse.Namespace) -> int:
     import json
 
-    from .serving import ServeConfig, hindsight_summary, run_serving
+    from .serving import ServeConfig, format_serving, run_serving
 
     for path in (resolve_module(m) for m in a.policy_module or ()):
         load_module_file(path)
     cfg = ServeConfig(trace=a.trace, arms=a.arms, policies=tuple(a.policy or ["ucbspec"]), batch_sizes=a.batch_sizes,
-                      runs=a.runs, seed=a.seed, cost_device=a.cost_device, engine=a.engine,
+                      runs=a.runs, seed=a.seed, cost_device=a.cost_device, cost_fit=a.cost_fit, engine=a.engine,
                       max_memory_gb=a.max_memory)
     out = check_out(a.out)
     with staged_folder(out, "serve", legacy=SERVE_LEGACY, legacy_ok=_legacy(out, "serving.csv")) as tmp:
@@ -184,14 +270,14 @@ def _serve(a: argparse.Namespace) -> int:
           f"{conf['batch_sizes_chosen']}", file=sys.stderr, flush=True)
     for note in conf["cost_model"]["notes"]:
         print(f"note: cost model: {note}", file=sys.stderr, flush=True)
+    if conf["cost_model"].get("warnings"):
+        print(cost_warning_line(conf["cost_model"], a.trace), file=sys.stderr, flush=True)
     if not a.quiet:
-        m = hindsight_summary(df)
-        cols = [c for c in m.columns if c not in ("sample", "best arm name")]
-        print(m[cols].mean().round(3).to_string())
+        print(format_serving(df, term_width(a.wide)))
         for line in policy_notes(conf["policy_parameters"], conf["policy_notes"]):  # keyed by canonical spec
-            print(line)
-        print(f"wrote {out}/serving.csv ({len(df)} rows) and config.json; plot it: "
-              f"python -m experiments plot --results {out}")
+            print("\n".join(wrap(line, term_width(a.wide))))
+        print("\n".join(wrap(f"wrote {out}/serving.csv ({len(df)} rows) and config.json; plot it: "
+                              f"python -m experiments plot --results {out}", term_width(a.wide))))
     return 0
 
 
@@ -199,6 +285,13 @@ def _add_specbench_speedup(p: argparse.ArgumentParser) -> None:
     p.add_argument("--specbench-speedup", action="store_true",
                    help="also print Spec-Bench's speedup (SB-spd: evaluation/speed.py's mean of per-answer "
                         "rates); the one printed by default is total plain-decoding time / total time")
+    add_wide(p)
+
+
+def add_wide(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--wide", action="store_true",
+                   help="print tables at full width (default: 100 columns, or the terminal's when wider; "
+                        "columns that do not fit are left out and named)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -242,6 +335,10 @@ def build_parser() -> argparse.ArgumentParser:
                         "long as the trace's total output")
     r.add_argument("--cost-device", default=None,
                    help="cost table device, exact or a unique prefix (default: the trace's first)")
+    r.add_argument("--cost-fit", choices=["raw", "fit"], default="raw",
+                   help="raw: the measured cost cells (default, until a measurement against the wall clock "
+                        "picks one); fit: verify time smoothed piecewise-linearly in verified tokens "
+                        "(docs/simulator.md, 'Cost model')")
     r.add_argument("--workers", type=ck.positive_int, default=1,
                    help="local processes; with --backend ray, tasks = 4 x workers (results do not depend on it)")
     r.add_argument("--engine", choices=["auto", "numpy", "numba"], default="auto",
@@ -267,6 +364,10 @@ def build_parser() -> argparse.ArgumentParser:
     ck.add_seed(b)
     b.add_argument("--cost-device", default=None,
                    help="cost table device, exact or a unique prefix (default: the trace's first)")
+    b.add_argument("--cost-fit", choices=["raw", "fit"], default="raw",
+                   help="raw: the measured cost cells (default, until a measurement against the wall clock "
+                        "picks one); fit: verify time smoothed piecewise-linearly in verified tokens "
+                        "(docs/simulator.md, 'Cost model')")
     b.add_argument("--engine", choices=["auto", "numpy", "numba"], default="auto",
                    help="auto: compiled loop where the policy has a kernel, numpy otherwise (same results)")
     b.add_argument("--max-memory", type=ck.positive_float, default=None, metavar="GB",
@@ -274,6 +375,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "(default: 80%% of this machine's memory)")
     ck.add_out(b)
     ck.add_quiet(b)
+    add_wide(b)
     b.set_defaults(fn=_serve)
     s = sub.add_parser("summary", help="print the per-policy table of a results folder")
     ck.add_results(s)
@@ -281,6 +383,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(fn=_summary)
     p = sub.add_parser("policies", help="list registered policy names and their capabilities")
     p.add_argument("--policy-module", action="append", help="also load policies from this module or file")
+    add_wide(p)
     p.set_defaults(fn=_policies)
     return ck.finish(ap)
 

@@ -13,6 +13,11 @@ import numpy as np
 
 from . import kernels
 from . import rng as crng
+from .kernels.learners import LearnerArgs
+from .policies.exp3spec import EXP3Spec
+from .policies.ucbspec import UCBSpec
+
+CURVE_POLICIES = {"ucbspec": UCBSpec, "exp3spec": EXP3Spec}  # anytime learners: one long run serves every length
 
 
 def log_grid(n_min: int, n_max: int, per_decade: int = 4) -> np.ndarray:
@@ -36,8 +41,8 @@ def regret_curve(policy: str, pmf: np.ndarray, grid: np.ndarray, runs: int, seed
     """
     if not kernels.AVAILABLE:
         raise RuntimeError("regret curves need numba (a core dependency of specregret)")
-    if policy not in kernels.CURVE_POLICIES:
-        raise ValueError(f"policy: expected one of {sorted(kernels.CURVE_POLICIES)}, got {policy!r}")
+    if policy not in CURVE_POLICIES:
+        raise ValueError(f"policy: expected one of {sorted(CURVE_POLICIES)}, got {policy!r}")
     pmf = np.asarray(pmf, float)
     A, L1 = pmf.shape
     cdf = np.cumsum(pmf, axis=1)
@@ -46,8 +51,11 @@ def regret_curve(policy: str, pmf: np.ndarray, grid: np.ndarray, runs: int, seed
     if (np.diff(grid) <= 0).any() or grid[0] < 1:
         raise ValueError("grid: expected increasing output lengths >= 1")
     p = param if param is not None else (0.5 if policy == "ucbspec" else 1.0)
-    st, pulls = kernels.iid_curve(kernels.CURVE_POLICIES[policy], cdf, grid, np.arange(runs, dtype=np.int64),
-                                  crng.env_key(seed, f"stochastic:{law}"), crng.policy_key(seed),
-                                  0, 1.0, float(L1), float(p))
+    # rewards in [1, L+1]: the reward range, and UCBSpec's common width L (Eq. 6) for every arm
+    prm = np.array([1.0, float(L1), float(p)])
+    ftab = np.full(A, (float(L1) - 1.0) / 2.0)
+    la = LearnerArgs(CURVE_POLICIES[policy].kernel, prm, np.zeros(1, np.int64), ftab, 5, A)
+    st, pulls = kernels.iid_curve(*la.args(), cdf, grid, np.arange(runs, dtype=np.int64),
+                                  crng.env_key(seed, f"stochastic:{law}"), crng.policy_key(seed), 0)
     fixed = kernels.renewal_rounds(pmf, int(grid[-1]))[grid]
     return {"stopping_time": st, "pulls": pulls, "fixed_st": fixed, "grid": grid}

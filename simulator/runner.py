@@ -23,7 +23,7 @@ from traces import PLAIN, Arm, resolve_arms
 from traces.manifest import toolkit_version
 
 from . import rng as crng
-from .costs import CostModel, default_device
+from .costs import COST_FITS, CostModel, default_device
 from .distributed import single_threaded
 from .envs import SETTINGS, Env, make_env
 from .headroom import switcher_columns
@@ -66,6 +66,7 @@ class RunConfig:
     law: str = "empirical"
     stream: str = "recorded"
     cost_device: str | None = None
+    cost_fit: str = "raw"  # simulator.costs.COST_FITS
     free_feedback: bool = False
     engine: str = "auto"
     policy_modules: tuple[str, ...] = ()  # files defining user policies (resolved from module names)
@@ -91,6 +92,8 @@ class RunConfig:
             raise ConfigError(f"seed: expected an integer >= 0, got {self.seed!r}")
         if self.engine not in ENGINES:
             raise ConfigError(f"engine: expected one of {list(ENGINES)}, got {self.engine!r}")
+        if self.cost_fit not in COST_FITS:
+            raise ConfigError(f"cost_fit: expected one of {list(COST_FITS)}, got {self.cost_fit!r}")
         if self.backend not in BACKENDS:
             raise ConfigError(f"backend: expected one of {list(BACKENDS)}, got {self.backend!r}")
         if self.workers < 1:
@@ -168,7 +171,7 @@ def prepare(cfg: RunConfig) -> Prepared:
     env = make_env(cfg.setting, trace, arms, seed=cfg.seed, law=cfg.law, stream=cfg.stream)
     prep = Prepared(cfg, trace, arms, env, env.expected_fixed_st())
     if trace.costs is not None and len(trace.costs):
-        model = CostModel.for_trace(trace, cfg.cost_device)
+        model = CostModel.for_trace(trace, cfg.cost_device, cfg.cost_fit)
         model.why = "as given" if cfg.cost_device else default_device(trace.costs)[1]
         ctx = env.context_lens
         prep.costs = model
@@ -275,7 +278,7 @@ def kernel_applies(prep: Prepared, policy: Policy) -> bool:
     from .envs.adversarial import AdversarialEnv
     from .envs.replay import ReplayEnv
     from .envs.stochastic import StochasticEnv
-    from .kernels.adapters import has_kernel
+    from .kernels.learners import has_kernel
 
     cfg = prep.cfg
     env_ok = type(prep.env) in (ReplayEnv, StochasticEnv, AdversarialEnv)
@@ -289,9 +292,8 @@ def kernel_applies(prep: Prepared, policy: Policy) -> bool:
 
 
 def _simulate_kernel(prep: Prepared, policy: Policy, prompts: np.ndarray, runs: np.ndarray) -> dict:
-    from .kernels.adapters import expert_losses, learner_args
     from .kernels.envs import env_arrays
-    from .kernels.learners import FULL_INFORMATION
+    from .kernels.learners import learner_args
     from .kernels.loops import run_lanes
 
     env, cfg = prep.env, prep.cfg
@@ -301,7 +303,7 @@ def _simulate_kernel(prep: Prepared, policy: Policy, prompts: np.ndarray, runs: 
     fb_cost = prep.feedback_s if prep.charges_feedback(policy) else np.zeros_like(cost)
     rscale = (prep.plain_s[:, None] / cost) if ctx.reward_kind == "throughput" else np.ones_like(cost)
     # full information: the experts' losses at every position, the same for every lane
-    F = expert_losses(policy, _gamma_table(env)) if la.code in FULL_INFORMATION else np.zeros((1, 1, 1))
+    F = policy.expert_losses(_gamma_table(env)) if policy.feedback == "full" else np.zeros((1, 1, 1))
     st, tm, fb, pulls = run_lanes(
         *la.args(), *env_arrays(env).args(), F, np.ascontiguousarray(cost, np.float64),
         np.ascontiguousarray(fb_cost, np.float64), np.ascontiguousarray(rscale, np.float64),

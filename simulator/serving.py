@@ -21,6 +21,8 @@ numbers).
 
 from __future__ import annotations
 
+import sys
+import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -53,6 +55,7 @@ class ServeConfig:
     runs: int = 16
     seed: int = 0
     cost_device: str | None = None
+    cost_fit: str = "raw"  # simulator.costs.COST_FITS, as in ``simulator run``
     engine: str = "auto"  # auto | numpy | numba, as in ``simulator run``
     max_memory_gb: float | None = None  # refuse before allocating above this (default: traces.guards.memory_limit)
 
@@ -120,7 +123,7 @@ def _simulate(env: ReplayEnv, batches: list[np.ndarray], cost: np.ndarray, spec:
     ``cost`` (lanes, n_max + 1, arms) in seconds.  The loop is ``simulator.lockstep``'s, or
     its compiled twin ``simulator.kernels.loops.serve_lanes`` (same results)."""
     from . import kernels
-    from .kernels.adapters import has_kernel
+    from .kernels.learners import has_kernel
 
     compiled = engine != "numpy" and kernels.AVAILABLE and (spec is None or has_kernel(make_policy(spec)))
     if engine == "numba" and not compiled:
@@ -155,13 +158,13 @@ def _simulate(env: ReplayEnv, batches: list[np.ndarray], cost: np.ndarray, spec:
 
 def _simulate_kernel(env: ReplayEnv, batches: list[np.ndarray], cost: np.ndarray, spec: str | None,
                      fixed_arm: int | None, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    from .kernels.adapters import LearnerArgs, learner_args
     from .kernels.envs import env_arrays
+    from .kernels.learners import LearnerArgs, learner_args
     from .kernels.loops import serve_lanes
+    from .policies.baselines import Fixed
 
-    if spec is None:
-        # a negative code plays the fixed arm -code - 1
-        la = LearnerArgs(-int(fixed_arm) - 1, np.zeros(2), np.zeros(1, np.int64), np.zeros(1), 1, 1)
+    if spec is None:  # the learner ``fixed`` on arm ``fixed_arm``
+        la = LearnerArgs(Fixed.kernel, np.zeros(2), np.array([int(fixed_arm)], np.int64), np.zeros(1), 1, 1)
         key, throughput = 0, False
     else:
         policy = make_policy(spec)
@@ -207,7 +210,7 @@ def run_serving(cfg: ServeConfig, progress: bool = True) -> tuple[pd.DataFrame, 
     env = ReplayEnv(tr, arms, seed=cfg.seed)
     if env.sampling:
         raise ServeError(f"{cfg.trace}: batch serving replays greedy traces only")
-    model = CostModel.for_trace(tr, cfg.cost_device)
+    model = CostModel.for_trace(tr, cfg.cost_device, cfg.cost_fit)
     model.why = "as given" if cfg.cost_device else default_device(tr.costs)[1]
     sizes, sizes_why = cfg.batch_sizes, "as given"
     if not sizes:
@@ -229,7 +232,8 @@ def run_serving(cfg: ServeConfig, progress: bool = True) -> tuple[pd.DataFrame, 
                                                                  for p in cfg.policies]
     frames = []
     plain_tp = None
-    for name, spec, arm in tqdm(methods, desc="serving", unit="method", disable=not progress):
+    t0 = time.perf_counter()
+    for name, spec, arm in tqdm(methods, desc="serving", unit="method", disable=not progress, leave=False):
         tok, t, rounds = _simulate(env, batches, cost, spec, arm, cfg.seed, cfg.engine)
         tp = tok / t
         if arm is not None and arms[arm].k == 0 and plain_tp is None:
@@ -237,6 +241,9 @@ def run_serving(cfg: ServeConfig, progress: bool = True) -> tuple[pd.DataFrame, 
         frames.append(pd.DataFrame(dict(sample=sample, batch_size=bsz, run=run, method=name,
                                         kind="policy" if spec else "arm", k=-1 if spec else arms[arm].k,
                                         tokens=tok, time_s=t, rounds=rounds, throughput=tp)))
+    if progress:  # the bar is cleared when done: one line stays
+        print(f"serving: {len(methods)} methods x {len(sizes)} batch sizes x {cfg.runs} runs in "
+              f"{time.perf_counter() - t0:.1f} s", file=sys.stderr, flush=True)
     df = pd.concat(frames, ignore_index=True)
     df["improvement"] = df["throughput"] / np.tile(plain_tp, len(methods))
     conf = dict(trace=cfg.trace, trace_label=tr.label, arms=[a.name for a in arms], policies=list(cfg.policies),
@@ -246,7 +253,7 @@ def run_serving(cfg: ServeConfig, progress: bool = True) -> tuple[pd.DataFrame, 
                                    for pol in map(make_policy, cfg.policies)},
                 policy_notes={pol.spec(): list(call_policy(pol, "notes")) for pol in map(make_policy, cfg.policies)
                               if call_policy(pol, "notes")},
-                cost_device=model.device, cost_model=dict(model.describe(), context=(
+                cost_device=model.device, cost_fit=cfg.cost_fit, cost_model=dict(model.describe(), context=(
                     "per batch: mean over its prompts of prompt_len + output_len / 2")),
                 measured_batch_sizes=model.batch_sizes.astype(int).tolist(), setting="batch-serving")
     return df, conf
@@ -261,3 +268,29 @@ def hindsight_summary(df: pd.DataFrame) -> pd.DataFrame:
     m["worst arm"] = m[spec_arms].min(axis=1)
     m["best arm name"] = m[spec_arms].idxmax(axis=1)
     return m.sort_values("best arm").reset_index()
+
+
+def format_serving(df: pd.DataFrame, width: int = 100) -> str:
+    """``serve``'s terminal table: one row per batch size, the mean over runs of every method's
+    throughput relative to plain decoding at that batch size (x), and the best and worst
+    speculative arm in hindsight; arm columns are left out (and named) when too wide."""
+    from traces.textout import Column, num, render, wrap
+
+    m = hindsight_summary(df).sort_values("batch_size")
+    runs = int(df["run"].nunique())
+    pols = [p for p in m.columns if p in set(df.loc[df["kind"] == "policy", "method"])]
+    arms = [a for a in m.columns if a in set(df.loc[df["kind"] == "arm", "method"]) and a not in pols]
+    cols = [Column("batch", "size", [str(int(b)) for b in m["batch_size"]])]
+    cols += [Column(p, "x", [num(v, ".3f") for v in m[p]]) for p in pols]
+    cols += [Column("best arm", "x", [num(v, ".3f") for v in m["best arm"]]),
+             Column("(which)", "", [str(v) for v in m["best arm name"]], left=True, drop=1),
+             Column("worst arm", "x", [num(v, ".3f") for v in m["worst arm"]])]
+    cols += [Column(a, "x", [num(v, ".3f") for v in m[a]], drop=2) for a in arms if a != "plain@0"]
+    table, dropped = render(cols, width)
+    lines = wrap(f"throughput relative to plain decoding at the same batch size (x), mean over {runs} run(s) per "
+                 f"batch size; best / worst arm: the best and worst fixed speculative arm in hindsight", width)
+    lines += table
+    if dropped:
+        lines += wrap(f"left out to fit {width} columns: {', '.join(dropped)} (--wide shows them; every value is "
+                      "in serving.csv)", width)
+    return "\n".join(lines)

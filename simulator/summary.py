@@ -12,6 +12,9 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from traces.textout import DEFAULT_WIDTH, Column, interval, num, render, term_width, wrap, wrap_lines
+
+from .costs import timing_verdict
 from .stats import mean_ci, per_prompt, ratio_ci, verdict
 
 UNITS = {"rounds": ("regret_rounds", 1.0, "rounds"), "time": ("regret_s", 1000.0, "ms")}
@@ -27,7 +30,8 @@ def best_fixed_arm(fixed: pd.DataFrame, objective: str) -> str:
     return str(fixed.groupby("arm")[col].sum().idxmin())
 
 
-def summarize(df: pd.DataFrame, fixed: pd.DataFrame | None = None, seed: int = 0) -> pd.DataFrame:
+def summarize(df: pd.DataFrame, fixed: pd.DataFrame | None = None, seed: int = 0,
+              noise_rel: float = 0.0) -> pd.DataFrame:
     """One row per (setting, policy).
 
     ``regret`` = mean over prompts of (mean over runs of) the regret in the objective's unit,
@@ -41,6 +45,8 @@ def summarize(df: pd.DataFrame, fixed: pd.DataFrame | None = None, seed: int = 0
     Spec-Bench averages per question: the same on single-turn traces).  With the
     stored fixed arms (``fixed.parquet``), ``vs_fixed`` is the paired difference to the best
     single fixed arm in the objective (``vs_fixed_arm``), negative = the policy is better.
+    ``noise_rel``: the cost model's relative uncertainty (``simulator.costs.uncertainty_of``);
+    under the time objective a verdict whose two totals differ by less says "within timing noise".
     """
     rows = []
     for (setting, policy), g in df.groupby(["setting", "policy"], sort=False):
@@ -85,10 +91,13 @@ def summarize(df: pd.DataFrame, fixed: pd.DataFrame | None = None, seed: int = 0
                 ref = fa["time_s" if obj == "time" else "rounds"].to_numpy(float)
                 d, dlo, dhi = mean_ci((val - ref) * scale, seed=seed)
                 row.update(vs_fixed_arm=arm, vs_fixed=d, vs_fixed_lo=dlo, vs_fixed_hi=dhi,
-                           vs_fixed_verdict=verdict(dlo, dhi))
+                           vs_fixed_verdict=verdict(dlo, dhi) if obj != "time" else
+                           timing_verdict(verdict(dlo, dhi), val.sum(), ref.sum(), noise_rel))
         row.update(_vs_references(g, fixed, setting, col == "regret_s", order, scale, seed))
+        if col == "regret_s" and "vs_vanilla_verdict" in row:
+            row["vs_vanilla_verdict"] = timing_verdict(row["vs_vanilla_verdict"], t.sum(), plain.sum(), noise_rel)
         rows.append(row)
-    return _with_switcher(pd.DataFrame(rows), df, fixed, seed)
+    return _with_switcher(pd.DataFrame(rows), df, fixed, seed, noise_rel)
 
 
 def _objective_values(g: pd.DataFrame, timed: bool, order) -> tuple[np.ndarray, np.ndarray]:
@@ -133,7 +142,8 @@ def _vs_references(g: pd.DataFrame, fixed: pd.DataFrame | None, setting: str, ti
 SWITCHER = "[per-round switcher]"
 
 
-def _with_switcher(s: pd.DataFrame, df: pd.DataFrame, fixed: pd.DataFrame | None, seed: int) -> pd.DataFrame:
+def _with_switcher(s: pd.DataFrame, df: pd.DataFrame, fixed: pd.DataFrame | None, seed: int,
+                   noise_rel: float = 0.0) -> pd.DataFrame:
     """Insert, after each setting's policies, the clairvoyant per-round switcher's row
     (``simulator.headroom``: the fewest-rounds or fastest path through the replay, no feedback
     cost) where ``fixed.parquet`` holds it for that setting."""
@@ -175,12 +185,13 @@ def _with_switcher(s: pd.DataFrame, df: pd.DataFrame, fixed: pd.DataFrame | None
             ref = ref.to_numpy(np.float64)
             d, dlo, dhi = mean_ci((sw - ref) * scale, seed=seed)
             row.update(vs_fixed_arm=arm, vs_fixed=d, vs_fixed_lo=dlo, vs_fixed_hi=dhi,
-                       vs_fixed_verdict=verdict(dlo, dhi))
+                       vs_fixed_verdict=timing_verdict(verdict(dlo, dhi), sw.sum(), ref.sum(), noise_rel * timed))
         van = f0["plain_time_s" if timed else "tokens"].to_numpy(np.float64) if (not timed or "plain_time_s" in f0) \
             else None
         if van is not None:
             d, dlo, dhi = mean_ci((sw - van) * scale, seed=seed)
-            row.update(vs_vanilla=d, vs_vanilla_lo=dlo, vs_vanilla_hi=dhi, vs_vanilla_verdict=verdict(dlo, dhi),
+            row.update(vs_vanilla=d, vs_vanilla_lo=dlo, vs_vanilla_hi=dhi,
+                       vs_vanilla_verdict=timing_verdict(verdict(dlo, dhi), sw.sum(), van.sum(), noise_rel * timed),
                        captured=100.0, captured_lo=100.0, captured_hi=100.0)
             if "vs_fixed_arm" in row and (van - sw).sum() > 0:
                 row["best_arm_captured"] = 100 * float((van - ref).sum() / (van - sw).sum())
@@ -244,13 +255,6 @@ def paired_difference(df: pd.DataFrame, a: str, b: str, setting: str | None = No
     return mean_ci(va - vb, seed=seed)
 
 
-def _fmt_ci(v: float, lo: float, hi: float, w: int = 7, p: int = 2) -> str:
-    v, lo, hi = (0.0 if abs(x) < 1e-9 else x for x in (v, lo, hi))  # no "-0.00" from float sums
-    if not np.isfinite(lo):
-        return f"{v:{w}.{p}f} {'':>17}"
-    return f"{v:{w}.{p}f} [{lo:7.{p}f},{hi:7.{p}f}]"
-
-
 def policy_notes(policies, notes: dict | None = None) -> list[str]:
     """``note: SPEC: LINE`` for every note of every policy: which variant ran and, for an option
     outside the paper's analysis, ``not the paper's guarantee`` (``Policy.notes``).  ``notes``
@@ -271,80 +275,127 @@ def policy_notes(policies, notes: dict | None = None) -> list[str]:
     return out
 
 
-def _reference_lines(so: pd.DataFrame, unit: str) -> list[str]:
-    """Per learner (and the switcher): paired difference to the best fixed arm and to vanilla."""
+def _reference_lines(so: pd.DataFrame, unit: str, width: int = DEFAULT_WIDTH) -> list[str]:
+    """Per learner (and the switcher): paired difference to the best fixed arm and to vanilla
+    (lines wrapped at ``width``)."""
     out = []
     for _, r in so.iterrows():
         if str(r["policy"]).startswith(("fixed:", "oracle")):
             continue
-        who = f"  {r['setting']:<12} {r['policy']:<26}"
+        out.append(f"  {r['setting']} / {r['policy']}:")
+        who = "   "
         if pd.notna(r.get("vs_fixed_arm", np.nan)):
-            out.append(f"{who} vs best fixed arm {r['vs_fixed_arm']}: {r['vs_fixed']:+.2f} {unit}/prompt "
-                       f"[{r['vs_fixed_lo']:+.2f}, {r['vs_fixed_hi']:+.2f}] -> {r['vs_fixed_verdict']}")
-            who = f"  {'':<12} {'':<26}"
+            out.append(f"{who} vs best fixed arm {r['vs_fixed_arm']}: {num(r['vs_fixed'], '+.2f')} {unit}/prompt "
+                       f"{_ival(r['vs_fixed_lo'], r['vs_fixed_hi'], r['prompts'])} -> {r['vs_fixed_verdict']}")
         if pd.notna(r.get("vs_vanilla", np.nan)):
             g = r.get("captured", np.nan)
-            gain = (f"; gain% {g:.1f} [{r['captured_lo']:.1f}, {r['captured_hi']:.1f}]"
+            gain = (f"; gain% {num(g, '.1f')} {_ival(r['captured_lo'], r['captured_hi'], r['prompts'], '.1f')}"
                     if pd.notna(g) and r["policy"] != SWITCHER else "")
             if r["policy"] == SWITCHER and pd.notna(r.get("best_arm_captured", np.nan)):
-                gain = f"; the best fixed arm's gain% {r['best_arm_captured']:.1f}"
-            out.append(f"{who} vs vanilla: {r['vs_vanilla']:+.2f} {unit}/prompt [{r['vs_vanilla_lo']:+.2f}, "
-                       f"{r['vs_vanilla_hi']:+.2f}] -> {r['vs_vanilla_verdict']}{gain}")
-    return [""] + out if out else []
+                gain = f"; the best fixed arm's gain% {num(r['best_arm_captured'], '.1f')}"
+            iv = _ival(r["vs_vanilla_lo"], r["vs_vanilla_hi"], r["prompts"])
+            out.append(f"{who} vs vanilla: {num(r['vs_vanilla'], '+.2f')} {unit}/prompt {iv} -> "
+                       f"{r['vs_vanilla_verdict']}{gain}")
+    return [""] + wrap_lines(out, width, "    ") if out else []
 
 
-def format_summary(s: pd.DataFrame, notes: dict | None = None, specbench: bool = False) -> str:
+def _ival(lo: float, hi: float, n, fmt: str = "+.2f") -> str:
+    """``[lo, hi]``, or ``(n=1)`` where a single prompt gives no interval (``(no CI)`` otherwise)."""
+    if not (np.isfinite(lo) and np.isfinite(hi)):
+        return "(n=1)" if n == 1 else "(no CI)"
+    return f"[{num(lo, fmt)}, {num(hi, fmt)}]"
+
+
+def _learners_reward(so: pd.DataFrame) -> str | None:
+    """The learners' reward when every row that has one shares it, else None (a column then)."""
+    vals = {str(v) for v in so["reward"] if isinstance(v, str) and v} if "reward" in so else set()
+    return next(iter(vals)) if len(vals) == 1 else ("" if not vals else None)
+
+
+def _summary_columns(so: pd.DataFrame, obj: str, unit: str, other_unit: str, has_speed: bool, has_gain: bool,
+                     specbench: bool, reward_col: bool) -> list[Column]:
+    """The summary table's columns for one objective (units on the second header line); the
+    optional ones (tokens/s interval, the other objective's regret, reward) go first when narrow."""
+    rows = [r for _, r in so.iterrows()]
+    cols = [Column("setting", "", [str(r["setting"]) for r in rows], left=True),
+            Column("policy", "", [str(r["policy"]) for r in rows], left=True)]
+    if reward_col:
+        cols.append(Column("reward", "", [str(r["reward"] or "") for r in rows], left=True, drop=2))
+    cols += [Column("ST", "rounds", [num(r["stopping_time"]) for r in rows]),
+             Column("regret", f"{unit} [95% CI]",
+                    [interval(r["regret"], r["regret_lo"], r["regret_hi"], r["prompts"]) for r in rows]),
+             Column("regret%", "of best", [num(r["regret_pct"], ".1f") for r in rows]),
+             Column("MAT", "tok/rnd", [num(r["mean_accepted"], ".3f") for r in rows])]
+    if other_unit:
+        cols.append(Column("regret", other_unit, [num(r.get("other_regret"), ".2f", "") for r in rows], drop=3))
+    tps_drop = 1 if obj == "time" else 4
+    if has_speed:
+        timed = [pd.notna(r.get("speedup", np.nan)) for r in rows]
+        cols.append(Column("tokens/s", "tok/s [95% CI]" + ("" if obj == "time" else "*"),
+                           [interval(r["tokens_per_s"], r["tps_lo"], r["tps_hi"], r["prompts"], ".1f") if t else ""
+                            for r, t in zip(rows, timed, strict=True)], drop=tps_drop))
+        cols.append(Column("speedup", "x", [num(r["speedup"], ".3f") if t else "" for r, t in
+                                            zip(rows, timed, strict=True)]))
+        if specbench:
+            cols.append(Column("SB-spd", "x", [num(r.get("speedup_specbench"), ".3f", "") if t else ""
+                                               for r, t in zip(rows, timed, strict=True)]))
+    if has_gain:
+        cols.append(Column("gain%", "%", [num(r.get("captured"), ".1f") for r in rows]))
+    return cols
+
+
+def format_summary(s: pd.DataFrame, notes: dict | None = None, specbench: bool = False,
+                   width: int | None = None) -> str:
     """The table ``simulator run`` / ``summary`` print, then per learner whether it beats the
     best fixed arm and vanilla decoding, with the paired intervals, then the policies' notes
     (``policy_notes``; ``notes``: ``config.json``'s ``policy_notes``).  One speedup (total
     plain-decoding time / total time); ``specbench`` adds Spec-Bench's (``SB-spd``).  ``gain%``
-    is the share of the vanilla -> per-round switcher gain a policy captures."""
+    is the share of the vanilla -> per-round switcher gain a policy captures.  Every column has
+    its unit under its name and a legend line explains the abbreviations; lines fit ``width``
+    (default ``textout.term_width()``: 100, or a wider terminal's), optional columns left out
+    first (and said)."""
+    width = term_width() if width is None else width
     lines = []
     has_speed = "speedup" in s.columns
     has_gain = "captured" in s.columns
     for obj, so in s.groupby("objective", sort=False):
         unit = so["unit"].iloc[0]
         other_unit = so["other_unit"].iloc[0] if "other_unit" in so and so["other_unit"].notna().any() else ""
-        lines.append(f"objective: {obj} (regret in {unit} per prompt vs the best fixed arm per prompt; "
-                     f"[95% prompt-bootstrap interval])")
-        head = (f"{'setting':<12} {'policy':<26} {'reward':<10} {'ST':>7} {'regret (' + unit + ')':>34} "
-                f"{'regret%':>8} {'MAT':>6}")
-        if other_unit:
-            head += f" {'(' + other_unit + ')':>9}"
-        if has_speed:
-            tps = "tokens/s" if obj == "time" else "tokens/s (not the objective)"
-            head += f" {tps:>32} {'speedup':>8}" + (f" {'SB-spd':>7}" if specbench else "")
-        if has_gain:
-            head += f" {'gain%':>7}"
-        lines += [head, "-" * len(head)]
-        for _, r in so.iterrows():
-            line = (f"{r['setting']:<12} {r['policy']:<26} {str(r['reward']):<10} {r['stopping_time']:7.2f} "
-                    f"{_fmt_ci(r['regret'], r['regret_lo'], r['regret_hi'], 9):>34} {r['regret_pct']:7.1f}% "
-                    f"{r['mean_accepted']:6.3f}")
-            if other_unit:
-                o = r.get("other_regret", np.nan)
-                line += f" {o:9.2f}" if pd.notna(o) else f" {'':>9}"
-            if has_speed:
-                if pd.notna(r.get("speedup", np.nan)):
-                    line += f" {_fmt_ci(r['tokens_per_s'], r['tps_lo'], r['tps_hi'], 8, 1):>32} {r['speedup']:7.3f}x"
-                    sb = r.get("speedup_specbench", np.nan)
-                    line += (f" {sb:6.3f}x" if pd.notna(sb) else f" {'':>7}") if specbench else ""
-                else:
-                    line += f" {'':>32} {'':>8}" + (f" {'':>7}" if specbench else "")
-            if has_gain:
-                g = r.get("captured", np.nan)
-                line += f" {g:6.1f}%" if pd.notna(g) else f" {'n/a':>7}"
-            lines.append(line)
-        lines += _reference_lines(so, unit)
+        reward = _learners_reward(so)
+        lines += wrap(f"objective: {obj} (regret in {unit} per prompt vs the best fixed arm per prompt, "
+                      f"[95% prompt-bootstrap interval])" + (f"; learners' reward: {reward}" if reward else ""),
+                      width)
+        cols = _summary_columns(so, obj, unit, other_unit, has_speed, has_gain, specbench, reward is None)
+        table, dropped = render(cols, width)
+        if any(d.startswith("tokens/s") for d in dropped):  # then without its interval
+            tps = next(c for c in cols if c.name == "tokens/s")
+            tps.unit, tps.cells = tps.unit.replace(" [95% CI]", ""), [c.split(" ")[0] for c in tps.cells]
+            table, dropped = render(cols, width)
+        lines += table
+        lines += _reference_lines(so, unit, width)
+        legend = ["ST = stopping time (verification rounds per prompt); MAT = mean accepted tokens per verification "
+                  "round (bonus token included); regret% = total regret / the best fixed arms' total, in %"
+                  + (f"; regret ({other_unit}): the same runs' regret in the other objective's unit"
+                     if other_unit and f"regret ({other_unit})" not in dropped else "")
+                  + ("; * tokens/s is not the objective" if has_speed and obj != "time" and
+                     not any(d.startswith("tokens/s") for d in dropped) else "") + "."]
+        if dropped:
+            rw = ", ".join(f"{p}={w}" for p, w in zip(so["policy"], so["reward"], strict=True) if w)
+            legend.append(f"left out to fit {width} columns: {', '.join(dropped)} (--wide shows them)"
+                          + (f"; learners' reward: {rw}" if "reward" in dropped else ""))
+        lines += [""] + wrap_lines(legend, width)
         lines.append("")
     if has_gain:
-        lines.append(f"gain% = share of the gain from vanilla decoding to the {SWITCHER[1:-1]} that a row captures "
-                     f"(over all prompts; n/a outside the greedy replay).")
-        lines.append(f"{SWITCHER}: clairvoyant, may change arm every round: the cheapest path through the replay")
-        lines.append("  (dynamic programme over positions, no feedback cost); no policy can beat it.")
+        lines += wrap(f"gain% = share of the gain from vanilla decoding to the {SWITCHER[1:-1]} that a row captures "
+                      f"(over all prompts; n/a outside the greedy replay).", width)
+        lines += wrap(f"{SWITCHER}: clairvoyant, may change arm every round: the cheapest path through the replay "
+                      "(dynamic programme over positions, no feedback cost); no policy can beat it.", width)
+    elif "setting" in s.columns and (s["setting"] == "replay").any():
+        lines += wrap(f"{SWITCHER}: n/a (not in this folder's fixed.parquet, written before it was stored; rerun "
+                      f"`simulator run` to get it).", width)
     if specbench and has_speed:
-        lines.append("SB-spd: Spec-Bench's speedup (evaluation/speed.py: mean of per-answer tokens/s over mean")
-        lines.append("  vanilla tokens/s, vanilla tokens re-tokenised); speedup: total plain time / total time.")
+        lines += wrap("SB-spd: Spec-Bench's speedup (evaluation/speed.py: mean of per-answer tokens/s over mean "
+                      "vanilla tokens/s, vanilla tokens re-tokenised); speedup: total plain time / total time.", width)
     pols = [p for p in s["policy"] if p != SWITCHER] if "policy" in s.columns else []
-    lines += policy_notes(pols, notes) if pols else []
+    lines += wrap_lines(policy_notes(pols, notes), width) if pols else []
     return "\n".join(lines).rstrip()

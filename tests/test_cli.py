@@ -32,7 +32,7 @@ def test_simulator_cli_end_to_end(tmp_path, capsys):
 
 def test_policies_listing(capsys):
     assert sim_main(["policies"]) == 0
-    rows = [line.split() for line in capsys.readouterr().out.splitlines()[1:]]
+    rows = [line.split() for line in capsys.readouterr().out.splitlines()[1:] if not line.startswith(" ")]
     names = [r[0] for r in rows]
     assert names == sorted(REGISTRY) and {"ucbspec", "exp3spec", "oracle", "uniform", "fixed"} <= set(names)
     caps = {r[0]: r for r in rows}

@@ -46,7 +46,8 @@ def _cfg(m, out, **kw):
 @pytest.fixture(scope="session")
 def tiny_trace(tiny_models, tmp_path_factory):
     out = tmp_path_factory.mktemp("coll") / "trace"
-    collect(_cfg(tiny_models, out, costs=True, cost_contexts=(32,), cost_batch_sizes=(1,)), progress=False)
+    collect(_cfg(tiny_models, out, costs=True, cost_contexts=(32,), cost_batch_sizes=(1,), cost_budget_s=1.0),
+            progress=False)
     return out
 
 

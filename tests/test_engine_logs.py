@@ -174,3 +174,10 @@ def test_a_vllm_line_with_odd_choices_still_imports(tmp_path):
         f.write_text(json.dumps({**line, "choices": choices}) + "\n")
         tr = build_trace("vllm", f)
         assert tr.n_prompts == 1 and "answer" not in tr.prompts
+
+
+def test_an_imported_log_keeps_the_model_name_it_gives(imported):
+    """vLLM's OpenAI-style ``model`` field names the target; a log without one says so."""
+    assert traces.load(imported["vllm"]).manifest["target"] == {"id": "meta-llama/Llama-3.1-8B-Instruct",
+                                                                "source": "the log's model name"}
+    assert "not recorded" in traces.load(imported["sglang"]).manifest["target"]["id"]

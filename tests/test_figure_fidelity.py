@@ -110,6 +110,9 @@ def test_every_figure_names_its_trace_and_cost_table(rendered):
         assert "cost table" in text, name  # the table used, or "no cost table"
     assert "cost table cuda" not in _texts(figs["fig7_acceptance_survival"])  # no costs in survival
     assert re.search(r"cost table (?!\()", _texts(figs["fig3_batch_serving"]))  # serving names its table
+    # ``python -m experiments plot`` titles a results folder's figures the same way
+    assert F.source_of({"trace_label": "t", "cost_device": "cuda:H100 (8b)"}) == "trace t; cost table cuda:H100"
+    assert F.source_of({"trace_label": "t"}) == "trace t; no cost table (rounds / tokens)"
 
 
 def test_synthetic_panels_are_labelled(rendered):
@@ -170,19 +173,26 @@ def test_fig5a_and_6a_cut_where_few_prompts_decode(rendered):
     assert "25%" in figs["fig5a_cumulative_regret"].axes[0].get_legend().get_title().get_text()
 
 
-def test_fig6a_reference_is_the_surviving_prompts_best_arm(rendered):
-    _, _, data, d = rendered
-    traj = pd.read_csv(data / "trajectories.csv")
-    arms = [c[5:] for c in traj.columns if c.startswith("frac:")]
-    best = traj[[f"best:{a}" for a in arms]].to_numpy()
+def test_fig6a_reference_is_the_surviving_prompts_best_arm(tmp_path):
+    """Two short prompts where drafter a is right and two long ones where b is: as the short
+    ones finish, the still-decoding prompts' best-arm share moves from 1/2 to all b, whatever
+    the policy learns."""
+    acc = []
+    for n, good in ((20, 0), (20, 0), (80, 1), (80, 1)):
+        a = np.zeros((2, n), np.int64)
+        a[good] = np.minimum(4, n - 1 - np.arange(n))  # the good drafter accepts every token
+        acc.append(a)
+    d = traces.write(traces.from_arrays(acc, ["a", "b"], k_max=4, name="survivors"), tmp_path / "t")
+    rc = RunConfig(trace=str(d), setting="replay", policies=("uniform",), runs=3, seed=0, arms="a@4,b@4")
+    traj = trajectories(rc, ("uniform", "hedgespec"))
+    best = traj[["best:a@4", "best:b@4"]].to_numpy()
     assert np.allclose(best[traj["active"] > 0].sum(axis=1), 1.0)
-    prep = prepare(RunConfig(trace=str(d), setting="replay", policies=("ucbspec",), runs=1, seed=0,
-                             arms=",".join(arms)))
-    want = np.bincount(prep.hindsight_best()["rounds"], minlength=len(arms)) / prep.env.n_prompts
-    assert np.allclose(best[traj["step"] == 1], want)  # step 1: every prompt is still decoding
-    # later, the short prompts are gone and the reference moves with the survivors
-    last = traj[traj["policy"] == "uniform"].iloc[-1]
-    assert last["prompts_active"] < last["n_prompts"]
+    assert np.allclose(best[traj["step"] == 1], [0.5, 0.5])  # every prompt still decoding
+    want = np.bincount(prepare(rc).hindsight_best()["rounds"], minlength=2) / 4
+    assert np.allclose(want, [0.5, 0.5])
+    late = traj[traj["prompts_active"] == 2]  # the short prompts are done
+    assert len(late) and np.allclose(late[["best:a@4", "best:b@4"]], [0.0, 1.0])
+    assert np.allclose(late["prompts_active"] / late["n_prompts"], 0.5)
 
 
 def test_fig6b_is_a_grid_and_fig7_legend_hides_nothing():

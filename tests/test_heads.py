@@ -54,7 +54,7 @@ def head_trace(heads):
     specs = tuple(f"{k}:{heads[k]}" for k in KINDS)
     collect(CollectConfig(target=heads["target_dir"], drafters=("pld", *specs), prompts="builtin:specregret-84",
                           max_new_tokens=32, k_max=4, out=str(out), limit=3, costs=True, cost_contexts=(32,),
-                          cost_batch_sizes=(1,), device="cpu"), progress=False)
+                          cost_batch_sizes=(1,), cost_budget_s=1.0, device="cpu"), progress=False)
     return traces.load(out)
 
 

@@ -1,7 +1,8 @@
 """Layers point one way and modules form no import cycle.
 
 ``traces`` at the bottom; ``theory`` pure (bounds and instance quantities); ``simulator`` the
-engine; ``experiments`` composes them; ``gpu_collect`` writes traces only through ``traces``.
+engine; ``experiments`` composes them (and, in ``experiments.live``, ``gpu_collect``'s live
+decoding loop with a policy); ``gpu_collect`` writes traces only through ``traces``.
 Every import counts, including those inside functions, so a lazy import cannot hide a cycle.
 """
 
@@ -18,7 +19,8 @@ ALLOWED = {
     "traces": {"traces"},
     "theory": {"theory", "traces"},
     "simulator": {"simulator", "theory", "traces"},
-    "experiments": {"experiments", "simulator", "theory", "traces"},
+    # experiments.live composes a policy with gpu_collect's live decoding loop (torch imported lazily)
+    "experiments": {"experiments", "simulator", "theory", "traces", "gpu_collect"},
     "gpu_collect": {"gpu_collect", "traces"},
 }
 

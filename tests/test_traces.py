@@ -94,7 +94,7 @@ CASES = {
     "unknown_schema": (
         lambda d: (d / "manifest.json").write_text(
             json.dumps({**json.loads((d / "manifest.json").read_text()), "schema_version": "9.9"})),
-        r"manifest.json: schema_version: expected one of \['1.0', '1.1'\], got '9.9'"),
+        r"manifest.json: schema_version: expected one of \['1.0', '1.1', '1.2'\], got '9.9'"),
     "bad_json": (lambda d: (d / "manifest.json").write_text("{nope"),
                  r"manifest.json: not valid JSON"),
     "duplicate_prompt_ids": (

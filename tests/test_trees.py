@@ -46,7 +46,7 @@ def test_tree_arms_replay_from_ranks_and_old_traces_still_load(tmp_path):
     assert np.array_equal(tr.accepted(Arm("b", 0, tree="1x1x1"), 0), tr.accepted(Arm("b", 3), 0))
     d = traces.write(tr, tmp_path / "t")
     back = traces.load(d)
-    assert back.manifest["schema_version"] == "1.1" and np.array_equal(back.ranks, tr.ranks)
+    assert back.manifest["schema_version"] == traces.SCHEMA_VERSION and np.array_equal(back.ranks, tr.ranks)
     # a schema-1.0 trace (as written before ranks existed): the bundled one, its manifest set back
     d10 = traces.write(traces.load("builtin:smollm2-greedy"), tmp_path / "v10")
     (d10 / "ranks.parquet").unlink()

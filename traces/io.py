@@ -20,6 +20,7 @@ import pyarrow.parquet as pq
 
 from . import schema as S
 from .arms import PLAIN
+from .costcheck import check_noise_columns, fill_noise
 from .guards import DuplicateKeyError, memory_problem, strict_json_loads
 from .outdir import PARTIAL_MARK  # noqa: F401 -- the temp folders' mark, named here for the collector's tests
 from .trace import Trace, TraceError
@@ -473,8 +474,9 @@ def _read(path: Path) -> tuple[Trace | None, list[str]]:
     cpath = path / S.COSTS_FILE
     if cpath.exists():
         costs = _read_parquet(cpath, problems)
-        if costs is not None and _check_columns(costs, cpath, S.COST_COLUMNS, {}, problems):
+        if costs is not None and _check_columns(costs, cpath, S.COST_COLUMNS, S.COST_OPTIONAL, problems):
             _check_costs(costs, cpath, drafters, problems)
+            _check_noise_schema(costs, cpath, manifest, problems)
     if problems:
         return None, problems
 
@@ -517,6 +519,14 @@ def _cost_row(c: pd.DataFrame, i: int) -> str:
             + f", k {r['k']}, batch {r['batch_size']}, context {r['context_len']}")
 
 
+def _check_noise_schema(costs: pd.DataFrame, cpath: Path, manifest: dict, problems: list[str]) -> None:
+    """The schema-1.2 noise columns need a manifest of schema 1.2 or later."""
+    have = sorted(set(S.COST_OPTIONAL) & set(costs.columns))
+    if have and manifest["schema_version"] in ("1.0", "1.1"):
+        problems.append(f"{cpath.parent / S.MANIFEST_FILE}: schema_version: expected '{S.NOISE_SCHEMA}' or later with "
+                        f"noise columns {have} in {S.COSTS_FILE}, got {manifest['schema_version']!r}")
+
+
 def _check_costs(costs: pd.DataFrame, cpath: Path, drafters: list[str], problems: list[str]) -> None:
     """Types and ranges of ``costs.parquet``, then what would contradict the cost model: a
     device without verify rows, two rows for one cell, a step outside ``MS_RANGE`` or far from
@@ -540,6 +550,7 @@ def _check_costs(costs: pd.DataFrame, cpath: Path, drafters: list[str], problems
         v = costs[col].to_numpy(np.int64)
         if len(v) and ((v < lo) | (v > hi)).any():
             problems.append(f"{cpath}: {col}: expected {lo}..{hi}, got {int(v[(v < lo) | (v > hi)][0])}")
+    check_noise_columns(costs, str(cpath), problems)
     if len(problems) > n0:
         return
     c = costs.reset_index(drop=True)
@@ -555,7 +566,8 @@ def _check_costs(costs: pd.DataFrame, cpath: Path, drafters: list[str], problems
                         "'logged' row with drafter '' and k 0 (the vanilla log's step) for every logged device")
     bad_k = logged & (c["drafter"] != "") & (c["k"] < 1)
     if bad_k.any():
-        problems.append(f"{cpath}: k: expected k >= 1 on a drafter's logged rows, got {_cost_row(c, int(bad_k.idxmax()))}")
+        problems.append(f"{cpath}: k: expected k >= 1 on a drafter's logged rows, got "
+                        f"{_cost_row(c, int(bad_k.idxmax()))}")
     no_verify = sorted(set(c.loc[~logged, "device"]) - set(c.loc[c["kind"] == "verify", "device"]))
     if no_verify:
         problems.append(f"{cpath}: kind: device(s) {no_verify} have draft rows only; expected verify rows (the "
@@ -774,8 +786,12 @@ def write(trace: Trace, out_dir: str | os.PathLike[str], *, overwrite: bool = Fa
     legacy_ok = bool(own) or (out.is_dir() and _legacy_trace(out))
     with staged_folder(out, "trace", replace=overwrite or bool(own), legacy=TRACE_FILES + own,
                        legacy_ok=legacy_ok, what="a trace writer", locked=bool(own)) as tmp:
+        manifest = trace.manifest
+        if trace.costs is not None and set(S.COST_OPTIONAL) & set(trace.costs.columns) and \
+                manifest.get("schema_version") in ("1.0", "1.1"):  # the noise columns are schema 1.2's
+            manifest = dict(manifest, schema_version=S.NOISE_SCHEMA)
         (tmp / S.MANIFEST_FILE).write_text(
-            json.dumps(trace.manifest, indent=2, sort_keys=True, default=_json_default) + "\n",
+            json.dumps(manifest, indent=2, sort_keys=True, default=_json_default) + "\n",
             encoding="utf-8",
         )
         prompts = trace.prompts.copy()
@@ -783,7 +799,7 @@ def write(trace: Trace, out_dir: str | os.PathLike[str], *, overwrite: bool = Fa
         _write_parquet(prompts, tmp / S.PROMPTS_FILE, ("output_ids",))
         _write_parquet(accept_table(trace), tmp / S.ACCEPT_FILE)
         if trace.costs is not None:
-            _write_parquet(trace.costs, tmp / S.COSTS_FILE)
+            _write_parquet(fill_noise(trace.costs), tmp / S.COSTS_FILE)
         if trace.ranks is not None:
             _write_parquet(ranks_table(trace), tmp / S.RANKS_FILE)
         problems = [x.replace(str(tmp), str(out)) for x in validate(tmp)]

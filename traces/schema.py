@@ -22,8 +22,10 @@ Conventions (also in ``docs/trace_format.md``):
 
 from __future__ import annotations
 
-SCHEMA_VERSION = "1.1"
-SUPPORTED_SCHEMA_VERSIONS = ("1.0", "1.1")  # 1.0: no ranks (chain arms only)
+SCHEMA_VERSION = "1.2"
+#: 1.0: no ranks (chain arms only); 1.1: ranks; 1.2: costs.parquet may hold each cell's spread
+#: (``COST_OPTIONAL``).  Older traces load unchanged.
+SUPPORTED_SCHEMA_VERSIONS = ("1.0", "1.1", "1.2")
 
 MANIFEST_FILE = "manifest.json"
 PROMPTS_FILE = "prompts.parquet"
@@ -78,6 +80,11 @@ COST_COLUMNS: dict[str, str] = {
     "context_len": "int",
     "ms": "float",
 }
+#: schema 1.2 (all four or none): ``ms`` is the median of ``reps`` timed repeats, ``ms_lo`` /
+#: ``ms_hi`` a 95 % bootstrap interval of it, ``ms_iqr`` the repeats' interquartile range;
+#: ``reps`` 0 = spread not recorded (nominal or logged rows).  See ``traces.costcheck``.
+COST_OPTIONAL: dict[str, str] = {"ms_lo": "float", "ms_hi": "float", "ms_iqr": "float", "reps": "int"}
+NOISE_SCHEMA = "1.2"  # the first schema whose costs.parquet may hold COST_OPTIONAL
 
 FINISH_REASONS = ("eos", "length")
 #: manifest ``information`` (optional, default "full"): "full" = ``L_d(t)`` at every position of

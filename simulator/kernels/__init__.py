@@ -1,7 +1,9 @@
-"""The compiled engine (numba): every built-in learner in every setting, one lane per loop.
+"""The compiled engine (numba): every learner with a compiled form in every setting, one lane per loop.
 
-The numpy policies (``simulator/policies``) and environments (``simulator/envs``) are the
-readable definition and the reference twins the truth; the kernels repeat the numpy
+Each learner's compiled functions live in its own file next to its numpy policy
+(``simulator/policies``, ``learners.Kernel``); the loops here take them as arguments.  The
+numpy policies and environments (``simulator/envs``) are the readable definition and the
+reference twins the truth; the compiled functions repeat the numpy
 arithmetic operation for operation, on the same counter-based random numbers and with the
 same transcendental functions (the C library's ``exp``/``log``/``pow``: ``math.*`` here,
 ``scalar_math`` there, never numpy's SIMD ones), so ``--engine numpy`` and ``--engine numba``
@@ -21,21 +23,12 @@ if "numba" not in sys.modules:
 
 from .core import (  # noqa: E402
                    AVAILABLE,
-                   CURVE_POLICIES,
-                   EXP3SPEC,
-                   HEDGE,
-                   UCBSPEC,
-                   exp_weights_select,
                    iid_curve,
                    njit,
                    prange,
                    renewal_rounds,
-                   ucb_select,
-                   ucb_update,
                    uniform3,
                    uniform4,
 )
-from .learners import CODES as KERNEL_POLICIES  # noqa: E402
 
-__all__ = ["AVAILABLE", "CURVE_POLICIES", "EXP3SPEC", "HEDGE", "KERNEL_POLICIES", "UCBSPEC", "exp_weights_select",
-           "iid_curve", "njit", "prange", "renewal_rounds", "ucb_select", "ucb_update", "uniform3", "uniform4"]
+__all__ = ["AVAILABLE", "iid_curve", "njit", "prange", "renewal_rounds", "uniform3", "uniform4"]

@@ -15,7 +15,7 @@ Contract: for float64 arrays (or scalars) ``x``, ``y``
   function as the compiled kernels) wherever those return a float (``log(0)`` is ``-inf``,
   ``log(-1)`` is ``nan``, where ``math`` raises);
 * ``ndtri(y)`` for ``0 < y < 1`` holds the bits of the kernels' Cephes ``ndtri``
-  (``simulator.kernels.learners._ndtri``, itself bit-identical to ``scipy.special.ndtri``);
+  (``simulator.kernels.learners.ndtri_inline``, itself bit-identical to ``scipy.special.ndtri``);
   outside ``(0, 1)`` its value is unspecified (the policies clip first);
 
 whatever SIMD the CPU has.  They are plain numpy ufuncs (broadcasting, ``out=``, ``np.errstate``
@@ -49,13 +49,13 @@ import numpy as np
 from .core import AVAILABLE
 
 if AVAILABLE:
-    from .learners import _ndtri
+    from .learners import ndtri_inline
 
 NAMES = ("exp", "log", "power", "ndtri")
 
 
 # the element functions: one C library call each (numba's cache of ``_ndtri1`` is keyed on this
-# file only: after editing ``learners._ndtri``, delete __pycache__/scalar_math.*.nb?; the tests
+# file only: after editing ``learners.ndtri_inline``, delete __pycache__/scalar_math.*.nb?; the tests
 # compare the two)
 def _exp(x: float) -> float:
     return math.exp(x)
@@ -70,7 +70,7 @@ def _pow(x: float, y: float) -> float:
 
 
 def _ndtri1(y: float) -> float:
-    return _ndtri(y)
+    return ndtri_inline(y)
 
 
 _ONE, _TWO = ["float64(float64)"], ["float64(float64, float64)"]

@@ -19,6 +19,7 @@ import numpy as np
 
 from traces import Arm, arm_from_name
 
+from ..kernels.learners import Tables
 from .errors import PolicyError
 
 REWARDS = ("tokens", "throughput")
@@ -209,7 +210,9 @@ class Policy:
     n_random: ClassVar[int] = 0  # uniforms per lane per round the policy consumes
     # reward kinds the policy can learn from, the first its default; () = reads no reward
     rewards: ClassVar[tuple[str, ...]] = REWARDS
-    kernel: ClassVar[str] = ""  # its compiled kernel (simulator.kernels); declared by the class itself
+    # its compiled form (``simulator.kernels.learners.Kernel``), declared by the class itself: a
+    # subclass without its own runs on numpy
+    kernel: ClassVar[Any] = None
     shorthand: ClassVar[str] = ""  # the field ``NAME:VALUE`` sets (``fixed:ARM``, ``oracle:rounds``)
     reward: str = ""  # "" = the run's objective decides (rounds -> tokens, time -> throughput)
 
@@ -258,6 +261,12 @@ class Policy:
         drafter's acceptance probability there, ``gamma`` (n_lanes, W, n_drafters): the 0/1
         teacher-forced match in greedy traces, ``alpha`` in sampling traces.  Nothing about
         unverified positions is ever passed."""
+
+    def kernel_tables(self, ctx: PolicyContext) -> Tables:
+        """The tables of the compiled form after ``reset(1, ctx)`` (``Tables``: the learner's
+        floats after the reward range, ints, floats, the shape of its state); the default:
+        none and state ``(5, n_arms)``."""
+        return Tables()
 
     def notes(self) -> tuple[str, ...]:
         """Lines every output prints about this configuration (``config.json``, the summary):

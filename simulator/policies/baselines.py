@@ -7,7 +7,35 @@ from typing import ClassVar
 
 import numpy as np
 
+from ..kernels.core import njit, uniform3
+from ..kernels.learners import Kernel, Tables
 from .base import Policy, PolicyContext, PolicyError, param, register
+
+
+# ---------------------------------------------------------------- compiled forms (one lane)
+@njit(inline="always")
+def _count_update(arm, r, A, st, ist, prm, itab, ftab, F, prompt, pos, e, tmp):
+    ist[0] += 1
+
+
+@njit(inline="always")
+def _fixed_select(A, st, ist, prm, itab, ftab, key, lane_key, g, tmp):
+    return itab[0]
+
+
+@njit(inline="always")
+def _uniform_select(A, st, ist, prm, itab, ftab, key, lane_key, g, tmp):
+    return min(int(uniform3(key, lane_key, g, 0) * A), A - 1)
+
+
+@njit(inline="always")
+def _oracle_on_prompt(st, ist, prm, itab, prompt):
+    ist[1] = itab[prompt]  # itab: the best arm of every prompt
+
+
+@njit(inline="always")
+def _oracle_select(A, st, ist, prm, itab, ftab, key, lane_key, g, tmp):
+    return ist[1]
 
 
 @register
@@ -16,7 +44,7 @@ class Fixed(Policy):
     """``ALG_i``: always play ``arm`` (BanditSpec's comparator class)."""
 
     name: ClassVar[str] = "fixed"
-    kernel: ClassVar[str] = "fixed"
+    kernel: ClassVar[Kernel] = Kernel("fixed", _fixed_select, _count_update)
     shorthand: ClassVar[str] = "arm"
     rewards: ClassVar[tuple[str, ...]] = ()
     arm: str = ""
@@ -32,6 +60,9 @@ class Fixed(Policy):
             raise PolicyError(f"policy fixed:{self.arm}: arm not in the arm set {names}")
         self.index_ = names.index(self.arm)
 
+    def kernel_tables(self, ctx: PolicyContext) -> Tables:
+        return Tables(itab=np.array([self.index_]))
+
     def select(self, u: np.ndarray) -> np.ndarray:
         return np.full(self.n_lanes_, self.index_, dtype=np.int64)
 
@@ -42,7 +73,7 @@ class Uniform(Policy):
     """Each round an arm uniformly at random."""
 
     name: ClassVar[str] = "uniform"
-    kernel: ClassVar[str] = "uniform"
+    kernel: ClassVar[Kernel] = Kernel("uniform", _uniform_select, _count_update)
     n_random: ClassVar[int] = 1
     rewards: ClassVar[tuple[str, ...]] = ()
 
@@ -67,7 +98,7 @@ class Oracle(Policy):
     """
 
     name: ClassVar[str] = "oracle"
-    kernel: ClassVar[str] = "oracle"
+    kernel: ClassVar[Kernel] = Kernel("oracle", _oracle_select, _count_update, on_prompt=_oracle_on_prompt)
     shorthand: ClassVar[str] = "by"
     rewards: ClassVar[tuple[str, ...]] = ()
     by: str = param("", choices=("", "rounds", "time"))
@@ -81,6 +112,9 @@ class Oracle(Policy):
                                  " (the oracle picks one arm per prompt; batch serving has no such arm)"))
         self.best_ = ctx.hindsight_best[by]
         self.arm_ = np.zeros(n_lanes, dtype=np.int64)
+
+    def kernel_tables(self, ctx: PolicyContext) -> Tables:
+        return Tables(itab=self.best_)
 
     def on_prompt_start(self, lanes: np.ndarray, prompts: np.ndarray) -> None:
         self.arm_[lanes] = self.best_[prompts]

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import ClassVar
 
 import numpy as np
 
 from ..kernels import scalar_math as sm
+from ..kernels.core import njit
+from ..kernels.learners import Kernel, Tables, argmax
 from .base import Policy, PolicyContext, PolicyError, param, register
 
 
@@ -21,6 +24,62 @@ def _drafter_arms(ctx: PolicyContext, drafter: str) -> dict[int, int]:
     if not out:
         raise PolicyError(f"policy needs arms DRAFTER@1..K of one drafter; arm set: {list(ctx.arm_names)}")
     return out
+
+
+# ---------------------------------------------------------------- compiled forms (one lane)
+# Heuristic: ist[1] = K; prm[2] = start, prm[3] = the largest K; itab = arm of each K
+@njit(inline="always")
+def _heuristic_init(A, st, ist, prm, itab):
+    ist[1] = min(int(prm[2]), int(prm[3]))
+
+
+@njit(inline="always")
+def _transient_on_prompt(st, ist, prm, itab, prompt):
+    ist[1] = min(int(prm[2]), int(prm[3]))
+
+
+@njit(inline="always")
+def _heuristic_select(A, st, ist, prm, itab, ftab, key, lane_key, g, tmp):
+    return itab[ist[1]]
+
+
+@njit(inline="always")
+def _heuristic_update(arm, r, A, st, ist, prm, itab, ftab, F, prompt, pos, e, tmp):
+    ist[0] += 1
+    k = ist[1]
+    new = k + 2 if r >= k + 1 else max(1, k - 1)
+    ist[1] = min(new, int(prm[3]))
+
+
+# BanditSpec's code: ist[1] = out_index, ist[2] = the group of this round; st rows 0 sums,
+# 1 calls; itab = arm of K = 1..4
+@njit(inline="always")
+def _bsc_init(A, st, ist, prm, itab):
+    ist[1] = 1
+
+
+@njit(inline="always")
+def _bsc_select(A, st, ist, prm, itab, ftab, key, lane_key, g, tmp):
+    oi = ist[1]
+    if oi < 8:
+        gi = (oi - 1) % 4
+    else:
+        tot = st[1, 0] + st[1, 1] + st[1, 2] + st[1, 3]
+        bonus = math.sqrt(6.0 * math.log(oi) / tot)
+        for i in range(4):
+            tmp[i] = (st[0, i] / st[1, i] if st[1, i] > 0 else 0.0) + bonus
+        gi = argmax(tmp, 4)
+    ist[2] = gi
+    return itab[gi]
+
+
+@njit(inline="always")
+def _bsc_update(arm, r, A, st, ist, prm, itab, ftab, F, prompt, pos, e, tmp):
+    ist[0] += 1
+    gi = ist[2]
+    st[0, gi] += r
+    st[1, gi] += 1
+    ist[1] += 1
 
 
 @register
@@ -41,7 +100,7 @@ class Heuristic(Policy):
     """
 
     name: ClassVar[str] = "heuristic"
-    kernel: ClassVar[str] = "heuristic"
+    kernel: ClassVar[Kernel] = Kernel("heuristic", _heuristic_select, _heuristic_update, _heuristic_init)
     rewards: ClassVar[tuple[str, ...]] = ("tokens",)  # reads accepted tokens
     drafter: str = ""
     start: int = param(20, ge=1, source="a draft length K >= 1 (capped at the arm set's largest K)")
@@ -55,6 +114,9 @@ class Heuristic(Policy):
         self._lookup = np.array([self.arms_by_k_.get(k, -1) for k in range(self.kmax_ + 1)])
         if (self._lookup[1:] < 0).any():
             raise PolicyError(f"policy {self.name}: needs every K in 1..{self.kmax_} of the drafter")
+
+    def kernel_tables(self, ctx: PolicyContext) -> Tables:
+        return Tables(prm=(float(self.start), float(self.kmax_)), itab=self._lookup)
 
     def on_prompt_start(self, lanes: np.ndarray, prompts: np.ndarray) -> None:
         if self.transient:
@@ -75,7 +137,8 @@ class HeuristicTransient(Heuristic):
     """``heuristic_transient``: the heuristic schedule, reset at every prompt."""
 
     name: ClassVar[str] = "heuristic_transient"
-    kernel: ClassVar[str] = "heuristic_transient"
+    kernel: ClassVar[Kernel] = Kernel("heuristic_transient", _heuristic_select, _heuristic_update, _heuristic_init,
+                                           _transient_on_prompt)
     transient: ClassVar[bool] = True
 
 
@@ -100,7 +163,7 @@ class BanditSpecCode(Policy):
     """
 
     name: ClassVar[str] = "banditspec-code"
-    kernel: ClassVar[str] = "banditspec-code"
+    kernel: ClassVar[Kernel] = Kernel("banditspec-code", _bsc_select, _bsc_update, _bsc_init)
     drafter: str = ""
 
     def reset(self, n_lanes: int, ctx: PolicyContext) -> None:
@@ -113,6 +176,9 @@ class BanditSpecCode(Policy):
         self.sum_ = np.zeros((n_lanes, 4))
         self.calls_ = np.zeros((n_lanes, 4))
         self.out_index_ = np.ones(n_lanes, dtype=np.int64)
+
+    def kernel_tables(self, ctx: PolicyContext) -> Tables:
+        return Tables(itab=self.arm_of_)
 
     def select(self, u: np.ndarray) -> np.ndarray:
         warm = self.out_index_ < 4 * 2

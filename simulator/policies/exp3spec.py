@@ -2,13 +2,37 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import ClassVar
 
 import numpy as np
 
 from ..kernels import scalar_math as sm
+from ..kernels.core import njit, uniform3
+from ..kernels.learners import Kernel, Tables, categorical, exp_weights
 from .base import Policy, PolicyContext, param, register, rowsum, sample_categorical
+
+
+# ---------------------------------------------------------------- compiled form (one lane)
+# st rows: 1 importance-weighted cumulative losses, 4 probabilities; prm[2] = eta_scale
+@njit(inline="always")
+def _init(A, st, ist, prm, itab):
+    for i in range(A):
+        st[4, i] = 1.0 / A
+
+
+@njit(inline="always")
+def _select(A, st, ist, prm, itab, ftab, key, lane_key, g, tmp):
+    eta = prm[2] * math.sqrt(math.log(A) / ((ist[0] + 1.0) * A))
+    exp_weights(st, 1, 4, A, eta)
+    return categorical(st, 4, A, uniform3(key, lane_key, g, 0))
+
+
+@njit(inline="always")
+def _update(arm, r, A, st, ist, prm, itab, ftab, F, prompt, pos, e, tmp):
+    ist[0] += 1
+    st[1, arm] += (prm[1] - r) / max(prm[1] - prm[0], 1e-12) / st[4, arm]
 
 
 @register
@@ -33,7 +57,7 @@ class EXP3Spec(Policy):
 
     name: ClassVar[str] = "exp3spec"
     n_random: ClassVar[int] = 1
-    kernel: ClassVar[str] = "exp3spec"
+    kernel: ClassVar[Kernel] = Kernel("exp3spec", _select, _update, _init)
     eta_scale: float = param(1.0, gt=0, source="a learning rate: > 0")
 
     def reset(self, n_lanes: int, ctx: PolicyContext) -> None:
@@ -41,6 +65,9 @@ class EXP3Spec(Policy):
         self.cum_loss_ = np.zeros((n_lanes, ctx.n_arms))
         self.t_ = np.zeros(n_lanes, dtype=np.int64)
         self.p_ = np.full((n_lanes, ctx.n_arms), 1.0 / ctx.n_arms)
+
+    def kernel_tables(self, ctx: PolicyContext) -> Tables:
+        return Tables(prm=(self.eta_scale,))
 
     def probabilities(self) -> np.ndarray:
         """``p_t`` for the coming round, shape (n_lanes, K)."""

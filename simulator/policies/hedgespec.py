@@ -19,12 +19,15 @@ Chaudhuri, Freund and Hsu 2009), and samples the drafter to play.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import ClassVar
 
 import numpy as np
 
 from ..kernels import scalar_math as sm
+from ..kernels.core import njit, uniform3
+from ..kernels.learners import Kernel, Tables, categorical, exp_weights, normalhedge
 from .base import Policy, PolicyContext, PolicyError, param, register, rowsum, sample_categorical
 
 
@@ -64,6 +67,55 @@ def normalhedge_probs(regret: np.ndarray, iters: int = 60) -> np.ndarray:
     return p
 
 
+# ---------------------------------------------------------------- compiled form (one lane)
+# st rows 0 cumulative losses, 1 regrets, 2 probabilities (N experts); ist[1] verified
+# positions, ist[2] released ones; prm[2] eta, prm[3] N, prm[4] window, prm[5] normalhedge,
+# prm[6] acceptance loss; itab = arm_of, K, col (3N)
+@njit(inline="always")
+def _init(A, st, ist, prm, itab):
+    N = int(prm[3])
+    for i in range(N):
+        st[2, i] = 1.0 / N
+
+
+@njit(inline="always")
+def _on_prompt(st, ist, prm, itab, prompt):
+    ist[1] = 0  # a new output: positions restart (pending censored losses dropped)
+    ist[2] = 0
+
+
+@njit(inline="always")
+def _select(A, st, ist, prm, itab, ftab, key, lane_key, g, tmp):
+    t = ist[0]
+    N = int(prm[3])
+    if prm[5] == 0.0:  # hedge
+        eta = prm[2] if prm[2] > 0 else math.sqrt(8 * math.log(max(N, 2)) / max(t, 1))
+        exp_weights(st, 0, 2, N, eta)
+    else:
+        normalhedge(st, N)
+    return itab[categorical(st, 2, N, uniform3(key, lane_key, g, 0))]
+
+
+@njit(inline="always")
+def _update(arm, r, A, st, ist, prm, itab, ftab, F, prompt, pos, e, f):
+    """Positions ``pos .. pos+e-1`` were verified: release every position whose window is
+    verified (``HedgeSpec.update_full``).  ``F`` holds every expert's loss per (prompt,
+    expert, position) (``HedgeSpec.expert_losses``); ``f`` is scratch for the experts' losses."""
+    N, W = int(prm[3]), int(prm[4])
+    ist[1] = max(ist[1], pos + e)
+    while ist[2] + W <= ist[1]:
+        t = ist[2]
+        pf = 0.0
+        for i in range(N):
+            f[i] = F[prompt, i, t]
+            pf += st[2, i] * f[i]
+        for i in range(N):
+            st[1, i] += pf - f[i]
+            st[0, i] += f[i]
+        ist[0] += 1
+        ist[2] += 1
+
+
 @register
 @dataclass
 class HedgeSpec(Policy):
@@ -83,7 +135,7 @@ class HedgeSpec(Policy):
     """
 
     name: ClassVar[str] = "hedgespec"
-    kernel: ClassVar[str] = "hedgespec"
+    kernel: ClassVar[Kernel] = Kernel("hedgespec", _select, _update, _init, _on_prompt)
     feedback: ClassVar[str] = "full"
     n_random: ClassVar[int] = 1
     rewards: ClassVar[tuple[str, ...]] = ()  # learns from gamma, not from the round's reward
@@ -112,6 +164,28 @@ class HedgeSpec(Policy):
         self.regret_ = np.zeros((n_lanes, N))
         self.t_ = np.zeros(n_lanes, dtype=np.int64)
         self.p_ = np.full((n_lanes, N), 1.0 / N)
+
+    def kernel_tables(self, ctx: PolicyContext) -> Tables:
+        N = len(self.arm_of_)
+        prm = (self.eta, float(N), float(self.window_), float(self.learner == "normalhedge"),
+               float(self.loss == "acceptance"))
+        return Tables(prm=prm, itab=np.concatenate([self.arm_of_, self.K_, self.col_]), shape=(3, N))
+
+    def expert_losses(self, G: np.ndarray) -> np.ndarray:
+        """The loss of every expert at every position, ``(P, N, T)`` from the gamma table ``G``
+        ``(P, D, T)``, for the compiled form: it depends on (prompt, expert, position) only, so
+        it is computed once for all lanes, with the arithmetic of ``_losses`` in its order (same
+        bits)."""
+        P, _, T = G.shape
+        W, K = self.window_, self.K_
+        g = np.concatenate([G, np.zeros((P, G.shape[1], W))], axis=2)[:, self.col_, :]  # (P, N, T + W)
+        if self.loss == "acceptance":
+            return np.ascontiguousarray(1.0 - g[:, :, :T])
+        prod, acc = np.ones((P, len(K), T)), np.zeros((P, len(K), T))
+        for j in range(W):
+            prod = prod * np.where(j < K[None, :, None], g[:, :, j:j + T], 0.0)
+            acc = acc + prod
+        return np.ascontiguousarray(1.0 - (1.0 + acc) / (W + 1))
 
     def on_prompt_start(self, lanes: np.ndarray, prompts: np.ndarray) -> None:
         # a new output: positions restart at 0 (pending censored losses are dropped)

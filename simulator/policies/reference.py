@@ -2,6 +2,11 @@
 
 One object per run, plain Python scalars, no vectorisation.  Tests feed them the same
 rewards and the same uniforms as the vectorised policies and require equal decisions.
+
+A twin is a deliberate second implementation, not a copy to be folded into the learner's
+file: each learner's one definition (numpy methods and compiled form) lives in its own file,
+and these are written independently from the papers' pseudo-code so that the tests compare
+two readings of the paper.  The runner never calls them.
 """
 
 from __future__ import annotations

@@ -10,13 +10,71 @@ ranges are unused); their bonus is on acceptance rates, in [0, 1] for every draf
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import ClassVar
 
 import numpy as np
 
 from ..kernels import scalar_math as sm
+from ..kernels.core import njit
+from ..kernels.learners import Kernel, Tables, argmax
 from .base import Policy, PolicyContext, param, register
+
+
+# ---------------------------------------------------------------- compiled forms (one lane)
+# st rows 0..D-1 at_risk, D..2D-1 passed, 2D..3D-1 scratch survival (drafter d, depth j);
+# itab = d_of then k_of (2A); prm[2] = c, prm[3] = D, prm[4] = Kmax; ftab = arm costs (SmartSpec)
+@njit(inline="always")
+def _runlength_update(arm, r, A, st, ist, prm, itab, ftab, F, prompt, pos, e, tmp):
+    ist[0] += 1
+    d, K = itab[arm], itab[A + arm]
+    if d >= 0:
+        D = int(prm[3])
+        a = min(int(r) - 1, K)
+        for j in range(1, min(a + 1, K) + 1):
+            st[d, j - 1] += 1.0
+        for j in range(1, a + 1):
+            st[D + d, j - 1] += 1.0
+
+
+@njit(inline="always")
+def _structured_select(A, st, ist, prm, itab, ftab, key, lane_key, g, tmp):
+    D, Km = int(prm[3]), int(prm[4])
+    lt = math.log(max(ist[0], 2))
+    for d in range(D):  # optimistic survival S(j) into rows 2D..3D-1
+        s = 1.0
+        for j in range(Km):
+            n = st[d, j]
+            h = st[D + d, j] / n if n > 0 else 1.0
+            b = prm[2] * math.sqrt(lt / n) if n > 0 else 1.0
+            s = s * min(h + b, 1.0)
+            st[2 * D + d, j] = s
+    for i in range(A):
+        d, k = itab[i], itab[A + i]
+        if d < 0:
+            tmp[i] = 1.0
+        else:
+            acc = 0.0
+            for j in range(k):
+                acc += st[2 * D + d, j]
+            tmp[i] = 1.0 + acc
+    return argmax(tmp, A)
+
+
+@njit(inline="always")
+def _smartspec_select(A, st, ist, prm, itab, ftab, key, lane_key, g, tmp):
+    D, Km = int(prm[3]), int(prm[4])
+    for i in range(A):  # goodput with a running acceptance rate per drafter
+        d, k = max(itab[i], 0), itab[A + i]
+        succ, trials = 0.0, 0.0
+        for j in range(Km):
+            succ += st[D + d, j]
+            trials += st[d, j]
+        a = (succ + 0.5) / (trials + 1.0)
+        tok = (1 - math.pow(a, float(k + 1))) / (1 - a) if itab[i] >= 0 else 1.0
+        tmp[i] = tok / ftab[i]
+    return argmax(tmp, A)
 
 
 @dataclass
@@ -41,6 +99,14 @@ class _RunLength(Policy):
         self.at_risk_ = np.zeros((n_lanes, max(len(drafters), 1), self.Kmax_))
         self.passed_ = np.zeros_like(self.at_risk_)
         self.t_ = np.zeros(n_lanes, dtype=np.int64)
+
+    def kernel_tables(self, ctx: PolicyContext) -> Tables:
+        D = self.at_risk_.shape[1]
+        cost = None
+        if self.name == "smartspec":  # tokens per second: the arms' costs (tokens per round without them)
+            cost = ctx.arm_cost_s.astype(float) if ctx.arm_cost_s is not None else np.ones(ctx.n_arms)
+        return Tables(prm=(float(getattr(self, "c", 0.0)), float(D), float(self.Kmax_)),
+                      itab=np.concatenate([self.d_of_, self.k_of_]), ftab=cost, shape=(3 * D, self.Kmax_))
 
     def survival(self, optimism: np.ndarray | float = 0.0) -> np.ndarray:
         """``S(j)`` for j = 1..Kmax, (n_lanes, n_drafters, Kmax); with ``optimism``, each
@@ -78,7 +144,7 @@ class StructuredUCB(_RunLength):
     objective).  Drafters never tried are tried first (at their largest K)."""
 
     name: ClassVar[str] = "structured-ucb"
-    kernel: ClassVar[str] = "structured-ucb"
+    kernel: ClassVar[Kernel] = Kernel("structured-ucb", _structured_select, _runlength_update)
     c: float = param(1.0, ge=0, source="bonus scale; 0 = plug-in estimates")
 
     def select(self, u):
@@ -97,7 +163,7 @@ class SmartSpec(_RunLength):
     trace's cost table (tokens per round without one)."""
 
     name: ClassVar[str] = "smartspec"
-    kernel: ClassVar[str] = "smartspec"
+    kernel: ClassVar[Kernel] = Kernel("smartspec", _smartspec_select, _runlength_update)
 
     def select(self, u):
         succ = self.passed_.sum(axis=2)

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import ClassVar
 
 import numpy as np
 
 from ..kernels import scalar_math as sm
+from ..kernels.core import njit
+from ..kernels.learners import Kernel, Tables, argmax
 from .base import Policy, PolicyContext, param, register
 
 
@@ -25,6 +28,31 @@ def ucbspec_radius(n: np.ndarray, t: np.ndarray, K: int, L: float, delta: float)
     n = np.asarray(n, float)
     t = np.asarray(t, float)
     return (L / 2) * np.sqrt((1 + n) / n**2 * (1 + 2 * sm.log(K * t**2 * np.sqrt(1 + n) / delta)))
+
+
+# ---------------------------------------------------------------- compiled form (one lane)
+# st rows: 0 pulls, 1 mean (sums / n), 2 a = (1+n)/n^2, 3 1 + 2 b, 4 sums; ftab: half_ (radius
+# scale per arm); prm[2] = delta.  Row 1 and 3 cache what ``index`` recomputes: the same values.
+@njit(inline="always")
+def _select(A, st, ist, prm, itab, ftab, key, lane_key, g, tmp):
+    t = ist[0]
+    if t < A:
+        return t
+    c = 4.0 * math.log(max(t, 1))
+    for i in range(A):
+        tmp[i] = st[1, i] + ftab[i] * math.sqrt(st[2, i] * (st[3, i] + c))
+    return argmax(tmp, A)  # a separate pass, so the loop above vectorises
+
+
+@njit(inline="always")
+def _update(arm, r, A, st, ist, prm, itab, ftab, F, prompt, pos, e, tmp):
+    ist[0] += 1
+    st[0, arm] += 1.0
+    st[4, arm] += r
+    n = st[0, arm]
+    st[1, arm] = st[4, arm] / n
+    st[2, arm] = (1 + n) / (n * n)
+    st[3, arm] = 1.0 + 2.0 * math.log(A * math.sqrt(1 + n) / prm[2])
 
 
 @register
@@ -56,7 +84,7 @@ class UCBSpec(Policy):
     """
 
     name: ClassVar[str] = "ucbspec"
-    kernel: ClassVar[str] = "ucbspec"
+    kernel: ClassVar[Kernel] = Kernel("ucbspec", _select, _update)
     delta: float = param(0.5, gt=0, lt=1, source="BanditSpec: confidence delta in (0, 1)")
     width: str = param("common", choices=("common", "per-arm"),
                        source="common: BanditSpec Eq. 6 (one L/2 for all arms); per-arm: each arm's own range")
@@ -73,10 +101,14 @@ class UCBSpec(Policy):
     def half_widths(self, ctx: PolicyContext) -> np.ndarray:
         """The radius scale of every arm, shape (n_arms,): ``scale * w / 2`` with ``w`` the
         common width (``width="common"``) or the arm's own (``"per-arm"``); the compiled
-        kernel reads the same array (``kernels.adapters``)."""
+        form reads the same array (``kernel_tables``)."""
         lo, hi = ctx.arm_range()
         half = (hi - lo) / 2 if self.width == "per-arm" else np.full(ctx.n_arms, ctx.common_width() / 2)
         return half * self.scale
+
+    def kernel_tables(self, ctx: PolicyContext) -> Tables:
+        """``delta``; the radius scale of every arm (``half_``, the numpy policy's own array)."""
+        return Tables(prm=(self.delta,), ftab=self.half_)
 
     def notes(self) -> tuple[str, ...]:
         """Which radius width runs; ``"not the paper's ..."`` for ``per-arm`` and ``scale != 1``."""
