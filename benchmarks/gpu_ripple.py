@@ -13,7 +13,7 @@ and a bootstrap interval of the median over rounds) instead of one number.
 Writes ``DIR/ripple_cells.csv`` (one row per cell and round) and ``DIR/ripple_summary.csv``, and
 prints, per (batch, context), the median per k with its interval and the odd-even contrast
 (mean of odd-k minus even-k medians, k = 1..16, with a bootstrap interval over rounds).
-Needs a CUDA GPU; about 3 minutes on one H100.
+Needs a CUDA GPU (not yet run: no GPU was lent when it was written); a few minutes on one H100.
 """
 
 from __future__ import annotations
@@ -32,33 +32,17 @@ SMOLLM2_135M = dict(vocab_size=49152, hidden_size=576, intermediate_size=1536, n
                     num_attention_heads=9, num_key_value_heads=3)  # public config of SmolLM2-135M
 
 
-def capture(model, batch: int, new_tokens: int, context: int):
-    import torch
-
-    ids = torch.randint(3, model.emb.shape[0], (batch, new_tokens), device=model.emb.device)
-    s = torch.cuda.Stream()
-    s.wait_stream(torch.cuda.current_stream())
-    with torch.cuda.stream(s):
-        for _ in range(3):
-            model.forward(ids, context)
-    torch.cuda.current_stream().wait_stream(s)
-    g = torch.cuda.CUDAGraph()
-    with torch.cuda.graph(g):
-        model.forward(ids, context)
-    return g
-
-
 def time_cells(arch: str, batches, contexts, news, rounds: int, per_visit: int, seed: int) -> pd.DataFrame:
     import torch
 
     from gpu_collect.gpu_costs import ARCHS
-    from gpu_collect.graph_timing import GraphLlama
+    from gpu_collect.graph_timing import GraphLlama, capture_graph
 
     cfg = SMOLLM2_135M if arch == "smollm2-135m" else ARCHS[arch]
     model = GraphLlama(cfg, cfg["num_hidden_layers"], torch.device("cuda"), torch.bfloat16,
                        max_context=max(contexts) + max(news) + 1, max_batch=max(batches))
     cells = [(b, c, n) for b in batches for c in contexts for n in news]
-    graphs = {cell: capture(model, *cell) for cell in cells}
+    graphs = {cell: capture_graph(model, *cell) for cell in cells}
     t_end = time.perf_counter() + 5  # clocks up before anything is timed
     while time.perf_counter() < t_end:
         graphs[cells[-1]].replay()

@@ -29,8 +29,15 @@ import pandas as pd
 from simulator import rng as crng
 from simulator.policies import make_policy
 from simulator.policies.base import call_policy, select_arms
-from simulator.runner import (ConfigError, Prepared, RunConfig, check_request, fixed_frame, resolved_config,
-                              results_table)
+from simulator.runner import (
+    ConfigError,
+    Prepared,
+    RunConfig,
+    check_request,
+    fixed_frame,
+    resolved_config,
+    results_table,
+)
 from traces import PLAIN
 
 ROUNDS_FILE = "rounds.csv"
@@ -199,7 +206,7 @@ def live_run(cfg: RunConfig, target: str, out: str | Path | None = None, *, devi
     Examples
     --------
     >>> from simulator.runner import RunConfig                         # doctest: +SKIP
-    >>> res, rounds, conf = live_run(RunConfig(trace="T", policies=("ucbspec",), arms="pld@1-4",
+    >>> res, rounds, conf = live_run(RunConfig(trace="T", policies=("ucbspec",), arms="pld@1-4",  # doctest: +SKIP
     ...                                        runs=1), target="M", out="LIVE")
     """
     session = open_session(cfg, target, device=device, dtype=dtype)

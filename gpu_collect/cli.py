@@ -26,7 +26,7 @@ def _lazy(module: str, fn: str):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from . import answers, derive, gpu_costs, live_cmd, ray_collect, selfcheck, train_head
+    from . import answers, derive, export_model, gpu_costs, live_cmd, ray_collect, selfcheck, train_head
 
     ap, sub = ck.make_parser("python -m gpu_collect", "Collect acceptance traces from a real target and drafters.")
     c = sub.add_parser("collect", help="collect a trace (also: python gpu_collect/collect_traces.py)",
@@ -54,6 +54,9 @@ def build_parser() -> argparse.ArgumentParser:
     v = sub.add_parser("live", help="fixed arms decoded for real with KV caches, draft and verify timed per round")
     live_cmd.add_arguments(v)
     v.set_defaults(fn=_lazy("live_cmd", "run_cli"))
+    x = sub.add_parser("export-model", help="write the bundled SmolLM2 as a plain model folder (--target DIR)")
+    export_model.add_arguments(x)
+    x.set_defaults(fn=_lazy("export_model", "run_cli"))
     return ck.finish(ap)
 
 

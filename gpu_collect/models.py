@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -45,10 +46,14 @@ def cache_root() -> Path:
 def resolve_device(device: str) -> torch.device:
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device == "cuda" and not torch.cuda.is_available():
-        raise CollectError("--device cuda: no CUDA device is available (torch.cuda.is_available() is False)")
-    if device not in ("cpu", "cuda"):
-        raise CollectError(f"--device: expected auto, cpu or cuda, got {device!r}")
+    m = re.fullmatch(r"cuda(?::(\d+))?", device)
+    if device != "cpu" and m is None:
+        raise CollectError(f"--device: expected auto, cpu, cuda or cuda:N, got {device!r}")
+    if m is not None and not torch.cuda.is_available():
+        raise CollectError(f"--device {device}: no CUDA device is available (torch.cuda.is_available() is False)")
+    if m is not None and m.group(1) is not None and int(m.group(1)) >= torch.cuda.device_count():
+        raise CollectError(f"--device {device}: this machine has {torch.cuda.device_count()} CUDA device(s), "
+                           f"cuda:0..cuda:{torch.cuda.device_count() - 1}")
     return torch.device(device)
 
 
@@ -172,8 +177,67 @@ def _tokenizer_error(spec: str, exc: BaseException) -> CollectError:
     return CollectError(f"{spec}: cannot load the tokenizer ({_first_line(exc)})")
 
 
-def load_model(spec: str, device: torch.device, dtype: torch.dtype) -> Loaded:
-    """A Hugging Face id or local directory (``AutoModelForCausalLM``), or ``smollm2-135m``."""
+HUB_HINT = ("give a local model folder (e.g. `python -m gpu_collect export-model` for SmolLM2), or set "
+            "HF_HUB_OFFLINE=1 to use a copy already in the Hugging Face cache")
+
+
+def _hub_reachable(timeout: float = 3.0) -> bool:
+    """Whether the Hugging Face endpoint answers a TCP connection within ``timeout`` seconds
+    (name lookup included, in a thread, since it has no timeout of its own)."""
+    import socket
+    import threading
+    from urllib.parse import urlparse
+
+    url = urlparse(os.environ.get("HF_ENDPOINT", "https://huggingface.co"))
+    host, port = url.hostname or "huggingface.co", url.port or (80 if url.scheme == "http" else 443)
+    ok: list[bool] = []
+
+    def probe() -> None:
+        try:
+            socket.create_connection((host, port), timeout=timeout).close()
+            ok.append(True)
+        except OSError:
+            pass
+
+    t = threading.Thread(target=probe, daemon=True)
+    t.start()
+    t.join(timeout + 0.5)
+    return bool(ok)
+
+
+def _check_hub_id(spec: str) -> None:
+    """A hub id that is neither cached nor reachable fails here, at once, with the hint (not
+    after transformers' retries, which take about 50 s)."""
+    if spec.startswith((".", "/", "~")) or spec.count("/") > 1:
+        raise CollectError(f"--target {spec}: no such model folder")
+    from huggingface_hub import try_to_load_from_cache
+
+    try:
+        cached = isinstance(try_to_load_from_cache(spec, "config.json"), str)
+    except ValueError:  # not a valid repo id
+        raise CollectError(f"--target {spec}: not a model folder, {SMOLLM2_ALIAS} or a hub id; {HUB_HINT}") from None
+    offline = os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on")
+    if not cached and (offline or not _hub_reachable()):
+        why = "HF_HUB_OFFLINE is set" if offline else "the hub cannot be reached (no network?)"
+        raise CollectError(f"--target {spec}: not a local folder, not in the Hugging Face cache, and {why}; "
+                           + HUB_HINT)
+
+
+def load_model(spec: str, device: torch.device, dtype: torch.dtype, *, revision: str | None = None,
+               attn_implementation: str | None = None, device_map: str | None = None) -> Loaded:
+    """A Hugging Face id or local directory (``AutoModelForCausalLM``), or ``smollm2-135m``.
+
+    ``revision`` picks a hub id's branch, tag or commit; for a local folder or the alias it is
+    recorded only (the folder is what it is).  ``attn_implementation`` is passed to
+    ``from_pretrained``; ``device_map`` (``auto``: a target larger than one GPU, via accelerate)
+    needs CUDA."""
+    if device_map is not None and device.type != "cuda":
+        raise CollectError(f"--device-map {device_map}: needs CUDA (the model is on {device}); leave it out on a CPU")
+    load_kw: dict[str, Any] = {k: v for k, v in (("attn_implementation", attn_implementation),
+                                                 ("device_map", device_map)) if v is not None}
+    if spec == SMOLLM2_ALIAS and load_kw:
+        raise CollectError(f"--{next(iter(load_kw)).replace('_', '-')}: not supported with --target {SMOLLM2_ALIAS}; "
+                           "write it as a folder (`python -m gpu_collect export-model --out DIR`), then --target DIR")
     if spec == SMOLLM2_ALIAS:
         loaded = load_smollm2(device, dtype)
     else:
@@ -188,17 +252,22 @@ def load_model(spec: str, device: torch.device, dtype: torch.dtype) -> Loaded:
                                "convert the checkpoint to safetensors")
         if local.is_dir():
             _check_local(local)
+        else:
+            _check_hub_id(spec)
         try:
-            tok = AutoTokenizer.from_pretrained(spec)
+            tok = AutoTokenizer.from_pretrained(spec, **({} if local.is_dir() or revision is None
+                                                         else {"revision": revision}))
         except Exception as exc:  # noqa: BLE001 -- transformers raises many types on tokenizer files
             raise _tokenizer_error(spec, exc) from None
         from safetensors import SafetensorError
 
         try:
-            model = AutoModelForCausalLM.from_pretrained(spec, dtype=dtype, use_safetensors=True)
+            model = AutoModelForCausalLM.from_pretrained(
+                spec, dtype=dtype, use_safetensors=True, **load_kw,
+                **({} if local.is_dir() or revision is None else {"revision": revision}))
         except (OSError, RuntimeError, ValueError, SafetensorError) as exc:  # what the checks above cannot see
             raise CollectError(f"cannot load model {spec!r}: {_first_line(exc)}") from None
-        model = model.to(device).eval()
+        model = (model if device_map is not None else model.to(device)).eval()
         info: dict[str, Any] = {"id": spec, "revision": getattr(model.config, "_commit_hash", None)}
         if local.is_dir():
             weights = sorted(local.glob("*.safetensors"))
@@ -209,6 +278,10 @@ def load_model(spec: str, device: torch.device, dtype: torch.dtype) -> Loaded:
         else:
             info["sha256"] = None
         loaded = Loaded(model, tok, info)
+    if revision is not None:
+        loaded.info["revision_requested"] = revision + (" (informational: a local folder or the alias loads as it is)"
+                                                        if spec == SMOLLM2_ALIAS or Path(spec).is_dir() else "")
+    loaded.info.update(load_kw)
     loaded.info.update(dtype=str(dtype).replace("torch.", ""), device=str(device),
                        num_hidden_layers=int(loaded.model.config.num_hidden_layers),
                        num_parameters=int(sum(p.numel() for p in loaded.model.parameters())))

@@ -29,6 +29,16 @@ class Question:
     turns: tuple[str, ...]
 
 
+def per_category(questions: list[Question], n: int) -> list[Question]:
+    """At most ``n`` questions of each category, interleaved: the first of every category (in
+    order of first appearance), then the second of every category, ...; so a ``--limit`` taken
+    after it spreads over the categories too."""
+    by: dict[str, list[Question]] = {}
+    for q in questions:
+        by.setdefault(q.category, []).append(q)
+    return [qs[r] for r in range(n) for qs in by.values() if r < len(qs)]
+
+
 def read_regular(path: Path, what: str, limit: int) -> bytes:
     """The bytes of ``path``, or one :class:`CollectError` line starting with ``what`` unless it
     is a regular file of at most ``limit`` bytes: a FIFO would block and a device such as
@@ -122,10 +132,14 @@ def load_questions(spec: str) -> tuple[list[Question], dict]:
     return qs, meta
 
 
-def chat_ids(tokenizer, messages: list[dict[str, str]]) -> list[int]:
+def chat_ids(tokenizer, messages: list[dict[str, str]], *, template: bool = True,
+             system: str | None = None) -> list[int]:
     """Token ids of a conversation with the generation prompt, through the chat template
-    when the tokenizer has one (plain concatenation otherwise)."""
-    if getattr(tokenizer, "chat_template", None):
+    when the tokenizer has one and ``template`` (plain concatenation otherwise); ``system``
+    is a system message put first."""
+    if system is not None:
+        messages = [{"role": "system", "content": system}, *messages]
+    if template and getattr(tokenizer, "chat_template", None):
         text = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
         return list(tokenizer(text, add_special_tokens=False)["input_ids"])
     text = "\n".join(m["content"] for m in messages) + "\n"

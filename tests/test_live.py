@@ -29,6 +29,13 @@ N_PROMPTS, MAX_NEW = 3, 24
 
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory):
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # tiny models: one thread is fastest, and the machine is shared
+    yield _setup(tmp_path_factory)
+    torch.set_num_threads(threads)
+
+
+def _setup(tmp_path_factory):
     root = tmp_path_factory.mktemp("live")
     t = build_tiny(root / "target", seed=0)
     n = build_tiny(root / "noisy", seed=1, base=t, noise=0.01)
@@ -38,7 +45,7 @@ def setup(tmp_path_factory):
     out = root / "trace"
     collect(CollectConfig(target=str(t), drafters=specs, prompts="builtin:specregret-84", max_new_tokens=MAX_NEW,
                           k_max=4, out=str(out), limit=N_PROMPTS, batch_size=3, device="cpu",
-                          cost_contexts=(32,), cost_batch_sizes=(1,), cost_budget_s=1.0), progress=False)
+                          cost_contexts=(32,), cost_batch_sizes=(1,), cost_budget_s=0.5), progress=False)
     target = load_model(str(t), torch.device("cpu"), torch.float32)
     ds = [make_drafter(s) for s in specs]
     for d in ds:
@@ -71,7 +78,7 @@ def test_fixed_arm_rounds_equal_replay(setup, kind):
     """Every drafter kind: output == greedy and per-round emitted == the trace's fixed-arm replay."""
     d = next(x for x in setup["drafters"] if x.kind == kind)
     tr = setup["trace"]
-    arms = [(d.name, k) for k in (1, 2, 4)]
+    arms = [(d.name, k) for k in (1, 4)]
     for i, (name, k) in enumerate(arms):
         for p in range(N_PROMPTS):
             run = _live(setup, arms, p, lambda st, i=i: i)

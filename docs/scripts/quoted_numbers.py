@@ -411,8 +411,8 @@ cq("14", "ucbspec", "translation", "eagle@4")
 
 
 # ---- theory.md, the full run's row counts (wall times are literals: they vary run to run)
-sec("docs/theory.md", "## Measurements", ["0", "256", "15", "140", "29", "2", "1", "3", "40", "5", "24", "34", "100", "9",
-                                          "200"], end="* **Check 1")
+sec("docs/theory.md", "## Measurements",
+    ["0", "256", "15", "140", "29", "2", "1", "3", "40", "5", "24", "34", "100", "9", "200"], end="* **Check 1")
 FIELDS = ("rows:", "pass,", "fail,", "vacuous,", "info")
 for i, txt in enumerate(("181", "121", "0", "25", "35")):
     parts = [(r"(\d+) " if j == i else r"\d+ ") + re.escape(f) for j, f in enumerate(FIELDS)]
