@@ -152,8 +152,9 @@ if AVAILABLE:  # say once per process, while it happens, that a loop is being co
             if self.said or event.data["dispatcher"] not in (run_lanes, serve_lanes, iid_curve):
                 return
             self.said = True
-            print("note: compiling the engine's loops for this run's learners (first run in this checkout or "
-                  "after an edit; cached in simulator/kernels/__pycache__ afterwards)", file=sys.stderr, flush=True)
+            print("note: compiling the engine's loops for this run's learners, about 10-20 s per learner on 2 "
+                  "cores (first run in this checkout or after an edit; cached in simulator/kernels/__pycache__ "
+                  "afterwards)", file=sys.stderr, flush=True)
 
         def on_end(self, event: _event.Event) -> None:
             pass
