@@ -14,6 +14,8 @@ driver is ``experiments.live``.
 
 from __future__ import annotations
 
+import functools
+import inspect
 import time
 from dataclasses import dataclass, field
 
@@ -197,16 +199,20 @@ class LiveRun:
         return [r.emitted for r in self.rounds]
 
 
-def _forward(model, ids: list[int], cache, keep: int):
-    """One cached forward of ``ids``; ``cache`` (a transformers ``DynamicCache``) grows in place.
-    The keyword is ``cache`` since transformers 5.25 (``past_key_values`` before)."""
-    import inspect
+@functools.cache
+def _cache_keyword(cls: type) -> str:
+    """``cache`` since transformers 5.25 (``past_key_values`` before): looked up once per model
+    class, not inside the timed forwards."""
+    return "cache" if "cache" in inspect.signature(cls.forward).parameters else "past_key_values"
 
+
+def _forward(model, ids: list[int], cache, keep: int):
+    """One cached forward of ``ids``; ``cache`` (a transformers ``DynamicCache``) grows in place."""
     from transformers import DynamicCache
 
     if cache is None:
         cache = DynamicCache()
-    kw = "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
+    kw = _cache_keyword(type(model))
     o = model(input_ids=torch.tensor([ids], device=model.device), use_cache=True, logits_to_keep=keep,
               **{kw: cache})
     return o.logits[0], cache

@@ -155,15 +155,16 @@ def time_cells(cells: list[tuple[tuple, object]], budget: TimingBudget, *, seed:
              f"+-{100 * budget.precision:g}% until {budget.budget_s:g} s (--cost-budget)", progress)
     times: dict[tuple, list[float]] = {k: [] for k, _ in cells}
     start = clock()
+    noisy = {k: budget.reps is None for k, _ in cells}  # above the target precision (unknown: yes)
     for p in range(hi_reps):
-        todo = [i for i, (k, _) in enumerate(cells) if len(times[k]) < lo_reps
-                or (budget.reps is None and _rel_half(times[k]) > budget.precision)]
+        todo = [i for i, (k, _) in enumerate(cells) if len(times[k]) < lo_reps or noisy[k]]
         if not todo or (p >= lo_reps and clock() - start > budget.budget_s):
             break
         for i in rng.permutation(todo):
             times[cells[i][0]].append(cells[i][1]())
         spent = clock() - start
-        left = [k for k, _ in cells if budget.reps is None and _rel_half(times[k]) > budget.precision]
+        noisy = {k: budget.reps is None and _rel_half(times[k]) > budget.precision for k, _ in cells}
+        left = [k for k, _ in cells if noisy[k]]  # each cell's bootstrap once per pass
         eta = max(lo_reps - p - 1, 0) * spent / (p + 1)
         if p + 1 >= lo_reps and left and budget.reps is None:
             eta = max(budget.budget_s - spent, 0.0)

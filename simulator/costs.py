@@ -353,14 +353,17 @@ def timing_verdict(v: str, a: float, b: float, rel: float) -> str:
 
 def uncertainty_of(config: dict | None) -> float:
     """The cost model's relative uncertainty a results folder's ``config.json`` recorded
-    (``cost_model.uncertainty_rel``; a multi-setting folder: its first setting's), 0 if none."""
+    (``cost_model.uncertainty_rel``; a multi-setting folder: the largest over its settings, so a
+    "within timing noise" verdict errs on the safe side), 0 if none."""
     c = config or {}
-    if c.get("setting") == "multi" and isinstance(c.get("settings"), list) and c["settings"]:
-        c = c["settings"][0] if isinstance(c["settings"][0], dict) else {}
-    cm = c.get("cost_model")
-    u = cm.get("uncertainty_rel") if isinstance(cm, dict) else None
-    ok = isinstance(u, (int, float)) and not isinstance(u, bool) and np.isfinite(u) and u >= 0
-    return float(u) if ok else 0.0
+    confs = c["settings"] if c.get("setting") == "multi" and isinstance(c.get("settings"), list) else [c]
+    found = [0.0]
+    for s in confs:
+        cm = s.get("cost_model") if isinstance(s, dict) else None
+        u = cm.get("uncertainty_rel") if isinstance(cm, dict) else None
+        if isinstance(u, (int, float)) and not isinstance(u, bool) and np.isfinite(u) and u >= 0:
+            found.append(float(u))
+    return max(found)
 
 
 def prompt_contexts(prompt_lens: np.ndarray, output_lens: np.ndarray) -> np.ndarray:

@@ -52,7 +52,6 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
-import os
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -340,9 +339,11 @@ OFFSET = {"vllm": 1, "sglang": 1, "specbench": 0}  # output tokens before the fi
 
 
 def memory_limit_bytes() -> float:
-    """The most memory an import may plan to hold: 80% of this machine's (the simulator's
-    default ``--max-memory``)."""
-    return 0.8 * os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    """The most memory an import may plan to hold: ``traces.guards.memory_limit`` (80 % of the
+    smallest of RAM, the cgroup limit and ``ulimit -v``), as for loading a trace."""
+    from .guards import memory_limit
+
+    return float(memory_limit()[0])
 
 
 def estimate_bytes(n_requests: int, longest: int, steps: int) -> float:
@@ -386,8 +387,8 @@ def _check_size(p: Path, i: int, fmt: str, sizes: list[int], new: list[Logged]) 
         longest = max((r.n_tokens for r in new), default=0)
         raise TraceError(f"{p}:{i}: field {TOKENS_FIELD[fmt]!r}: {longest} tokens; the import would hold about "
                          f"{need / 1e9:.1f} GB ({sizes[0]} requests x {sizes[1]} tokens, the longest output, and "
-                         f"{sizes[2]} steps), over the {limit / 1e9:.1f} GB limit (80% of this machine's memory); "
-                         "expected a log that fits (split it)")
+                         f"{sizes[2]} steps), over the {limit / 1e9:.1f} GB limit (80 % of the memory this process "
+                         "may use); expected a log that fits (split it)")
 
 
 def read_log(fmt: str, path: str | Path, k: int | None = None) -> tuple[list[Logged], str]:
