@@ -149,7 +149,8 @@ def _write_tables(a: argparse.Namespace, df, fixed, confs: list, settings: list,
 def _plot(a: argparse.Namespace) -> int:
     res = open_results(a.results)  # run or serve, every file checked before use
     out = Path(a.out or res.path / "figures")
-    with staged_folder(out, "plot", legacy=("*.png", "*.pdf"), legacy_ok=True) as tmp:
+    # an unmarked folder of images is replaced only where plot writes by default (RESULTS/figures)
+    with staged_folder(out, "plot", legacy=("*.png", "*.pdf"), legacy_ok=out == res.path / "figures") as tmp:
         names = _plot_into(res, tmp)
     for name in names:
         print(f"wrote {out / name}")
@@ -244,7 +245,8 @@ def _theory(a: argparse.Namespace) -> int:
     from .theory_validate import CHECKS, run_validate
 
     # an unwritable or foreign --out fails here, before minutes of checks
-    with staged_folder(a.out, "theory", legacy=THEORY_LEGACY, legacy_ok=True) as tmp:
+    legacy_ok = Path(a.out, "checks.csv").is_file() and Path(a.out, "report.md").is_file()  # an older report
+    with staged_folder(a.out, "theory", legacy=THEORY_LEGACY, legacy_ok=legacy_ok) as tmp:
         checks = run_validate(tmp, quick=a.quick, seed=a.seed, only=a.only, trace=a.trace, drafters=a.drafters)
     status = checks["status"]
     failed = checks[status == "fail"]

@@ -136,8 +136,9 @@ def _write_lines(out: Path, lines: list[dict], sidecar: dict) -> Path:
     out.parent.mkdir(parents=True, exist_ok=True)
     with FolderLock(out, "export-specbench"):
         _check_ours(out)
-        for path, body in ((out, "".join(json.dumps(x) + "\n" for x in lines)),
-                           (Path(str(out) + SIDECAR), json.dumps(sidecar, indent=2) + "\n")):
+        # the sidecar first: a kill between the two leaves an old answer file still marked as ours
+        for path, body in ((Path(str(out) + SIDECAR), json.dumps(sidecar, indent=2) + "\n"),
+                           (out, "".join(json.dumps(x) + "\n" for x in lines))):
             write_file_atomic(path, body)
     return out
 

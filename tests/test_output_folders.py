@@ -278,3 +278,18 @@ def test_a_stale_temp_folder_of_a_killed_writer_is_removed(trace, tmp_path):
     other.mkdir()
     assert _run(trace, tmp_path / "R").returncode == 0
     assert not stale.exists() and other.exists()
+
+
+def test_a_users_folder_of_images_is_not_taken_for_an_old_plot(trace, tmp_path):
+    """An unmarked folder of only PNG/PDF files is the user's unless it is the results folder's
+    own ``figures/``: ``plot --out`` there is refused and the images are kept."""
+    r, u = tmp_path / "R", tmp_path / "U"
+    assert _run(trace, r).returncode == 0
+    u.mkdir()
+    (u / "holiday.png").write_bytes(b"\x89PNG mine")
+    _one_line(_cli("-m", "experiments", "plot", "--results", str(r), "--out", str(u)), 2, str(u))
+    assert (u / "holiday.png").read_bytes() == b"\x89PNG mine"
+    (r / "figures").mkdir()
+    (r / "figures" / "old.png").write_bytes(b"\x89PNG old")  # written before folders carried a mark
+    assert _cli("-m", "experiments", "plot", "--results", str(r)).returncode == 0
+    assert not (r / "figures" / "old.png").exists() and (r / "figures" / outdir.MARK).is_file()

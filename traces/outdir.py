@@ -364,6 +364,7 @@ def staged_file(path: str | os.PathLike[str], flag: str = "--out") -> Iterator[P
     os.close(fd)
     try:
         yield Path(tmp)
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp's 0600 while written, then as any new file
         os.replace(tmp, p)
     finally:
         with contextlib.suppress(OSError):
@@ -373,12 +374,5 @@ def staged_file(path: str | os.PathLike[str], flag: str = "--out") -> Iterator[P
 def write_file_atomic(path: Path, body: str) -> None:
     """Write ``body`` to ``path`` through a fresh temp file in the same folder (``O_EXCL``: never
     a planted link) and one rename; the rename replaces a link itself, never what it points to."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(body)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+    with staged_file(path) as tmp:
+        tmp.write_text(body, encoding="utf-8")
