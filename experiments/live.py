@@ -156,6 +156,8 @@ def run_policy(session: LiveSession, spec: str, prompts: list[int] | None = None
         def choose(st: RoundState, policy=policy, lane=lane, spent=spent, j=j) -> int:
             t = time.perf_counter()
             u = crng.uniform(key, lane[:, None], np.array([[st.round]]), j[None, :])
+            if policy.reads_batch:  # one request at a time
+                call_policy(policy, "on_batch", np.ones(1, np.int64))
             arm = int(select_arms(policy, u, 1, A)[0])
             spent[0] += time.perf_counter() - t
             return arm

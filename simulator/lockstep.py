@@ -89,6 +89,8 @@ def lockstep(env: Env, state: State, cost: CostFn, *, policy: Policy | None = No
             arms = np.full(state.n_lanes, fixed_arm, dtype=np.int64)
         else:
             u = crng.uniform(key, lane_key[:, None], state.grnd[:, None], j[None, :])
+            if policy.reads_batch:
+                call_policy(policy, "on_batch", n_act)
             arms = select_arms(policy, u, state.n_lanes, L1)
         idx = np.flatnonzero(state.alive)  # finished sequences take no part
         e = np.zeros(len(state.seq_lane), dtype=np.int64)

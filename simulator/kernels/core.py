@@ -9,6 +9,11 @@ from __future__ import annotations
 
 import numpy as np
 
+# a compiled learner's int state: ist[0] rounds learned from, ist[1:BATCH] its own, ist[BATCH]
+# the number of sequences its lane decodes this round (written by the loops; 1 outside serving)
+IST = 5
+BATCH = IST - 1
+
 try:  # pragma: no cover - exercised when numba is installed (it is a core dependency)
     from numba import njit, prange
 
@@ -88,11 +93,12 @@ def iid_curve(init, on_prompt, select, update, prm, itab, ftab, rows, cols, cdf,
     pulls = np.zeros((R, C, A), dtype=np.int64)
     for ir in prange(R):
         r = runs[ir]
-        state, ist, tmp = np.zeros((rows, cols)), np.zeros(4, dtype=np.int64), np.zeros(max(A, cols, 4))
+        state, ist, tmp = np.zeros((rows, cols)), np.zeros(IST, dtype=np.int64), np.zeros(max(A, cols, 4))
         F = np.zeros((1, 1, 1))
         n_i = np.zeros(A, dtype=np.int64)
         lane_key = np.int64(prompt) * np.int64(MAX_RUNS) + np.int64(r)
         init(A, state, ist, prm, itab)
+        ist[BATCH] = 1
         on_prompt(state, ist, prm, itab, prompt)
         pos, t, c = 0, 0, 0
         while c < C:

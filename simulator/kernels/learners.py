@@ -10,7 +10,9 @@ on-disk cache.  The compiled functions repeat the numpy policy's operations in i
 arms on the same uniforms (``tests/test_kernels.py``).
 
 The compiled functions of a learner, one lane at a time (``st`` float state, ``rows x cols``;
-``ist`` int state, ``ist[0]`` = rounds learned from; ``prm`` floats with ``prm[0]``/``prm[1]``
+``ist`` int state, ``ist[0]`` = rounds learned from, ``ist[BATCH]`` (the last slot) = the number of
+unfinished sequences in the lane's batch this round, written by the loop before ``select``
+(1 outside batch serving), ``ist[1:BATCH]`` the learner's own; ``prm`` floats with ``prm[0]``/``prm[1]``
 the reward range over the arm set, then the learner's own; ``itab`` ints; ``ftab`` floats,
 all built by the policy's ``kernel_tables``)::
 

@@ -15,7 +15,7 @@ import sys
 
 import numpy as np
 
-from .core import AVAILABLE, iid_curve, njit, prange
+from .core import AVAILABLE, BATCH, IST, iid_curve, njit, prange
 from .envs import emit
 
 
@@ -34,7 +34,7 @@ def run_lanes(init, on_prompt, select, update, prm, itab, ftab, rows, cols, env_
     n_lanes = R if carry else P * R
     for lane_u in prange(n_lanes):
         lane = np.int64(lane_u)  # prange may type its index unsigned; int64 keeps the arithmetic integral
-        st, ist, tmp = np.zeros((rows, cols)), np.zeros(4, dtype=np.int64), np.zeros(max(A, cols, 4))
+        st, ist, tmp = np.zeros((rows, cols)), np.zeros(IST, dtype=np.int64), np.zeros(max(A, cols, 4))
         _lane(lane, init, on_prompt, select, update, prm, itab, ftab, env_code, lengths, acc, d_idx, kk, tree_slot,
               tree_acc, stoch, beta, ekey, cdf, cdf2, block, Y, F, cost, fb_cost, rscale, prompts, runs, carry, pkey,
               st, ist, tmp, st_out, tm_out, fb_out, pulls)
@@ -52,6 +52,7 @@ def _lane(lane, init, on_prompt, select, update, prm, itab, ftab, env_code, leng
     ir = lane if carry else lane % R
     run = runs[ir]
     init(A, st, ist, prm, itab)
+    ist[BATCH] = 1
     lane_key = np.int64(run) if carry else np.int64(prompts[lane // R]) * np.int64(1 << 20) + np.int64(run)
     g = 0
     for m in range(P if carry else 1):
@@ -94,7 +95,7 @@ def serve_lanes(init, on_prompt, select, update, prm, itab, ftab, rows, cols, en
         lane = np.int64(lane_u)
         m = seq_start[lane + 1] - seq_start[lane]
         pos, rnd = np.zeros(m, dtype=np.int64), np.zeros(m, dtype=np.int64)
-        st, ist, tmp = np.zeros((rows, cols)), np.zeros(4, dtype=np.int64), np.zeros(max(A, cols, 4))
+        st, ist, tmp = np.zeros((rows, cols)), np.zeros(IST, dtype=np.int64), np.zeros(max(A, cols, 4))
         _serve_lane(lane, init, on_prompt, select, update, prm, itab, ftab, env_code, lengths, acc, d_idx, kk,
                     tree_slot, tree_acc, stoch, beta, ekey, cdf, cdf2, block, Y, cost, seq_prompt, seq_start,
                     throughput, pkey, pos, rnd, st, ist, tmp,
@@ -117,6 +118,7 @@ def _serve_lane(lane, init, on_prompt, select, update, prm, itab, ftab, env_code
                 n_act += 1
         if n_act == 0:
             break
+        ist[BATCH] = n_act
         arm = select(A, st, ist, prm, itab, ftab, pkey, lane, g, tmp)
         emitted = 0.0
         for j in range(s1 - s0):

@@ -214,6 +214,9 @@ class Policy:
     # subclass without its own runs on numpy
     kernel: ClassVar[Any] = None
     shorthand: ClassVar[str] = ""  # the field ``NAME:VALUE`` sets (``fixed:ARM``, ``oracle:rounds``)
+    # whether its choice depends on the batch size: the loops call ``on_batch`` before every
+    # ``select`` (compiled form: ``ist[BATCH]``), with 1 outside batch serving
+    reads_batch: ClassVar[bool] = False
     reward: str = ""  # "" = the run's objective decides (rounds -> tokens, time -> throughput)
 
     def __post_init__(self) -> None:
@@ -246,6 +249,12 @@ class Policy:
 
     def on_prompt_start(self, lanes: np.ndarray, prompts: np.ndarray) -> None:
         """Called when ``lanes`` begin environment prompts ``prompts`` (carry-state mode)."""
+
+    def on_batch(self, n_seq: np.ndarray) -> None:
+        """Called before ``select`` when the class declares ``reads_batch``: the number of
+        unfinished sequences each lane decodes this round, shape (n_lanes,) (batch serving;
+        1 in single-request decoding).  The default keeps it as ``self.batch_``."""
+        self.batch_ = n_seq
 
     def select(self, u: np.ndarray) -> np.ndarray:
         """Arm index per lane, shape (n_lanes,); ``u`` is (n_lanes, n_random) uniforms."""

@@ -47,10 +47,16 @@ def _feedback(ctx: PolicyContext, arms: np.ndarray, rng: np.random.Generator, rn
     return rew, where, verified, gamma
 
 
+def _batch_sizes(seed: int, rounds: int, n_lanes: int) -> np.ndarray:
+    """Batch sizes per round and lane for ``reads_batch`` policies: 1..64, from their own generator."""
+    return np.random.default_rng([seed, 7]).integers(1, 65, size=(rounds, n_lanes))
+
+
 def _drive(policy: Policy, ctx: PolicyContext, n_lanes: int, rounds: int, seed: int,
            active_mask: np.ndarray | None = None) -> list[np.ndarray]:
     """Select/update ``rounds`` times on synthetic feedback; return the arms of every round."""
     rng = np.random.default_rng(seed)
+    sizes = _batch_sizes(seed, rounds, n_lanes)
     policy.reset(n_lanes, ctx)
     policy.on_prompt_start(np.arange(n_lanes), np.zeros(n_lanes, dtype=np.int64))
     out = []
@@ -58,6 +64,8 @@ def _drive(policy: Policy, ctx: PolicyContext, n_lanes: int, rounds: int, seed: 
         u = rng.random((n_lanes, max(policy.n_random, 1)))
         u0 = u.copy()
         name = type(policy).__name__
+        if policy.reads_batch:
+            policy.on_batch(sizes[r].copy())
         try:  # the runner's own check of what select returns
             arms = select_arms(policy, u, n_lanes, ctx.n_arms)
         except PolicyError as exc:
@@ -107,11 +115,14 @@ def _drive_lane(policy: Policy, ctx: PolicyContext, n_lanes: int, lane: int, rou
                 mask: np.ndarray) -> np.ndarray:
     """Replay the batch's inputs of one lane through a one-lane copy."""
     rng = np.random.default_rng(seed)
+    sizes = _batch_sizes(seed, rounds, n_lanes)
     policy.reset(1, ctx)
     policy.on_prompt_start(np.arange(1), np.zeros(1, dtype=np.int64))
     out = []
     for r in range(rounds):
         u = rng.random((n_lanes, max(policy.n_random, 1)))[lane:lane + 1]
+        if policy.reads_batch:
+            policy.on_batch(sizes[r, lane:lane + 1].copy())
         arms = np.asarray(policy.select(u))
         # the synthetic draws do not depend on the arms, so the same generator state with this
         # lane's arm in every slot reproduces this lane's row of the batch's feedback
