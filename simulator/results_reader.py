@@ -32,6 +32,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from traces.guards import DuplicateKeyError, strict_json_loads
+
 from .envs import SETTINGS
 from .policies.base import REWARDS
 from .results import CONFIG_FILE, FIXED_FILE, RESULTS_FILE, ResultsError
@@ -207,19 +209,6 @@ def _kind_of(folder: Path, want: str | None) -> str:
 
 
 # -- config.json ------------------------------------------------------------------------------
-class _DuplicateKey(ValueError):
-    pass
-
-
-def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict:
-    out: dict = {}
-    for k, v in pairs:
-        if k in out:
-            raise _DuplicateKey(k)
-        out[k] = v
-    return out
-
-
 def _json_type(v: Any) -> str:
     return {dict: "an object", list: "a list", str: "a string", bool: "a boolean", type(None): "null",
             int: "an integer", float: "a number"}.get(type(v), type(v).__name__)
@@ -237,9 +226,9 @@ def read_config_file(path: Path, kind: str) -> dict:
     if len(raw) > MAX_CONFIG_BYTES:
         raise ResultsError(f"{path}: over {MAX_CONFIG_BYTES} bytes; expected a config.json written by the toolkit")
     try:
-        conf = json.loads(raw.decode("utf-8"), object_pairs_hook=_no_duplicates)
-    except _DuplicateKey as exc:
-        raise ResultsError(f"{path}: key {str(exc)!r} appears twice; expected each key once") from None
+        conf = strict_json_loads(raw.decode("utf-8"))
+    except DuplicateKeyError as exc:
+        raise ResultsError(f"{path}: key {exc.key!r} appears twice; expected each key once") from None
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ResultsError(f"{path}: not valid JSON ({exc})") from None
     except RecursionError:

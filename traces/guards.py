@@ -27,14 +27,18 @@ MAX_MEMORY_BYTES: int | None = None
 
 
 class DuplicateKeyError(ValueError):
-    """A JSON object holds the same key twice."""
+    """A JSON object holds the same key twice (``key``: that key)."""
+
+    def __init__(self, key: str) -> None:
+        super().__init__(f"duplicate key {key!r}"[:200])
+        self.key = key
 
 
 def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key, value in pairs:
         if key in out:
-            raise DuplicateKeyError(f"duplicate key {key!r}"[:200])
+            raise DuplicateKeyError(key)
         out[key] = value
     return out
 

@@ -171,7 +171,7 @@ def _ours(entry: Path, listed: set[str], depth: int = 0, globs: tuple[str, ...] 
     return False
 
 
-def foreign_entries(out: Path, kinds: Iterable[str], legacy: Iterable[str] = ()) -> tuple[str | None, list[str]]:
+def foreign_entries(out: Path, legacy: Iterable[str] = ()) -> tuple[str | None, list[str]]:
     """(the folder's kind or None, entries the toolkit did not write).  ``legacy``: names (glob
     patterns) that a folder written before marks existed may hold (used only when it has no mark)."""
     mark = read_mark(out)
@@ -191,7 +191,7 @@ def check_replaceable(out: Path, kind: str, kinds: Iterable[str] = (), legacy: I
     wrote for the same kind of output (``kinds``: other kinds it may replace)."""
     if not out.exists():
         return
-    mark_kind, foreign = foreign_entries(out, kinds, legacy)
+    mark_kind, foreign = foreign_entries(out, legacy)
     try:
         empty = not any(out.iterdir())
     except OSError:
