@@ -273,7 +273,7 @@ def _serve(a: argparse.Namespace) -> int:
     if conf["cost_model"].get("warnings"):
         print(cost_warning_line(conf["cost_model"], a.trace), file=sys.stderr, flush=True)
     if not a.quiet:
-        print(format_serving(df, term_width(a.wide)))
+        print(format_serving(df, term_width(a.wide), conf["cost_model"].get("uncertainty_rel", 0.0)))
         for line in policy_notes(conf["policy_parameters"], conf["policy_notes"]):  # keyed by canonical spec
             print("\n".join(wrap(line, term_width(a.wide))))
         print("\n".join(wrap(f"wrote {out}/serving.csv ({len(df)} rows) and config.json; plot it: "

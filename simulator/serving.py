@@ -267,14 +267,21 @@ def hindsight_summary(df: pd.DataFrame) -> pd.DataFrame:
     m["best arm"] = m[spec_arms].max(axis=1)
     m["worst arm"] = m[spec_arms].min(axis=1)
     m["best arm name"] = m[spec_arms].idxmax(axis=1)
+    second = m[spec_arms].apply(lambda row: row.nlargest(2), axis=1)
+    m["runner-up arm"] = second.min(axis=1) if len(spec_arms) > 1 else np.nan
+    m["runner-up name"] = second.idxmin(axis=1) if len(spec_arms) > 1 else ""
     return m.sort_values("best arm").reset_index()
 
 
-def format_serving(df: pd.DataFrame, width: int = 100) -> str:
+def format_serving(df: pd.DataFrame, width: int = 100, rel: float = 0.0) -> str:
     """``serve``'s terminal table: one row per batch size, the mean over runs of every method's
     throughput relative to plain decoding at that batch size (x), and the best and worst
-    speculative arm in hindsight; arm columns are left out (and named) when too wide."""
+    speculative arm in hindsight; arm columns are left out (and named) when too wide.  Where the
+    best and the runner-up arm differ by less than the cost model's relative uncertainty ``rel``
+    (``simulator.costs.within_timing_noise``), the table names both ("a ~ b"), not a winner."""
     from traces.textout import Column, num, render, wrap
+
+    from .costs import within_timing_noise
 
     m = hindsight_summary(df).sort_values("batch_size")
     runs = int(df["run"].nunique())
@@ -282,13 +289,18 @@ def format_serving(df: pd.DataFrame, width: int = 100) -> str:
     arms = [a for a in m.columns if a in set(df.loc[df["kind"] == "arm", "method"]) and a not in pols]
     cols = [Column("batch", "size", [str(int(b)) for b in m["batch_size"]])]
     cols += [Column(p, "x", [num(v, ".3f") for v in m[p]]) for p in pols]
+    tie = [within_timing_noise(b, r, rel) for b, r in zip(m["best arm"], m["runner-up arm"], strict=True)]
+    which = [f"{a} ~ {b}" if t else str(a) for a, b, t in zip(m["best arm name"], m["runner-up name"], tie,
+                                                                strict=True)]
     cols += [Column("best arm", "x", [num(v, ".3f") for v in m["best arm"]]),
-             Column("(which)", "", [str(v) for v in m["best arm name"]], left=True, drop=1),
+             Column("(which)", "", which, left=True, drop=1),
              Column("worst arm", "x", [num(v, ".3f") for v in m["worst arm"]])]
     cols += [Column(a, "x", [num(v, ".3f") for v in m[a]], drop=2) for a in arms if a != "plain@0"]
     table, dropped = render(cols, width)
     lines = wrap(f"throughput relative to plain decoding at the same batch size (x), mean over {runs} run(s) per "
-                 f"batch size; best / worst arm: the best and worst fixed speculative arm in hindsight", width)
+                 f"batch size; best / worst arm: the best and worst fixed speculative arm in hindsight"
+                 + (f"; a ~ b: the best two arms differ by less than the cost table's timing noise "
+                    f"({100 * rel:.1f} %), neither is named the winner" if any(tie) else ""), width)
     lines += table
     if dropped:
         lines += wrap(f"left out to fit {width} columns: {', '.join(dropped)} (--wide shows them; every value is "
