@@ -334,13 +334,17 @@ def _summary_columns(so: pd.DataFrame, obj: str, unit: str, other_unit: str, has
         cols.append(Column("tokens/s", "tok/s [95% CI]" + ("" if obj == "time" else "*"),
                            [interval(r["tokens_per_s"], r["tps_lo"], r["tps_hi"], r["prompts"], ".1f") if t else ""
                             for r, t in zip(rows, timed, strict=True)], drop=tps_drop))
-        cols.append(Column("speedup", "x", [num(r["speedup"], ".3f") if t else "" for r, t in
-                                            zip(rows, timed, strict=True)]))
+        cols.append(Column("speedup", "x [95% CI]", [interval(r["speedup"], r.get("speedup_lo"), r.get("speedup_hi"),
+                                                              r["prompts"], ".3f") if t else ""
+                                                     for r, t in zip(rows, timed, strict=True)]))
         if specbench:
             cols.append(Column("SB-spd", "x", [num(r.get("speedup_specbench"), ".3f", "") if t else ""
                                                for r, t in zip(rows, timed, strict=True)]))
     if has_gain:
-        cols.append(Column("gain%", "%", [num(r.get("captured"), ".1f") for r in rows]))
+        cols.append(Column("gain%", "% [95% CI]", [interval(r.get("captured"), r.get("captured_lo"),
+                                                            r.get("captured_hi"), r["prompts"], ".1f")
+                                                   if pd.notna(r.get("captured", np.nan)) else num(np.nan)
+                                                   for r in rows]))
     return cols
 
 
@@ -367,6 +371,10 @@ def format_summary(s: pd.DataFrame, notes: dict | None = None, specbench: bool =
                       width)
         cols = _summary_columns(so, obj, unit, other_unit, has_speed, has_gain, specbench, reward is None)
         table, dropped = render(cols, width)
+        for c in cols:  # too wide: the ratios' intervals go first (the paired verdicts below keep them)
+            if dropped and c.name in ("speedup", "gain%"):
+                c.unit, c.cells = c.unit.replace(" [95% CI]", ""), [x.split(" ")[0] for x in c.cells]
+                table, dropped = render(cols, width)
         if any(d.startswith("tokens/s") for d in dropped):  # then without its interval
             tps = next(c for c in cols if c.name == "tokens/s")
             tps.unit, tps.cells = tps.unit.replace(" [95% CI]", ""), [c.split(" ")[0] for c in tps.cells]

@@ -62,6 +62,10 @@ def test_summary_of_the_demo_fits_100_columns_with_every_column_labelled(demo_li
     assert sim_main(["summary", "--results", str(demo_like / folder), "--wide"]) == 0
     wide = capsys.readouterr().out
     assert "left out" not in wide and "tokens/s" in wide and max(len(line) for line in wide.splitlines()) > 100
+    # with room, the ratios carry their prompt-bootstrap intervals in the table itself
+    head = next(line for line in wide.splitlines() if line.startswith("setting "))
+    units_wide = wide.splitlines()[wide.splitlines().index(head) + 1]
+    assert units_wide.count("[95% CI]") >= 4 and re.search(r"\d\.\d{3} \[\d\.\d{3}, \d\.\d{3}\]", wide)
 
 
 @pytest.mark.parametrize("value, fmt, want", [
