@@ -24,7 +24,7 @@ from ..kernels import scalar_math as sm
 from ..kernels.core import njit, uniform3, uniform_last, uniform_prefix
 from ..kernels.learners import Kernel, Tables, argmax, categorical, exp_weights, ndtri_inline
 from ..kernels.learners import bern_kl as bern_kl_scalar
-from .base import Policy, PolicyContext, param, register, rowsum, sample_categorical
+from .base import Policy, PolicyContext, param, register, rowsum, sample_categorical, softmin_probs
 
 
 def bern_kl(p: np.ndarray, q: np.ndarray) -> np.ndarray:
@@ -348,9 +348,7 @@ class EXP3IX(_Weights):
         return np.sqrt(2 * sm.log(K) / (K * (self.t_ + 1)))
 
     def probabilities(self):
-        shifted = self.Lhat_ - self.Lhat_.min(axis=1, keepdims=True)
-        w = sm.exp(-self._eta()[:, None] * shifted)
-        return w / rowsum(w)[:, None]
+        return softmin_probs(self.Lhat_, self._eta())
 
     def update(self, arms, rewards, active):
         lanes = np.flatnonzero(active)

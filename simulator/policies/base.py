@@ -19,6 +19,7 @@ import numpy as np
 
 from traces import Arm, arm_from_name
 
+from ..kernels import scalar_math as sm
 from ..kernels.learners import Tables
 from .errors import PolicyError
 
@@ -412,6 +413,15 @@ def rowsum(x: np.ndarray) -> np.ndarray:
     add; numpy's own ``sum`` is pairwise, which would differ in the last bit and could break a
     near-tie differently between ``--engine numpy`` and ``numba``."""
     return np.cumsum(x, axis=-1)[..., -1]
+
+
+def softmin_probs(cum_loss: np.ndarray, eta: np.ndarray) -> np.ndarray:
+    """Exponential weights ``p ∝ exp(-eta L)`` per lane (``cum_loss`` (n, K), ``eta`` (n,)),
+    shifted by the smallest loss (it cancels) and normalised in index order: the numpy form of
+    ``simulator.kernels.learners.exp_weights`` (EXP3Spec, EXP3-IX, HedgeSpec)."""
+    shifted = cum_loss - cum_loss.min(axis=1, keepdims=True)
+    w = sm.exp(-np.asarray(eta)[:, None] * shifted)
+    return w / rowsum(w)[:, None]
 
 
 def sample_categorical(p: np.ndarray, u: np.ndarray) -> np.ndarray:

@@ -11,7 +11,7 @@ import numpy as np
 from ..kernels import scalar_math as sm
 from ..kernels.core import njit, uniform3
 from ..kernels.learners import Kernel, Tables, categorical, exp_weights
-from .base import Policy, PolicyContext, param, register, rowsum, sample_categorical
+from .base import Policy, PolicyContext, param, register, sample_categorical, softmin_probs
 
 
 # ---------------------------------------------------------------- compiled form (one lane)
@@ -74,10 +74,7 @@ class EXP3Spec(Policy):
         K = self.ctx_.n_arms
         t = (self.t_ + 1).astype(float)
         eta = self.eta_scale * np.sqrt(sm.log(K) / (t * K))
-        # shift by the smallest loss for stability; it cancels in the normalisation
-        shifted = self.cum_loss_ - self.cum_loss_.min(axis=1, keepdims=True)
-        w = sm.exp(-eta[:, None] * shifted)
-        return w / rowsum(w)[:, None]
+        return softmin_probs(self.cum_loss_, eta)
 
     def select(self, u: np.ndarray) -> np.ndarray:
         self.p_ = self.probabilities()

@@ -28,7 +28,7 @@ import numpy as np
 from ..kernels import scalar_math as sm
 from ..kernels.core import njit, uniform3
 from ..kernels.learners import Kernel, Tables, categorical, exp_weights, normalhedge
-from .base import Policy, PolicyContext, PolicyError, param, register, rowsum, sample_categorical
+from .base import Policy, PolicyContext, PolicyError, param, register, rowsum, sample_categorical, softmin_probs
 
 
 def hedge_probs(cum_loss: np.ndarray, t: np.ndarray, eta: float = 0.0) -> np.ndarray:
@@ -36,10 +36,7 @@ def hedge_probs(cum_loss: np.ndarray, t: np.ndarray, eta: float = 0.0) -> np.nda
     (uniform before any loss).  Shapes (n, N), (n,) -> (n, N)."""
     N = cum_loss.shape[1]
     e = eta if eta > 0 else np.sqrt(8 * sm.log(max(N, 2)) / np.maximum(t, 1))
-    e = np.broadcast_to(e, t.shape)
-    shifted = cum_loss - cum_loss.min(axis=1, keepdims=True)
-    w = sm.exp(-e[:, None] * shifted)
-    return w / rowsum(w)[:, None]
+    return softmin_probs(cum_loss, np.broadcast_to(e, t.shape))
 
 
 def normalhedge_probs(regret: np.ndarray, iters: int = 60) -> np.ndarray:
