@@ -187,14 +187,16 @@ def _ci_cell(v: float, lo: float, hi: float, p: int, n: int, suffix: str = "", s
 
 
 def table1(df: pd.DataFrame, fixed: pd.DataFrame | None = None, setting: str | None = "replay",
-           seed: int = 0, config: dict | None = None, degenerate=None) -> pd.DataFrame:
+           seed: int = 0, config: dict | None = None, degenerate=None,
+           tidy: pd.DataFrame | None = None) -> pd.DataFrame:
     """The display table: one row per method, a cell per category (time objective:
     ``MAT / tokens/s [interval]``; rounds: ``MAT [interval]``), then overall MAT, tokens/s and
     speedup (time objective; a rounds run whose cost table was named shows tokens/s labelled as
     not its objective), the paired differences to the best fixed arm and to vanilla, the share
     of the vanilla -> per-round switcher gain, a verdict and, where the trace flags degenerate
-    prompts, the objective's rate without them.  A cell of one prompt says ``n=1``."""
-    t = table1_tidy(df, fixed, setting, seed, config, degenerate)
+    prompts, the objective's rate without them.  A cell of one prompt says ``n=1``.  ``tidy``:
+    ``table1_tidy`` of the same arguments, where the caller has it already (it is not recomputed)."""
+    t = table1_tidy(df, fixed, setting, seed, config, degenerate) if tidy is None else tidy
     timed = "tps" in t.columns
     obj = str(t["objective"].iloc[0])
     unit = str(t["unit"].iloc[0])
