@@ -26,6 +26,7 @@ RGB = tuple[float, float, float]
 
 _CB = [tuple(c) for c in sns.color_palette("colorblind", 10)]
 _DARK = [tuple(c) for c in sns.color_palette("dark", 10)]
+_MUTED = [tuple(c) for c in sns.color_palette("muted", 10)]
 
 # family -> (colour, marker); colours pairwise distinct, markers pairwise distinct
 POLICY_STYLES: dict[str, tuple[RGB, str]] = {
@@ -35,6 +36,9 @@ POLICY_STYLES: dict[str, tuple[RGB, str]] = {
     "structured-ucb": (_CB[9], "^"), "heuristic": (_CB[8], "<"), "heuristic_transient": (_DARK[8], ">"),
     "klucb": (_DARK[0], "h"), "thompson": (_DARK[3], "d"), "epsilon-greedy": (_DARK[4], "8"),
     "exp3-ix": (_DARK[1], "H"), "tsallis-inf": (_DARK[2], "1"), "sw-ucb": (_DARK[9], "2"),
+    # the engines' rules (issue 31): hues of the "muted" palette, outside the hashed plug-in colours
+    "vllm-adaptive-k": (_MUTED[3], "+"), "vllm-batch-table": (_MUTED[4], "|"), "trtllm-schedule": (_MUTED[8], "_"),
+    "sglang-adaptive": (_MUTED[6], "3"), "llamacpp-adaptive": (_MUTED[9], "4"),
 }
 _SPARE_MARKERS = ("3", "4", "+", "|", "_", ".")
 PLAIN_COLOR: RGB = (0.5, 0.5, 0.5)
