@@ -50,6 +50,11 @@ def add_collect_arguments(ap: argparse.ArgumentParser) -> None:
     ck.add_out(ap, "trace directory to create")
     ap.add_argument("--temperature", type=float, default=0.0,
                     help="0 = greedy (default), or sampling at a temperature in 0.001..1000")
+    ap.add_argument("--top-k", "--top_k", dest="top_k", type=int, default=0, metavar="K",
+                    help="sampling: keep the K most likely tokens (0 = off, the default; vLLM's -1)")
+    ap.add_argument("--top-p", "--top_p", dest="top_p", type=float, default=1.0, metavar="P",
+                    help="sampling: nucleus mass in (0, 1] (1 = off, the default); applied after --top-k, "
+                         "to the target and every drafter alike, as transformers does")
     ck.add_seed(ap)
     ap.add_argument("--limit", type=ck.positive_int, default=None, help="first N questions only")
     ap.add_argument("--stride", type=ck.positive_int, default=1, help="every S-th question (spread over categories)")
@@ -150,7 +155,7 @@ def run_collect(a: argparse.Namespace) -> int:
         name=a.name, threads=a.threads, shard=a.shard, question_begin=a.question_begin,
         question_end=a.question_end, per_category=a.per_category, revision=a.revision,
         attn_implementation=a.attn_implementation, device_map=a.device_map, chat_template=a.chat_template,
-        system_prompt=a.system_prompt)
+        system_prompt=a.system_prompt, top_k=a.top_k, top_p=a.top_p)
     try:
         out = collect(cfg, progress=not a.quiet)
     except KeyboardInterrupt:

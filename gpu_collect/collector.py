@@ -32,6 +32,7 @@ from traces.schema import RANK_CAP
 from . import prompts as P
 from .drafters import Drafter, Seq, SuffixDrafter, make_drafter
 from .models import CollectError, Loaded, load_model, resolve_device, resolve_dtype
+from .sampling import Sampling, as_sampling, check_top_k, check_top_p
 
 SHARDS = "shards"
 # sampling temperatures accepted besides 0 (greedy): finite, and far from where logits / T
@@ -72,6 +73,8 @@ class CollectConfig:
     device_map: str | None = None  # "auto": a target spread over several GPUs (CUDA only)
     chat_template: bool = True  # False: the turns as plain text, not through the tokenizer's template
     system_prompt: str | None = None  # a system message before the first turn
+    top_k: int = 0  # sampling only: keep the top_k most likely tokens (0 = off; gpu_collect.sampling)
+    top_p: float = 1.0  # sampling only: nucleus mass in (0, 1] (1 = off)
 
     def __post_init__(self) -> None:
         if not self.drafters:
@@ -84,6 +87,12 @@ class CollectConfig:
             lo, hi = TEMPERATURE
             raise CollectError(f"--temperature: expected 0 (greedy) or a number in {lo:g}..{hi:g}, "
                                f"got {self.temperature}")
+        check_top_k(self.top_k)
+        check_top_p(self.top_p)
+        for flag, v, off in (("--top-k", self.top_k, 0), ("--top-p", self.top_p, 1)):
+            if self.temperature == 0 and v != off:
+                raise CollectError(f"{flag} {v}: applies to sampling only (greedy decoding ignores it); "
+                                   f"expected --temperature > 0, or drop {flag}")
         if self.batch_size < 1:
             raise CollectError(f"--batch-size: expected >= 1, got {self.batch_size}")
         if self.stride < 1:
@@ -103,14 +112,20 @@ class CollectConfig:
         if not (n >= 1 and 0 <= i < n):
             raise CollectError(f"--shard: expected I/N with 0 <= I < N, got {i}/{n}")
 
+    @property
+    def sampling(self) -> Sampling:
+        """The decoding settings (temperature, top-k, top-p) every distribution is warped by."""
+        return Sampling(self.temperature, self.top_k, self.top_p)
+
     def fingerprint(self) -> dict[str, Any]:
         """The settings a resumed run must share with the run it continues."""
         keep = ("target", "drafters", "prompts", "max_new_tokens", "k_max", "temperature", "seed",
                 "all_turns", "dtype", "stride", "shard", "limit", "question_begin", "question_end", "per_category",
-                "revision", "attn_implementation", "chat_template", "system_prompt")
+                "revision", "attn_implementation", "chat_template", "system_prompt", "top_k", "top_p")
         # left out at their default (None), so a folder written before they existed still matches
         newer = {"question_begin": None, "question_end": None, "per_category": None, "revision": None,
-                 "attn_implementation": None, "chat_template": True, "system_prompt": None}
+                 "attn_implementation": None, "chat_template": True, "system_prompt": None, "top_k": 0,
+                 "top_p": 1.0}
         # through JSON so it compares equal to the copy stored on disk (tuples -> lists)
         return json.loads(json.dumps({k: v for k, v in asdict(self).items()
                                       if k in keep and not (k in newer and v == newer[k])}))
@@ -160,9 +175,11 @@ def generate_greedy(target: Loaded, batch: list[list[int]], max_new: int) -> lis
 
 
 @torch.no_grad()
-def generate_sample(target: Loaded, prompt: list[int], max_new: int, temperature: float,
+def generate_sample(target: Loaded, prompt: list[int], max_new: int, sampling: Sampling | float,
                     seed: int) -> list[int]:
-    """Seeded temperature sampling from the target (no top-k / top-p), with a KV cache."""
+    """Seeded sampling from the target's warped distribution (temperature, top-k, top-p:
+    ``gpu_collect.sampling``; a bare number is a temperature alone), with a KV cache."""
+    s = as_sampling(sampling)
     gen = torch.Generator().manual_seed(seed)
     eos = target.tokenizer.eos_token_id
     cur = torch.tensor([prompt], device=target.device)
@@ -170,7 +187,7 @@ def generate_sample(target: Loaded, prompt: list[int], max_new: int, temperature
     for _ in range(max_new):
         o = target.model(input_ids=cur, past_key_values=past, use_cache=True)
         past = o.past_key_values
-        p = torch.softmax(o.logits[0, -1].float() / temperature, -1).cpu()
+        p = s.probs(o.logits[0, -1].float()).cpu()
         x = int(torch.multinomial(p, 1, generator=gen).item())
         out.append(x)
         if x == eos:
@@ -180,9 +197,12 @@ def generate_sample(target: Loaded, prompt: list[int], max_new: int, temperature
 
 
 # -- scoring --------------------------------------------------------------------------------
-def score(seq: Seq, drafters: list[Drafter], k_max: int, temperature: float,
+def score(seq: Seq, drafters: list[Drafter], k_max: int, sampling: Sampling | float,
           seed: int) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-    """Acceptance (and sampling probabilities) of every drafter at every position."""
+    """Acceptance (and sampling probabilities) of every drafter at every position; ``sampling``
+    (a number: a temperature alone) warps the target's and every drafter's distribution alike."""
+    sampling = as_sampling(sampling)
+    temperature = sampling.temperature
     cols: dict[str, list[np.ndarray]] = {"accept": [], "alpha": [], "beta": [], "rank": []}
     extra: dict[str, Any] = {}
     if temperature == 0:
@@ -197,7 +217,7 @@ def score(seq: Seq, drafters: list[Drafter], k_max: int, temperature: float,
                 len(seq.output_ids), -1)
             cols["rank"].append(np.pad(r, ((0, 0), (0, k_max - r.shape[1])), constant_values=-1))
             continue
-        a, b = d.sampling_probs(seq, temperature)
+        a, b = d.sampling_probs(seq, sampling)
         cols["alpha"].append(np.asarray(a, np.float32))
         cols["beta"].append(np.asarray(b, np.float32))
         if d.stochastic:  # one realisation of the acceptance bits given the output
@@ -430,7 +450,7 @@ def _collect_locked(cfg: CollectConfig, out: Path, drafters: list[Drafter], name
             if cfg.temperature == 0:
                 outs = generate_greedy(target, [c[3] for c in chunk], cfg.max_new_tokens)
             else:
-                outs = [generate_sample(target, c[3], cfg.max_new_tokens, cfg.temperature,
+                outs = [generate_sample(target, c[3], cfg.max_new_tokens, cfg.sampling,
                                         prompt_seed(cfg.seed, c[2])) for c in chunk]
             for (_qi, q, pid, ids, path), y in zip(chunk, outs, strict=True):
                 if not y:
@@ -439,7 +459,7 @@ def _collect_locked(cfg: CollectConfig, out: Path, drafters: list[Drafter], name
                 for d in suffix:
                     d.set_history(history)
                 history.append(list(y))
-                arrays, extra = score(seq, drafters, cfg.k_max, cfg.temperature,
+                arrays, extra = score(seq, drafters, cfg.k_max, cfg.sampling,
                                       prompt_seed(cfg.seed + 1, pid))
                 eos = target.tokenizer.eos_token_id
                 meta = {
@@ -526,7 +546,7 @@ def merge(cfg: CollectConfig, shards: Path, drafters: list[Drafter], target: Loa
         decoding={"temperature": cfg.temperature, "max_new_tokens": cfg.max_new_tokens,
                   "chat_template": cfg.chat_template and bool(getattr(target.tokenizer, "chat_template", None)),
                   "system_prompt": cfg.system_prompt,
-                  "top_k": None, "top_p": None, "all_turns": cfg.all_turns},
+                  **cfg.sampling.record(), "all_turns": cfg.all_turns},
         prompt_set=pset, seed=cfg.seed, hardware=hw,
         software=software_versions(("torch", "transformers", "accelerate", "gguf")),
         name=cfg.name or Path(cfg.out).name,

@@ -5,7 +5,8 @@ Every drafter answers, about a fixed target output ``y`` (prompt ``x``):
 * ``greedy_accept``: ``L_d(t)`` for every position, capped at ``k_max``;
 * ``greedy_ranks``: the rank of the target's token among the drafter's candidates, per
   position (one-step, token-input drafters) or per (position, depth) (retrieval, heads);
-* ``sampling_probs``: per position ``alpha = sum_v min(p, q)`` and ``beta = min(1, q/p)``;
+* ``sampling_probs``: per position ``alpha = sum_v min(p, q)`` and ``beta = min(1, q/p)``, ``p`` and
+  ``q`` warped alike (``gpu_collect.sampling``: temperature, top-k, top-p);
 * ``draft`` (and ``candidates`` / ``draft_tree``): drafts for the live loop.
 
 Ranks order the vocabulary by descending logit, ties to the lower token id, everywhere.
@@ -22,6 +23,7 @@ import torch
 from traces.accept import run_lengths
 
 from .models import Loaded
+from .sampling import Sampling, as_sampling
 
 
 @dataclass
@@ -79,10 +81,12 @@ def top_candidates(logits: torch.Tensor, b: int) -> list[int]:
     return order[:b].tolist()
 
 
-def alpha_beta(p_logits: torch.Tensor, q_logits: torch.Tensor, y: list[int], temperature: float):
-    """``alpha_t = sum_v min(p_t, q_t)`` and ``beta_t = min(1, q_t(y_t) / p_t(y_t))``."""
-    p = torch.softmax(p_logits / temperature, dim=-1)
-    q = torch.softmax(q_logits / temperature, dim=-1)
+def alpha_beta(p_logits: torch.Tensor, q_logits: torch.Tensor, y: list[int], sampling: Sampling | float):
+    """``alpha_t = sum_v min(p_t, q_t)`` and ``beta_t = min(1, q_t(y_t) / p_t(y_t))``, with ``p`` and
+    ``q`` the target's and the drafter's distributions warped alike (temperature, top-k, top-p:
+    ``gpu_collect.sampling``); a bare number is a temperature alone."""
+    s = as_sampling(sampling)
+    p, q = s.probs(p_logits), s.probs(q_logits)
     alpha = torch.minimum(p, q).sum(-1)
     yy = torch.tensor(y, device=p.device)[:, None]
     py, qy = p.gather(1, yy)[:, 0], q.gather(1, yy)[:, 0]
@@ -125,11 +129,14 @@ class Drafter:
         d, _ = self.draft(ids, 1, 0.0, None)
         return d[:1]
 
-    def sampling_probs(self, seq: Seq, temperature: float) -> tuple[np.ndarray, np.ndarray]:
+    def sampling_probs(self, seq: Seq, sampling: Sampling | float) -> tuple[np.ndarray, np.ndarray]:
+        """Per position ``(alpha, beta)`` under ``sampling`` (a number: a temperature alone)."""
         raise NotImplementedError
 
-    def draft(self, ids: list[int], k: int, temperature: float,
+    def draft(self, ids: list[int], k: int, sampling: Sampling | float,
               gen: torch.Generator | None) -> tuple[list[int], list[torch.Tensor] | None]:
+        """``k`` drafts after ``ids`` and, for a stochastic drafter under sampling, each draft's
+        warped distribution ``q`` (None: deterministic or greedy drafts)."""
         raise NotImplementedError
 
     def draft_tree(self, ids: list[int], paths: tuple[tuple[int, ...], ...], depth: int) -> dict:

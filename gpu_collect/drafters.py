@@ -8,7 +8,8 @@ Every drafter answers three questions about a fixed target output ``y`` (prompt 
   predictions under teacher forcing (one forward pass); n-gram drafters draft from the
   context ``x + y_<t`` directly.
 * ``sampling_probs``: per position ``alpha = sum_v min(p, q)`` and
-  ``beta = min(1, q(y_t) / p(y_t))`` at temperature ``T``.
+  ``beta = min(1, q(y_t) / p(y_t))``, ``p`` and ``q`` warped alike by the temperature, top-k
+  and top-p (``gpu_collect.sampling``).
 * ``draft``: ``k`` draft tokens (and their proposal distributions) for the live loop.
 * ``greedy_ranks`` / ``candidates`` (model drafters, which read tokens only): the rank of the
   target's token among the drafter's candidates at every position, from the same
@@ -30,6 +31,7 @@ from traces.schema import RANK_CAP
 from .drafter_base import Drafter, Seq, _bits_to_accept, alpha_beta, chain_from_ranks, token_ranks, top_candidates
 from .head_drafters import HEAD_KINDS
 from .models import CollectError, load_model, same_tokenizer
+from .sampling import Sampling, as_sampling
 from .surgery import int8_copy, layer_submodel, rtn_copy
 
 __all__ = ["KINDS", "Drafter", "Seq", "alpha_beta", "make_drafter", "token_ranks", "top_candidates"]
@@ -64,11 +66,12 @@ class ModelDrafter(Drafter):
         logits = self.model_(torch.tensor([ids], device=self.target_.device), use_cache=False).logits[0, -1]
         return top_candidates(logits, b)
 
-    def sampling_probs(self, seq: Seq, temperature: float):
-        return alpha_beta(seq.target_logits(), self.logits(seq), seq.output_ids, temperature)
+    def sampling_probs(self, seq: Seq, sampling: Sampling | float):
+        return alpha_beta(seq.target_logits(), self.logits(seq), seq.output_ids, sampling)
 
     @torch.no_grad()
-    def draft(self, ids, k, temperature, gen):
+    def draft(self, ids, k, sampling, gen):
+        s = as_sampling(sampling)
         device = self.target_.device
         cur = torch.tensor([ids], device=device)
         past, out_tokens, qs = None, [], []
@@ -76,15 +79,15 @@ class ModelDrafter(Drafter):
             o = self.model_(input_ids=cur, past_key_values=past, use_cache=True)
             past = o.past_key_values
             logits = o.logits[0, -1].float()
-            if temperature > 0:
-                q = torch.softmax(logits / temperature, -1)
+            if not s.greedy:
+                q = s.probs(logits)
                 x = int(torch.multinomial(q.cpu(), 1, generator=gen).item())
                 qs.append(q)
             else:
                 x = int(logits.argmax())
             out_tokens.append(x)
             cur = torch.tensor([[x]], device=device)
-        return out_tokens, (qs if temperature > 0 else None)
+        return out_tokens, (None if s.greedy else qs)
 
 
 class HFDrafter(ModelDrafter):
@@ -261,9 +264,9 @@ class NgramDrafter(Drafter):
             out[t] = len(m) if m.all() else int(np.argmin(m))
         return out
 
-    def sampling_probs(self, seq, temperature):
-        # deterministic proposal: q = one-hot on the first draft token x_t
-        p = torch.softmax(seq.target_logits() / temperature, dim=-1).cpu().numpy()
+    def sampling_probs(self, seq, sampling):
+        # deterministic proposal: q = one-hot on the first draft token x_t (p warped: top-k/top-p too)
+        p = as_sampling(sampling).probs(seq.target_logits()).cpu().numpy()
         ctx = np.asarray(seq.prompt_ids + seq.output_ids, dtype=np.int64)
         P, y = len(seq.prompt_ids), seq.output_ids
         alpha = np.zeros(len(y))
@@ -275,7 +278,7 @@ class NgramDrafter(Drafter):
                 beta[t] = float(d[0] == y[t])
         return alpha, beta
 
-    def draft(self, ids, k, temperature, gen):
+    def draft(self, ids, k, sampling, gen):
         return self.lookup(np.asarray(ids, dtype=np.int64), k).tolist(), None
 
 
@@ -362,7 +365,7 @@ class RestDrafter(Drafter):
         self.k_max_ = k_max
         return chain_from_ranks(self.greedy_ranks(seq, RANK_CAP), k_max)
 
-    def draft(self, ids, k, temperature, gen):
+    def draft(self, ids, k, sampling, gen):
         from .retrieval import ordered
 
         node, out = self.store_.trie(list(ids), k, self.use_ctx), []
@@ -377,7 +380,7 @@ class RestDrafter(Drafter):
 
         return tree_tokens(self.store_.trie(list(ids), depth, self.use_ctx), paths)
 
-    def sampling_probs(self, seq, temperature):
+    def sampling_probs(self, seq, sampling):
         raise CollectError(f"drafter {self.spec}: retrieval drafters are collected greedily only (for now)")
 
 

@@ -93,7 +93,7 @@ class HeadDrafter(Drafter):
     def greedy_accept(self, seq, k_max):
         return chain_from_ranks(self.greedy_ranks(seq, RANK_CAP), k_max)
 
-    def sampling_probs(self, seq, temperature):
+    def sampling_probs(self, seq, sampling):
         raise CollectError(f"drafter {self.spec}: head drafters are collected greedily only (for now)")
 
     @torch.no_grad()
@@ -157,7 +157,7 @@ class MedusaDrafter(HeadDrafter):
     def head_logits(self, ids: list[int]) -> torch.Tensor:
         return self.head_(self.features(ids[:-1])[-1]).float()  # (heads, V)
 
-    def draft(self, ids, k, temperature, gen):
+    def draft(self, ids, k, sampling, gen):
         k = min(k, self.max_depth)
         return (self.head_logits(ids)[:k].argmax(-1).tolist() if k > 0 else []), None
 
@@ -223,7 +223,7 @@ class EagleDrafter(HeadDrafter):
             g = out[-1]
         return h.logits(g).float()
 
-    def draft(self, ids, k, temperature, gen):
+    def draft(self, ids, k, sampling, gen):
         out: list[int] = []
         for _ in range(k):
             out.append(int(top_candidates(self._walk(ids, out), 1)[0]))

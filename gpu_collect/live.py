@@ -23,6 +23,7 @@ import torch
 
 from .drafters import Drafter
 from .models import Loaded
+from .sampling import Sampling
 
 
 @dataclass
@@ -43,14 +44,18 @@ def _emit(res: LiveResult, new: list[int], eos: int | None) -> bool:
 
 @torch.no_grad()
 def speculative_decode(target: Loaded, drafter: Drafter | None, prompt_ids: list[int], k: int,
-                       max_new_tokens: int, temperature: float = 0.0, seed: int = 0) -> LiveResult:
+                       max_new_tokens: int, temperature: float = 0.0, seed: int = 0, *, top_k: int = 0,
+                       top_p: float = 1.0) -> LiveResult:
     """Decode with arm ``(drafter, k)`` until EOS or ``max_new_tokens``.
 
     Greedy: accept the leading drafts equal to the target's argmax, then its next token.
     Sampling (Leviathan et al. 2023, Alg. 1): accept draft ``x`` w.p. ``min(1, p(x)/q(x))``;
     at the first rejection sample from ``(p - q)+``; if all ``k`` pass, sample a bonus from p.
-    Deterministic drafters (n-gram) have ``q`` = one-hot on their draft.
+    ``p`` and the drafter's ``q`` are warped alike by ``temperature``, ``top_k`` and ``top_p``
+    (``gpu_collect.sampling``, as transformers' assisted generation), so the output follows
+    the warped target.  Deterministic drafters (n-gram) have ``q`` = one-hot on their draft.
     """
+    s = Sampling(temperature, top_k, top_p)
     gen = torch.Generator().manual_seed(seed)
     eos = target.tokenizer.eos_token_id
     out: list[int] = []
@@ -58,7 +63,7 @@ def speculative_decode(target: Loaded, drafter: Drafter | None, prompt_ids: list
     while len(out) < max_new_tokens:
         ctx = prompt_ids + out
         kk = min(k, max_new_tokens - len(out) - 1)  # never draft past the length limit
-        draft, qs = drafter.draft(ctx, kk, temperature, gen) if drafter and kk > 0 else ([], None)
+        draft, qs = drafter.draft(ctx, kk, s, gen) if drafter and kk > 0 else ([], None)
         ids = torch.tensor([ctx + draft], device=target.device)
         logits = target.model(ids, use_cache=False).logits[0, len(ctx) - 1 :].float()
         res.rounds += 1
@@ -69,7 +74,7 @@ def speculative_decode(target: Loaded, drafter: Drafter | None, prompt_ids: list
                 new.append(draft[len(new)])
             new.append(pred[len(new)])  # the target's own token: correction or bonus
         else:
-            p = torch.softmax(logits / temperature, -1).cpu()
+            p = s.probs(logits).cpu()
             for j, x in enumerate(draft):
                 q = qs[j].cpu() if qs else torch.nn.functional.one_hot(torch.tensor(x), p.shape[1]).float()
                 if torch.rand(1, generator=gen).item() < min(1.0, (p[j, x] / q[x]).item()):

@@ -190,7 +190,8 @@ def _links_out(path: Path) -> list[str]:
 
 def _check_decoding(m: dict, path: Path, problems: list[str]) -> None:
     """``decoding.temperature`` a number >= 0 (or null: an engine log does not say) that agrees
-    with ``kind``; ``decoding.max_new_tokens`` a positive integer or null."""
+    with ``kind``; ``decoding.top_k`` an integer >= 0 and ``decoding.top_p`` in (0, 1] (or null:
+    off); ``decoding.max_new_tokens`` a positive integer or null."""
     dec = m["decoding"]
     if not isinstance(dec, dict):
         return
@@ -202,6 +203,11 @@ def _check_decoding(m: dict, path: Path, problems: list[str]) -> None:
         problems.append(f"{path}: decoding.temperature: expected 0 (or null) for kind 'greedy', got {t!r}")
     elif number and m["kind"] == "sampling" and t == 0:
         problems.append(f"{path}: decoding.temperature: expected > 0 for kind 'sampling', got {t!r}")
+    k, tp = dec.get("top_k"), dec.get("top_p")  # null: off (or an engine log does not say)
+    if k is not None and (not isinstance(k, int) or isinstance(k, bool) or k < 0):
+        problems.append(f"{path}: decoding.top_k: expected an integer >= 0 or null, got {k!r}"[:300])
+    if tp is not None and not (isinstance(tp, (int, float)) and not isinstance(tp, bool) and 0 < tp <= 1):
+        problems.append(f"{path}: decoding.top_p: expected a number in (0, 1] or null, got {tp!r}"[:300])
     n = dec.get("max_new_tokens")
     if n is not None and (not isinstance(n, int) or isinstance(n, bool) or not 1 <= n <= MAX_TOKENS):
         problems.append(f"{path}: decoding.max_new_tokens: expected an integer 1..{MAX_TOKENS} or null, "
