@@ -7,6 +7,9 @@ learner's own compiled functions (``simulator.kernels.learners``).
 
 from __future__ import annotations
 
+import collections
+import os
+
 import numpy as np
 
 # a compiled learner's int state: ist[0] rounds learned from, ist[1:BATCH] its own, ist[BATCH]
@@ -14,9 +17,19 @@ import numpy as np
 IST = 5
 BATCH = IST - 1
 
+# Reading a loop's on-disk cache index rebuilds every learner function named in its keys; numba
+# keeps only the last NUMBA_FUNCTION_CACHE_SIZE (default 128) of them alive, and saving a new
+# specialisation re-pickles the index: past 128 (about 30 learners, plug-ins and edited versions
+# included) a dead one fails with "ReferenceError: underlying object has vanished".  Keep them all.
+FUNCTION_CACHE_SIZE = 1 << 16
+os.environ.setdefault("NUMBA_FUNCTION_CACHE_SIZE", str(FUNCTION_CACHE_SIZE))
+
 try:  # pragma: no cover - exercised when numba is installed (it is a core dependency)
     from numba import njit, prange
+    from numba.core.dispatcher import _MemoMixin
 
+    if (_MemoMixin._recent.maxlen or 0) < FUNCTION_CACHE_SIZE:  # numba was imported before us
+        _MemoMixin._recent = collections.deque(_MemoMixin._recent, maxlen=FUNCTION_CACHE_SIZE)
     AVAILABLE = True
 except ImportError:  # pragma: no cover
     AVAILABLE = False
