@@ -16,6 +16,8 @@ DEMO_RUNS  ?= 50
 FIGURES_OUT ?= results/figures
 # the papers' arm kinds on the bundled trace, said explicitly (defaults derive from any trace)
 FIGURES_ARGS ?= --drafters pld,rest,suffix,eagle,medusa --serve-drafter eagle --cost-device cuda
+# which draft-length rule for which workload: the engines' rules, default and tuned (docs/reproducing.md)
+ENGINE_RULES_OUT ?= results/engine-rules
 
 .PHONY: demo figures test lint clean
 
@@ -47,6 +49,7 @@ demo: $(STAMP)
 # every paper-style table and figure from the bundled trace (docs/reproducing.md)
 figures: $(STAMP)
 	$(PY) -m experiments figures --trace $(DEMO_TRACE) $(FIGURES_ARGS) --out $(FIGURES_OUT)
+	$(PY) -m experiments engine-rules --trace $(DEMO_TRACE) --cost-device cuda --out $(ENGINE_RULES_OUT)
 
 # every artefact the docs quote (figures, theory report, docs/scripts outputs, docs/figures/data),
 # then tests/test_docs_numbers.py against them (docs/reproducing.md; ~3-10 min on 2 cores)

@@ -1,4 +1,5 @@
-"""``python -m experiments {figures,table,plot,export-specbench,arms-scaling,survival,theory}``.
+"""``python -m experiments {figures,table,plot,export-specbench,arms-scaling,survival,theory,engine-rules,
+specbench}``.
 
 Every verb that reads a trace takes ``--trace`` and derives its defaults from it (drafters,
 cost device, batch sizes), saying on stderr what it chose and why; the grammar is
@@ -136,8 +137,9 @@ def _write_tables(a: argparse.Namespace, df, fixed, confs: list, settings: list,
             d = df[~drop]
             fx = None if fixed is None else fixed[~(fixed["prompt_id"].isin(deg) & (fixed["setting"] == s))]
             deg = []
-        t = table1(d, fx, s, seed, conf, deg)
-        table1_tidy(d, fx, s, seed, conf, deg).to_csv(out / f"table1_{s}.csv", index=False)
+        tidy = table1_tidy(d, fx, s, seed, conf, deg)  # bootstraps once: the csv and the display share it
+        tidy.to_csv(out / f"table1_{s}.csv", index=False)
+        t = table1(d, fx, s, seed, conf, deg, tidy=tidy)
         n = d.loc[d.setting == s, "prompt_id"].nunique()
         cap = caption(trace.manifest, conf, n) if trace is not None else ""
         cap = f"{cap} {notes(d, s, deg, excluded, fx)}".strip()
@@ -241,6 +243,21 @@ def _trees(a: argparse.Namespace) -> int:
     return 0
 
 
+def _engine_rules(a: argparse.Namespace) -> int:
+    from .engine_rules import EngineRulesConfig, run_engine_rules
+
+    cfg = EngineRulesConfig(trace=a.trace, drafter=a.drafter, batch_sizes=a.batch_sizes or (), runs=a.runs,
+                            seed=a.seed, cost_device=a.cost_device, rules=a.rules or ())
+    out = check_out(a.out)
+    with staged_folder(out, "engine-rules") as tmp:
+        meta = run_engine_rules(cfg, tmp, progress=not a.quiet)
+        text = (tmp / "engine_rules.md").read_text()
+    print(text)
+    print(f"wrote {out}/: engine_rules.md, single.csv, serving.csv, tuning.csv, engine_rules.png/.pdf, config.json")
+    print(f"done in {meta['timings']['total']:.1f} s")
+    return 0
+
+
 def _theory(a: argparse.Namespace) -> int:
     from .theory_validate import CHECKS, run_validate
 
@@ -335,6 +352,21 @@ def build_parser() -> argparse.ArgumentParser:
     ck.add_seed(w)
     ck.add_out(w, "folder for chain_vs_tree.csv and .md")
     w.set_defaults(fn=_trees)
+    e = sub.add_parser("engine-rules", help="which draft-length rule for which workload: the engines' adaptive "
+                                            "rules (default and tuned), learners, fixed arms, oracles")
+    ck.add_trace(e, default="builtin:smollm2-greedy")
+    ck.add_out(e, "folder for engine_rules.md, the tables, tuning.csv and the figure")
+    e.add_argument("--drafter", default=None,
+                   help="drafter of the arms plain@0,DRAFTER@1-8 (default: highest mean accepted length)")
+    e.add_argument("--batch-sizes", type=ck.int_list, default=None,
+                   help="batch-serving batch sizes (default 1,2,4,8,16,32 up to half the prompts)")
+    e.add_argument("--rules", type=ck.str_list, default=None,
+                   help="engine rules to compare (default: every policy with a tuning grid)")
+    e.add_argument("--cost-device", default=None, help="cost table device (prefix; default: the trace's)")
+    ck.add_runs(e, 10)
+    ck.add_seed(e)
+    ck.add_quiet(e)
+    e.set_defaults(fn=_engine_rules)
     h = sub.add_parser("theory", help="measured regret against the bounds; exit 1 if a non-vacuous check fails")
     ck.add_out(h, "folder for checks.csv, curves.csv, report.md and figures")
     h.add_argument("--quick", action="store_true", help="short grids (CI): lengths up to 1e4-1e5, fewer runs")
@@ -349,6 +381,18 @@ def build_parser() -> argparse.ArgumentParser:
     lv = sub.add_parser("live", help="a policy chooses the arm of real KV-cached decoding every round (needs torch)")
     live.add_arguments(lv)
     lv.set_defaults(fn=live.run_cli)
+    from . import specbench
+
+    sb = sub.add_parser("specbench", help="real GPU logs: per-prompt choice among Spec-Bench methods and of the "
+                                          "draft length, time objective with the logs' measured step costs")
+    specbench.add_arguments(sb)
+    sb.set_defaults(fn=specbench.run_cli)
+    from . import cost_check
+
+    cc = sub.add_parser("cost-check", help="the cost model against the wall clock: collect, simulate and decode "
+                                           "live in one sitting, time per prompt measured vs simulated (needs torch)")
+    cost_check.add_arguments(cc)
+    cc.set_defaults(fn=cost_check.run_cli)
     return ck.finish(ap)
 
 

@@ -40,7 +40,7 @@ from simulator.policies import PolicyError, make_policy
 from simulator.policies.plugins import load_module_file, resolve_module
 from simulator.results import ResultsError
 from simulator.results_reader import ResultsFolder, open_results
-from simulator.runner import Prepared, RunConfig, prepare, simulate, specbench_tokens
+from simulator.runner import Experiment, RunConfig, resolve, simulate, specbench_tokens
 from traces.manifest import toolkit_version
 
 SIDECAR = ".specregret.json"
@@ -67,7 +67,7 @@ def _policy_spec(policy: str, folder: ResultsFolder, modules: tuple[str, ...]) -
 
 
 def _prepare(folder: ResultsFolder, spec: str, setting: str | None, run: int,
-             modules: tuple[str, ...]) -> tuple[Prepared, dict, bool]:
+             modules: tuple[str, ...]) -> tuple[Experiment, dict, bool]:
     results_dir = folder.path
     confs = [c for c in folder.configs if setting is None or c["setting"] == setting]
     if not confs:
@@ -89,10 +89,10 @@ def _prepare(folder: ResultsFolder, spec: str, setting: str | None, run: int,
                     cost_device=c.get("cost_device"), free_feedback=bool(c.get("free_feedback", False)),
                     cost_fit=c.get("cost_fit", "raw") if c.get("cost_fit") in ("raw", "fit") else "raw",
                     policy_modules=modules)
-    return prepare(cfg), c, bool(ran)
+    return resolve(cfg), c, bool(ran)
 
 
-def _questions(prep: Prepared) -> list[tuple[object, list[int]]]:
+def _questions(prep: Experiment) -> list[tuple[object, list[int]]]:
     """(question id as Spec-Bench writes it, env prompts of its turns in turn order)."""
     tr = prep.trace
     row = {pid: i for i, pid in enumerate(tr.prompts["prompt_id"])}
@@ -103,7 +103,7 @@ def _questions(prep: Prepared) -> list[tuple[object, list[int]]]:
     return [(int(q) if as_int else q, [p for _, p in sorted(g)]) for q, g in groups.items()]
 
 
-def _answers(prep: Prepared) -> tuple[list[str], str]:
+def _answers(prep: Experiment) -> tuple[list[str], str]:
     """The answer text per env prompt and what it is (a synthetic trace has none)."""
     tr = prep.trace
     if "answer" not in tr.prompts.columns and tr.manifest.get("synthetic") is True:

@@ -31,7 +31,7 @@ from simulator.policies import make_policy
 from simulator.policies.base import call_policy, select_arms
 from simulator.runner import (
     ConfigError,
-    Prepared,
+    Experiment,
     RunConfig,
     check_request,
     fixed_frame,
@@ -47,7 +47,7 @@ ROUNDS_FILE = "rounds.csv"
 class LiveSession:
     """A loaded target and drafters, with every trace prompt's token ids, ready to decode."""
 
-    prep: Prepared
+    prep: Experiment  # the resolved request (simulator.runner.resolve)
     target: object
     drafters: dict
     arms: list[tuple[str | None, int]]
@@ -55,7 +55,7 @@ class LiveSession:
     max_new_tokens: int
 
 
-def _prompt_ids(prep: Prepared, tokenizer) -> list[list[int]]:
+def _prompt_ids(prep: Experiment, tokenizer) -> list[list[int]]:
     """Every replay prompt's token ids, rebuilt as the collector built them (first turns only),
     each checked against the trace's recorded prompt length."""
     from gpu_collect import prompts as P
@@ -138,8 +138,7 @@ def run_policy(session: LiveSession, spec: str, prompts: list[int] | None = None
         raise ConfigError(f"policy {probe.spec()}: full-information policies are not run live yet (each round "
                           "would score every drafter); expected a bandit policy")
     ctx = prep.context(probe)
-    cost = prep.cost_s if prep.cost_s is not None else np.ones((prep.env.n_prompts, A))
-    rscale = (prep.plain_s[:, None] / cost) if ctx.reward_kind == "throughput" else np.ones_like(cost)
+    rscale = prep.reward_scale(ctx.reward_kind)
     key = crng.policy_key(cfg.seed, carry=False)
     P = len(prompts)
     res = {"stopping_time": np.zeros((P, 1), np.int64), "time_s": np.zeros((P, 1)), "feedback_s": np.zeros((P, 1)),

@@ -23,7 +23,8 @@ import pandas as pd
 
 import traces
 from simulator.policies import make_policy
-from simulator.runner import RunConfig, _prepare_cached, fixed_frame, prepare, run_experiment, simulate
+from simulator.runner import RunConfig, fixed_frame, run_experiment, simulate
+from simulator.runner import resolve as resolve_run
 from simulator.stats import runs_half_width
 
 # Table 1 rows besides vanilla and the fixed arms (learners with both rewards; oracles by objective)
@@ -172,11 +173,12 @@ def compute(cfg: FigureConfig, data: Path, progress: bool = True) -> dict:
     rc = RunConfig(trace=cfg.trace, setting="replay", policies=pols, runs=cfg.runs, seed=cfg.seed,
                    arms=f"plain@0,{arms}" if timed else arms, objective="time" if timed else "rounds",
                    cost_device=device)
-    df, conf = run_experiment(rc, progress=False)
+    exp = resolve_run(rc)
+    df, conf = run_experiment(exp, progress=False)
     for note in (conf.get("cost_model") or {}).get("notes", []):
         print(f"figures: note: cost model: {note}", file=sys.stderr, flush=True)
     df.drop(columns=["pulls"]).to_parquet(data / "replay_results.parquet", compression="zstd")
-    fixed_frame(_prepare_cached(rc)).to_parquet(data / "replay_fixed.parquet", compression="zstd")
+    fixed_frame(exp).to_parquet(data / "replay_fixed.parquet", compression="zstd")
     (data / "replay_config.json").write_text(json.dumps(conf, indent=2, default=str) + "\n")
     pulls = np.stack(df["pulls"].to_numpy())
     cat = pd.DataFrame(pulls, columns=conf["arms"])
@@ -226,15 +228,17 @@ def compute(cfg: FigureConfig, data: Path, progress: bool = True) -> dict:
     piecewise = np.array([[0.85, 0.5, 0.6], [0.5, 0.85, 0.6], [0.6, 0.5, 0.85]])
     check_exp3(rows, curves, "piecewise-oblivious", piecewise, [0.15, 0.15, 0.7], L, grid, cfg.seed,
                "adversarial")
-    from simulator.envs.adversarial import SYNTHETIC_STREAMS
+    from simulator.envs.adversarial import STREAMS
 
     from .theory_validate import check_named
 
-    for stream, k_min in SYNTHETIC_STREAMS.items():  # EXP3Spec's sqrt(len) and UCBSpec's linear trap
-        if L < k_min:
-            skip(f"adversarial stream {stream}", f"it needs K >= {k_min}; the figures use K = {L}")
+    for s in STREAMS.values():  # the synthetic ones: EXP3Spec's sqrt(len) and UCBSpec's linear trap
+        if not s.synthetic:
+            continue
+        if L < s.k_min:
+            skip(f"adversarial stream {s.name}", f"it needs K >= {s.k_min}; the figures use K = {L}")
         else:
-            check_named(rows, curves, stream, L, list(cfg.lengths), cfg.bound_runs, cfg.seed, check="adversarial")
+            check_named(rows, curves, s.name, L, list(cfg.lengths), cfg.bound_runs, cfg.seed, check="adversarial")
     cdf = pd.DataFrame(curves)
     cdf["c_thm44"] = cdf["setting"].map(consts)
     # the fitted instance comes from the trace; every other panel is a synthetic instance
@@ -341,7 +345,7 @@ def trajectories(rc: RunConfig, policies: tuple[str, ...]) -> pd.DataFrame:
     final value.  ``lo``/``hi``: 95% bootstrap band with prompts as clusters
     (:func:`prompt_cluster_band`).
     """
-    prep = prepare(rc)
+    prep = resolve_run(rc)
     env = prep.env
     P, R, A = env.n_prompts, rc.runs, env.n_arms
     names = [a.name for a in prep.arms]

@@ -35,6 +35,7 @@ import pandas as pd
 
 import traces
 from simulator.envs import AdversarialEnv
+from simulator.envs.adversarial import STREAMS
 from simulator.envs.stochastic import StochasticEnv, fit_tgd_rate, round_counts, tgd_pmf
 from simulator.runner import simulate_env
 from simulator.stats import runs_half_width
@@ -225,7 +226,9 @@ def _adversarial(rows: list[dict], curves: list[dict], env: AdversarialEnv, name
 
 def check_named(rows: list[dict], curves: list[dict], stream: str, L: int, lengths, runs: int, seed: int,
                 check: str = "5", fit_from: int = 1000, exp3_max: int | None = None) -> None:
-    """Check 5 on a named synthetic stream (``simulator.envs.adversarial``), arms ``a0@L, a1@L``.
+    """Check 5 on a named synthetic stream (``simulator.envs.adversarial.STREAMS``), arms ``a0@L, a1@L``:
+    the registry's ``policies`` (its ``capped`` ones on the lengths <= ``exp3_max`` only), each
+    claimed ``slopes`` checked, and the stream's own checks (``_EXTRA``).
 
     ``sqrt-burst``: no run of any policy beats arm 1 (Assumption 5.2), and EXP3Spec's
     log-log slope is 0.5 +- 0.1 (Theorem 5.3's ``sqrt(len)`` attained).  ``ucb-trap``:
@@ -233,27 +236,42 @@ def check_named(rows: list[dict], curves: list[dict], stream: str, L: int, lengt
     ``(L-2)/2``, while EXP3Spec stays below Theorem 5.3 (lengths <= ``exp3_max``).  Slopes
     are fitted over the lengths >= ``fit_from`` (all of them if fewer than three).
     """
+    synthetic = [s.name for s in STREAMS.values() if s.synthetic]
+    if stream not in synthetic:
+        raise ValueError(f"stream: expected one of {synthetic} (simulator.envs.adversarial.STREAMS), got {stream!r}")
+    spec = STREAMS[stream]
     lengths = np.asarray(lengths, dtype=np.int64)
-    env = AdversarialEnv.synthetic(stream, lengths, L)
-    if stream == "sqrt-burst":
-        reg = _adversarial(rows, curves, env, stream, L, runs, seed, check, ("exp3spec", "ucbspec"), fit_from,
-                           claims={"exp3spec": 0.5})
-        for pol, r in reg.items():  # arm 1 dominates round by round: nothing beats it
-            _row(rows, f"{check}-dominance", stream, pol, lengths.max(), verdict(r.min() >= 0, r.min(), 0),
-                 r.min(), 0, "min over runs and lengths of ST - ST(arm 1) >= 0 (Assumption 5.2)")
-        return
-    if stream != "ucb-trap":
-        raise ValueError(f"stream: expected 'sqrt-burst' or 'ucb-trap', got {stream!r}")
-    reg = _adversarial(rows, curves, env, stream, L, runs, seed, check, ("ucbspec",), fit_from,
-                       claims={"ucbspec": 1.0})["ucbspec"]
+    full = tuple(p for p in spec.policies if p not in spec.capped)
+    reg = _adversarial(rows, curves, AdversarialEnv.synthetic(stream, lengths, L), stream, L, runs, seed, check,
+                       full, fit_from, claims=spec.slopes) if full else {}
     short = lengths[lengths <= (exp3_max or lengths.max())]
-    if len(short):
+    capped = tuple(p for p in spec.policies if p in spec.capped)
+    if capped and len(short):  # the slow policies on the shorter lengths only
         _adversarial(rows, curves, AdversarialEnv.synthetic(stream, short, L), stream, L, runs, seed, check,
-                     ("exp3spec",), fit_from)
+                     capped, fit_from, claims=spec.slopes)
+    if stream in _EXTRA:
+        _EXTRA[stream](rows, reg, stream, L, lengths, check)
+
+
+def _dominance(rows: list[dict], reg: dict[str, np.ndarray], stream: str, L: int, lengths: np.ndarray,
+               check: str) -> None:
+    """``sqrt-burst``: arm 1 dominates round by round, so no run of any policy beats it."""
+    for pol, r in reg.items():
+        _row(rows, f"{check}-dominance", stream, pol, lengths.max(), verdict(r.min() >= 0, r.min(), 0),
+             r.min(), 0, "min over runs and lengths of ST - ST(arm 1) >= 0 (Assumption 5.2)")
+
+
+def _trap_limit(rows: list[dict], reg: dict[str, np.ndarray], stream: str, L: int, lengths: np.ndarray,
+                check: str) -> None:
+    """``ucb-trap``: UCBSpec's regret / T1 at the longest length near the derived ``(L-2)/2``."""
     T1, limit = lengths[-1] // (5 * L), (L - 2) / 2
-    ratio = reg[-1, 0] / T1
+    ratio = reg["ucbspec"][-1, 0] / T1
     _row(rows, f"{check}-limit", stream, "ucbspec", lengths[-1], verdict(abs(ratio / limit - 1) <= 0.1, ratio,
          limit), ratio, limit, "UCBSpec regret / T1 at the longest length within 10% of the derived (L-2)/2")
+
+
+# a named stream's checks beyond its slopes (derived in docs/theory.md, "Named adversarial streams")
+_EXTRA = {"sqrt-burst": _dominance, "ucb-trap": _trap_limit}
 
 
 def real_instance(trace: traces.Trace, drafters: list[str], k: int | None = None) -> np.ndarray:
@@ -309,7 +327,7 @@ def run_validate(out: str | Path, quick: bool = False, seed: int = 0, only: tupl
     if "3" in only:
         fitted = _check_real(rows, curves, grid, seed, real, names)
     if "5" in only:
-        for stream in ("sqrt-burst", "ucb-trap"):
+        for stream in (s.name for s in STREAMS.values() if s.synthetic):
             check_named(rows, curves, stream, 4, grid.named_lengths, grid.named_runs, seed,
                         exp3_max=grid.trap_exp3_max)
     checks = pd.DataFrame(rows)

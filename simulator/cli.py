@@ -21,12 +21,12 @@ from traces.textout import term_width, wrap
 from .costs import CostError, uncertainty_of
 from .distributed import BackendError
 from .envs import SETTINGS
-from .envs.adversarial import STREAMS  # the one list of stream names
+from .envs.adversarial import STREAMS  # the one registry of streams
 from .policies import REGISTRY, PolicyError, make_policy
 from .policies.plugins import load_module_file, resolve_module
 from .results import ResultsError, ResultsWriter
 from .results_reader import open_results
-from .runner import ConfigError, RunConfig, _prepare_cached, check_request, fixed_frame, stream_experiment
+from .runner import ConfigError, Experiment, RunConfig, check_request, engine_refusal, fixed_frame, stream_experiment
 from .serving import ServeError
 from .summary import PerPrompt, format_summary, policy_notes, summarize
 
@@ -36,6 +36,14 @@ ERRORS = (TraceError, ArmError, PolicyError, ConfigError, CostError, ResultsErro
 RUN_LEGACY = ("results.parquet", "fixed.parquet", "config.json", "figures", "tables", "specbench")
 SERVE_LEGACY = ("serving.csv", "config.json", "figures")
 
+
+
+def stream_help() -> str:
+    """``--stream``'s help, from the registry (``simulator.envs.adversarial.STREAMS``)."""
+    parts = [f"{s.name}: {s.claim}" + (f" (SYNTHETIC, docs/theory.md: exactly 2 arms with the same K >= {s.k_min}, "
+                                        "one stream as long as the trace's total output)" if s.synthetic else "")
+             for s in STREAMS.values()]
+    return "adversarial setting: which oblivious stream; " + "; ".join(parts)
 
 def _legacy(out: str, main_file: str) -> bool:
     from pathlib import Path
@@ -75,12 +83,15 @@ def _run(a: argparse.Namespace) -> int:
         workers=a.workers,
         engine=a.engine, backend=a.backend, address=a.address, policy_modules=tuple(a.policy_module or ()),
     ) for setting in settings]
-    for cfg in cfgs:  # every setting and policy is checked before any work starts
-        check_request(cfg)
-    _say_numpy_path(cfgs[0])
-    for line in full_information_notes(cfgs[0].policies, _prepare_cached(cfgs[0]).arms):
+    exps: list[Experiment] = []
+    for cfg in cfgs:  # every setting and policy is resolved and checked before any work starts; one trace read
+        exps.append(check_request(cfg, exps[0].trace if exps else None))
+    _say_numpy_path(exps[0])
+    for line in full_information_notes(cfgs[0].policies, exps[0].arms):
         print(line, file=sys.stderr, flush=True)
-    _check_memory(cfgs, a.max_memory)
+    if exps[0].arms_note:
+        print(f"note: {exps[0].arms_note}", file=sys.stderr, flush=True)
+    _check_memory(exps, a.max_memory)
     fixed, configs = [], []
     acc = PerPrompt()
     with staged_folder(a.out, "run", legacy=RUN_LEGACY, legacy_ok=_legacy(a.out, "results.parquet")) as tmp:
@@ -91,9 +102,10 @@ def _run(a: argparse.Namespace) -> int:
             acc.add(rows)
 
         try:
-            for cfg in cfgs:
-                conf = stream_experiment(cfg, sink, progress=not a.quiet)
-                fixed.append(fixed_frame(_prepare_cached(cfg)))
+            for exp in exps:
+                cfg = exp.cfg
+                conf = stream_experiment(exp, sink, progress=not a.quiet)
+                fixed.append(fixed_frame(exp))
                 configs.append(conf)
                 cm = conf.get("cost_model") or {}
                 if cm and not cfg.cost_device and cfg is cfgs[0]:
@@ -147,18 +159,21 @@ def full_information_notes(policies, arms) -> list[str]:
     return out
 
 
-def _say_numpy_path(cfg: RunConfig) -> None:
-    """One line per policy that runs on the numpy engine because its class declares no
-    compiled form (a plug-in written in numpy only), when the compiled engine is in use."""
+def _say_numpy_path(exp: Experiment) -> None:
+    """One line per policy that runs on the numpy engine although the compiled one is in use
+    (``engine auto``, numba installed): its class declares no compiled form (a plug-in written
+    in numpy only)."""
     from . import kernels
-    from .kernels.learners import has_kernel
 
-    if cfg.engine != "auto" or not kernels.AVAILABLE:
+    if exp.cfg.engine != "auto" or not kernels.AVAILABLE:
         return
-    for spec in dict.fromkeys(cfg.policies):
-        if not has_kernel(make_policy(spec)):
+    for spec in dict.fromkeys(exp.cfg.policies):
+        why = engine_refusal(exp.cfg.engine, make_policy(spec), exp.env)
+        if why and why.startswith("policy"):
             print(f"note: policy {spec!r} has no compiled form: it runs on the slower numpy engine (docs/simulator.md "
                   f"'Writing a policy' shows the compiled form)", file=sys.stderr, flush=True)
+        elif why:
+            print(f"note: {why}: the numpy engine runs it", file=sys.stderr, flush=True)
 
 
 # bytes held per result row of a task: the per-lane arrays, the frame's ~20 columns and its
@@ -168,22 +183,23 @@ BASE_BYTES = 450e6  # interpreter, libraries, the trace and the prepared arrays 
 RATE = {"numba": 5e6, "numpy": 3e5}  # policy-rounds/s for the estimate (docs/performance.md)
 
 
-def estimate(cfgs: list[RunConfig]) -> tuple[float, float]:
-    """(peak bytes, policy-rounds) of ``cfgs``: results stream to disk task by task
+def estimate(exps: list[Experiment]) -> tuple[float, float]:
+    """(peak bytes, policy-rounds) of ``exps``: results stream to disk task by task
     (``runner.CHUNK_CELLS`` cells), so memory is one task per worker plus the base."""
     from .runner import CHUNK_CELLS
 
     peak, rounds = BASE_BYTES, 0.0
-    for cfg in cfgs:
-        prep = _prepare_cached(cfg)
+    for prep in exps:
+        cfg = prep.cfg
         cells = min(prep.env.n_prompts * cfg.runs, CHUNK_CELLS)
         peak += (cfg.workers + 1) * cells * (ROW_BYTES + ARM_BYTES * prep.env.n_arms)
         rounds += cfg.runs * float(prep.fixed_st.mean(axis=1).sum()) * len(cfg.policies)
     return peak, rounds
 
 
-def _check_memory(cfgs: list[RunConfig], limit_gb: float | None) -> None:
-    need, rounds = estimate(cfgs)
+def _check_memory(exps: list[Experiment], limit_gb: float | None) -> None:
+    need, rounds = estimate(exps)
+    cfgs = [e.cfg for e in exps]
     if limit_gb is None:  # default: 80% of the memory this process may use (RAM, cgroup, ulimit -v)
         from traces.guards import memory_limit
 
@@ -329,10 +345,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "fixed-arm replay path (a fixed arm's MAT is its replay MAT); positions: the earlier law "
                         "over all positions of the output (over-weights long accepts); tgd: truncated geometric "
                         "fitted to the same rounds; autocorrelated: the empirical law with block-correlated spread")
-    r.add_argument("--stream", choices=list(STREAMS), default="recorded",
-                   help="adversarial setting: which oblivious stream; sqrt-burst and ucb-trap are SYNTHETIC "
-                        "(docs/theory.md): exactly 2 arms with the same K (ucb-trap: K >= 3), one stream as "
-                        "long as the trace's total output")
+    r.add_argument("--stream", choices=list(STREAMS), default="recorded", help=stream_help())
     r.add_argument("--cost-device", default=None,
                    help="cost table device, exact or a unique prefix (default: the trace's first)")
     r.add_argument("--cost-fit", choices=["raw", "fit"], default="raw",

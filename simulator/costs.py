@@ -24,9 +24,11 @@ context length ``c``, from a trace's cost table (``docs/trace_format.md``, "Cost
 A device of kind ``logged`` (an engine log's measured steps, ``python -m traces import``) is
 its own rule: arm ``d@k`` costs its row ``(d, k)`` (the method's whole step, drafting and
 verification together), plain decoding the row ``("", 0)``; nothing is interpolated or
-extrapolated (an arm without a row is refused), contexts are not distinguished (the rows are
-averages over the logged turns), batch sizes above 1 are refused, and scoring feedback costs
-nothing (a log has no drafter to score with).
+extrapolated (an arm without a row is refused, with the drafter's ``no_cost`` reason where its
+manifest entry gives one), contexts are not distinguished (the rows are averages over the
+logged turns), batch sizes above 1 are refused, and scoring feedback costs nothing (a log has
+no drafter to score with).  Its uncertainty is the largest relative 95 % half-width of its rows
+from the fits' residuals (``half95_rel``).
 """
 
 from __future__ import annotations
@@ -98,12 +100,16 @@ class CostModel:
     fit_residual_rel: float = 0.0  # rms relative residual of the smooth fit to the measured verify cells
     noise_rel: float = 0.0  # median relative half-width of the cells' 95% intervals (0: not recorded)
     warnings: list[str] = field(default_factory=list)  # traces.costcheck.cost_warnings of this device
+    no_cost: dict[str, str] = field(default_factory=dict)  # logged: drafter -> why its k < K arms have no row
 
     @classmethod
     def for_trace(cls, trace, device: str | None = None, fit: str = "raw") -> CostModel:
         """``from_table`` of the trace's costs, with its drafters' ``draft_passes``."""
         m = cls.from_table(trace.costs, device, fit)
         m.one_pass = frozenset(d["name"] for d in trace.manifest["drafters"] if d.get("draft_passes") == "one")
+        if m.logged is not None:
+            m.no_cost = {d["name"]: str(d["no_cost"]) for d in trace.manifest["drafters"] if d.get("no_cost")}
+            m.noise_rel = _logged_noise(trace.manifest.get("log", {}).get("costs", {}))
         return m
 
     @classmethod
@@ -158,6 +164,9 @@ class CostModel:
             key = ("", 0) if a.drafter == PLAIN or a.k == 0 else (a.drafter, int(a.k))
             if a.is_tree or key not in self.logged:
                 have = ", ".join(f"{d}@{k}" if d else "plain@0" for d, k in sorted(self.logged))
+                if a.drafter in self.no_cost and not a.is_tree:
+                    raise CostError(f"arm {a.name}: no measured cost: {self.no_cost[a.drafter]}; expected "
+                                    f"--objective rounds for it, or arms with a logged cost ({have})")
                 raise CostError(f"arm {a.name}: the logged cost table of {self.device!r} measures only the "
                                 f"configurations the logs ran ({have}); expected one of those arms")
             out[..., j] = self.logged[key]
@@ -270,6 +279,7 @@ class CostModel:
             return {"device": self.device, "device_chosen": self.why, "batch_sizes": [1],
                     "rule": "logged: each arm's own measured step (the engine log's fitted step time); "
                             "no interpolation, batch 1 only",
+                    "noise_rel": round(self.noise_rel, 6), "uncertainty_rel": round(self.uncertainty_rel, 6),
                     "notes": list(self.notes)}
         return {"device": self.device, "device_chosen": self.why,
                 "batch_sizes": self.batch_sizes.astype(int).tolist(),
@@ -322,6 +332,16 @@ def fit_verify(verify: dict) -> tuple[dict, float]:
         out[b] = (ctxs, ks, sm)
     r = np.concatenate(res) if res else np.zeros(0)
     return out, float(np.sqrt(np.mean(r ** 2))) if len(r) else 0.0
+
+
+def _logged_noise(prov: dict) -> float:
+    """A logged table's relative uncertainty: the largest 95 % half-width of its rows relative to
+    them (``half95_rel`` of each method's fit, from its residuals; ``traces.importers.COST_RULE``),
+    0 where not recorded."""
+    vals = [v for f in (prov.get("methods") or {}).values() if isinstance(f, dict)
+            for v in (f.get("half95_rel") or {}).values()]
+    vals = [float(v) for v in vals if isinstance(v, (int, float)) and not isinstance(v, bool) and np.isfinite(v)]
+    return max(vals, default=0.0)
 
 
 def _noise_rel(rows: pd.DataFrame) -> float:

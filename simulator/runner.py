@@ -19,11 +19,11 @@ import pyarrow as pa
 from tqdm.auto import tqdm
 
 import traces
-from traces import PLAIN, Arm, resolve_arms
+from traces import PLAIN, Arm
 from traces.manifest import toolkit_version
 
 from . import rng as crng
-from .costs import COST_FITS, CostModel, default_device
+from .costs import COST_FITS, CostError, CostModel, default_device
 from .distributed import single_threaded
 from .envs import SETTINGS, Env, make_env
 from .headroom import switcher_columns
@@ -114,8 +114,12 @@ class RunConfig:
 
 
 @dataclass
-class Prepared:
-    """A configuration resolved against its trace.
+class Experiment:
+    """One request resolved once (:func:`resolve`): the configuration, its trace, the arms
+    (parsed once), the environment, every fixed arm's ``E[ST]``, the cost model and its
+    per-prompt costs.  It computes the reward scale (:meth:`reward_scale`) and decides the
+    engine (:meth:`compiled`); ``run``, the figures, the tables and the exports receive it
+    explicitly (:func:`stream_experiment`, :func:`run_experiment`, :func:`fixed_frame`, ...).
 
     Cost arrays are per environment prompt and arm (seconds); ``None`` without a cost table.
     """
@@ -129,6 +133,7 @@ class Prepared:
     plain_s: np.ndarray | None = None  # (n_env_prompts,): one plain-decoding round
     feedback_s: np.ndarray | None = None  # scoring every other drafter, per arm played
     costs: CostModel | None = None
+    arms_note: str = ""  # what the arm selection says (an engine log's logged configurations), or ""
 
     @property
     def fixed_time_s(self) -> np.ndarray | None:
@@ -149,7 +154,7 @@ class Prepared:
             if self.cost_s is None:
                 raise ConfigError(f"policy {policy.spec()}: reward 'throughput' needs a cost table; "
                                   f"{self.cfg.trace} has none")
-            rel = self.plain_s[:, None] / self.cost_s  # (P, A): c0 / c_a
+            rel = self.reward_scale(kind)  # (P, A): c0 / c_a
             arm_lo, arm_hi = rel.min(axis=0), ((k + 1)[None, :] * rel).max(axis=0)
         else:
             arm_lo, arm_hi = np.ones(len(k)), k + 1
@@ -164,18 +169,67 @@ class Prepared:
     def charges_feedback(self, policy: Policy) -> bool:
         return policy.feedback == "full" and self.feedback_s is not None and not self.cfg.free_feedback
 
+    def reward_scale(self, kind: str) -> np.ndarray:
+        """(P, A): what one emitted token is worth under reward ``kind``, the one place it is
+        computed: ``throughput`` -> ``c0 / c_a`` (plain decoding's round over the arm's, so a
+        round's reward is its throughput relative to plain decoding), else 1."""
+        if kind == "throughput":
+            return self.plain_s[:, None] / self.cost_s
+        return np.ones((self.env.n_prompts, self.env.n_arms))
 
-def prepare(cfg: RunConfig) -> Prepared:
-    trace = traces.load(cfg.trace)
-    arms = resolve_arms(cfg.arms, trace.drafter_names, trace.k_limits)
+    def round_costs(self, policy: Policy) -> tuple[np.ndarray, np.ndarray]:
+        """(P, A) seconds of a round of each arm (1 without a cost table) and of the feedback
+        ``policy`` is charged for (0 unless it is charged)."""
+        cost = self.cost_s if self.cost_s is not None else np.ones((self.env.n_prompts, self.env.n_arms))
+        return cost, (self.feedback_s if self.charges_feedback(policy) else np.zeros_like(cost))
+
+    def compiled(self, policy: Policy) -> bool:
+        """Whether the compiled engine runs ``policy`` here (:func:`engine_refusal`); with
+        ``engine="numba"`` where it cannot, a ``ConfigError`` saying why."""
+        why = engine_refusal(self.cfg.engine, policy, self.env)
+        if self.cfg.engine == "numba" and why:
+            raise ConfigError(f"engine 'numba': {why}; use --engine auto or numpy")
+        return why is None
+
+
+def engine_refusal(engine: str, policy: Policy | None, env: Env) -> str | None:
+    """The one engine decision: ``None`` when the compiled engine (``simulator.kernels``) runs
+    ``policy`` (``None``: a fixed arm) on ``env`` under ``engine`` (auto, numba, numpy), else why
+    the numpy engine runs it: ``engine="numpy"``, numba missing, a policy class without its own
+    ``kernel`` or an environment class without its own compiled form (``Env.has_compiled_form``)."""
+    from . import kernels
+    from .kernels.learners import has_kernel
+
+    if engine == "numpy":
+        return "engine 'numpy' asked for"
+    if not kernels.AVAILABLE:
+        return "numba is not installed"
+    if policy is not None and not has_kernel(policy):
+        return f"policy {policy.spec()!r} has no kernel (see `python -m simulator policies`)"
+    if not env.has_compiled_form():  # the class's own compiled form (a subclass: its own, or numpy)
+        return f"environment {type(env).__name__} has no compiled emission"
+    return None
+
+
+def resolve(cfg: RunConfig, trace: traces.Trace | None = None) -> Experiment:
+    """Resolve ``cfg`` against its trace, once: the :class:`Experiment` every step of the request
+    receives.  ``trace``: the already loaded ``cfg.trace`` (the settings of one request share it)."""
+    trace = traces.load(cfg.trace) if trace is None else trace
+    arms, arms_note = trace.select_arms(cfg.arms)  # resolve_arms, or a log's logged configurations
     env = make_env(cfg.setting, trace, arms, seed=cfg.seed, law=cfg.law, stream=cfg.stream)
-    prep = Prepared(cfg, trace, arms, env, env.expected_fixed_st())
+    prep = Experiment(cfg, trace, arms, env, env.expected_fixed_st(), arms_note=arms_note or "")
     if trace.costs is not None and len(trace.costs):
         model = CostModel.for_trace(trace, cfg.cost_device, cfg.cost_fit)
         model.why = "as given" if cfg.cost_device else default_device(trace.costs)[1]
         ctx = env.context_lens
+        try:
+            cost_s = model.round_ms(arms, 1, ctx[:, None])[:, 0, :] / 1000.0
+        except CostError:  # an engine log's arm without a measured step: rounds only
+            if cfg.objective == "time" or cfg.reward == "throughput":
+                raise
+            return prep
         prep.costs = model
-        prep.cost_s = model.round_ms(arms, 1, ctx[:, None])[:, 0, :] / 1000.0
+        prep.cost_s = cost_s
         prep.plain_s = model.round_ms([Arm(PLAIN, 0)], 1, ctx)[:, 0] / 1000.0
         scored = list(dict.fromkeys(a.drafter for a in arms if a.drafter != PLAIN))
         prep.feedback_s = model.feedback_ms(arms, scored, 1, ctx[:, None])[:, 0, :] / 1000.0
@@ -184,17 +238,21 @@ def prepare(cfg: RunConfig) -> Prepared:
     return prep
 
 
-def simulate_env(env: Env, spec: str, runs: int, seed: int = 0) -> dict:
+prepare = resolve  # the earlier name, kept for callers
+
+
+def simulate_env(env: Env, spec: str, runs: int, seed: int = 0, engine: str = "auto") -> dict:
     """Simulate one policy on a bare environment (no trace, no costs; tokens reward): the
-    results of :func:`simulate` plus ``fixed_st``, E[ST] of every fixed arm (P, A)."""
-    cfg = RunConfig(trace="-", setting="stochastic", policies=(spec,), runs=runs, seed=seed)
-    prep = Prepared(cfg, None, env.table.arms, env, env.expected_fixed_st())
+    results of :func:`simulate` plus ``fixed_st``, E[ST] of every fixed arm (P, A).  ``engine``
+    as in :class:`RunConfig` (``numba`` refuses an environment without its own compiled form)."""
+    cfg = RunConfig(trace="-", setting="stochastic", policies=(spec,), runs=runs, seed=seed, engine=engine)
+    prep = Experiment(cfg, None, env.table.arms, env, env.expected_fixed_st())
     res = simulate(prep, make_policy(spec), np.arange(env.n_prompts), np.arange(runs))
     res["fixed_st"] = prep.fixed_st
     return res
 
 
-def simulate(prep: Prepared, policy: Policy, prompts: np.ndarray, runs: np.ndarray,
+def simulate(prep: Experiment, policy: Policy, prompts: np.ndarray, runs: np.ndarray,
              record: bool = False) -> dict:
     """Simulate ``policy`` on env prompts ``prompts`` x ``runs``.
 
@@ -210,7 +268,7 @@ def simulate(prep: Prepared, policy: Policy, prompts: np.ndarray, runs: np.ndarr
                           f"provides (per-position acceptance of every drafter); got {prep.env.name!r}")
     if policy.feedback not in ("bandit", "full"):
         raise ConfigError(f"policy {policy.spec()}: unknown feedback type {policy.feedback!r}")
-    if not record and kernel_applies(prep, policy):
+    if not record and prep.compiled(policy):
         return _simulate_kernel(prep, policy, prompts, runs)
     ctx = prep.context(policy)
     env, cfg = prep.env, prep.cfg
@@ -231,9 +289,8 @@ def simulate(prep: Prepared, policy: Policy, prompts: np.ndarray, runs: np.ndarr
     state = State(np.arange(n_lanes), prompts[lane_slot].astype(np.int64), lane_run, n_lanes, A)
     out = {"stopping_time": np.zeros((P, R), dtype=np.int64), "time_s": np.zeros((P, R)),
            "feedback_s": np.zeros((P, R)), "pulls": np.zeros((P, R, A), dtype=np.int64)}
-    cost = prep.cost_s if prep.cost_s is not None else np.ones((env.n_prompts, A))
-    fb_cost = prep.feedback_s if prep.charges_feedback(policy) else np.zeros_like(cost)
-    rscale = (prep.plain_s[:, None] / cost) if ctx.reward_kind == "throughput" else np.ones_like(cost)
+    cost, fb_cost = prep.round_costs(policy)
+    rscale = prep.reward_scale(ctx.reward_kind)
 
     def round_cost(st: State, arms: np.ndarray, n_act: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         return cost[st.prompt, arms], fb_cost[st.prompt, arms]
@@ -270,42 +327,24 @@ def simulate(prep: Prepared, policy: Policy, prompts: np.ndarray, runs: np.ndarr
     return out
 
 
-def kernel_applies(prep: Prepared, policy: Policy) -> bool:
-    """Whether the compiled engine (``simulator.kernels``) runs this simulation: a policy whose
-    class declares a kernel, in the replay (greedy or sampling), stochastic or adversarial
-    setting, per prompt or with carried state.  ``engine="numba"`` demands it."""
-    from . import kernels
-    from .envs.adversarial import AdversarialEnv
-    from .envs.replay import ReplayEnv
-    from .envs.stochastic import StochasticEnv
-    from .kernels.learners import has_kernel
-
-    cfg = prep.cfg
-    env_ok = type(prep.env) in (ReplayEnv, StochasticEnv, AdversarialEnv)
-    ok = cfg.engine != "numpy" and kernels.AVAILABLE and has_kernel(policy) and env_ok
-    if cfg.engine == "numba" and not ok:
-        why = ("numba is not installed" if not kernels.AVAILABLE else
-               f"policy {policy.spec()!r} has no kernel (see `python -m simulator policies`)" if not has_kernel(policy)
-               else f"environment {type(prep.env).__name__} has no compiled emission")
-        raise ConfigError(f"engine 'numba': {why}; use --engine auto or numpy")
-    return ok
+def kernel_applies(prep: Experiment, policy: Policy) -> bool:
+    """Whether the compiled engine runs ``policy`` in ``prep`` (:meth:`Experiment.compiled`)."""
+    return prep.compiled(policy)
 
 
-def _simulate_kernel(prep: Prepared, policy: Policy, prompts: np.ndarray, runs: np.ndarray) -> dict:
-    from .kernels.envs import env_arrays
+def _simulate_kernel(prep: Experiment, policy: Policy, prompts: np.ndarray, runs: np.ndarray) -> dict:
     from .kernels.learners import learner_args
     from .kernels.loops import run_lanes
 
     env, cfg = prep.env, prep.cfg
     ctx = prep.context(policy)
     la = learner_args(policy, ctx)
-    cost = prep.cost_s if prep.cost_s is not None else np.ones((env.n_prompts, env.n_arms))
-    fb_cost = prep.feedback_s if prep.charges_feedback(policy) else np.zeros_like(cost)
-    rscale = (prep.plain_s[:, None] / cost) if ctx.reward_kind == "throughput" else np.ones_like(cost)
+    cost, fb_cost = prep.round_costs(policy)
+    rscale = prep.reward_scale(ctx.reward_kind)
     # full information: the experts' losses at every position, the same for every lane
     F = policy.expert_losses(_gamma_table(env)) if policy.feedback == "full" else np.zeros((1, 1, 1))
     st, tm, fb, pulls = run_lanes(
-        *la.args(), *env_arrays(env).args(), F, np.ascontiguousarray(cost, np.float64),
+        *la.args(), *env.kernel_arrays().args(), F, np.ascontiguousarray(cost, np.float64),
         np.ascontiguousarray(fb_cost, np.float64), np.ascontiguousarray(rscale, np.float64),
         np.asarray(prompts, np.int64), np.asarray(runs, np.int64), bool(cfg.carry_state),
         crng.policy_key(cfg.seed, carry=cfg.carry_state))
@@ -324,7 +363,7 @@ def _gamma_table(env: Env) -> np.ndarray:
 CHUNK_CELLS = 1 << 17  # (prompt, run) cells per task: bounds a task's arrays and frame (~100 MB)
 
 
-def _tasks(prep: Prepared, workers: int) -> list[tuple[np.ndarray, np.ndarray]]:
+def _tasks(prep: Experiment, workers: int) -> list[tuple[np.ndarray, np.ndarray]]:
     """Split (prompts, runs) into chunks in (prompt, run) order, each at most ``CHUNK_CELLS``
     cells; results never depend on the split."""
     P, R = prep.env.n_prompts, prep.cfg.runs
@@ -338,28 +377,32 @@ def _tasks(prep: Prepared, workers: int) -> list[tuple[np.ndarray, np.ndarray]]:
     return [(c, np.arange(R)) for c in np.array_split(np.arange(P), min(n_chunks, P)) if len(c)]
 
 
-def _worker(args: tuple[RunConfig, str, np.ndarray, np.ndarray]) -> tuple:
-    cfg, spec, prompts, runs = args
-    for path in cfg.policy_modules:  # a fresh worker process has not seen the user's policies
-        load_module_file(path)
-    prep = _prepare_cached(cfg)
+def _task(prep: Experiment, job: tuple[RunConfig, str, np.ndarray, np.ndarray]) -> tuple:
+    cfg, spec, prompts, runs = job
     return spec, prompts, runs, simulate(prep, make_policy(spec), prompts, runs)
 
 
-_CACHE: dict[RunConfig, Prepared] = {}
+# a worker process (``--workers N``, Ray) is handed the configuration, not the parent's
+# Experiment (its arrays would be copied into every task): it resolves it once, here
+_WORKER_EXPERIMENT: dict[RunConfig, Experiment] = {}
 
 
-def _prepare_cached(cfg: RunConfig) -> Prepared:
-    if cfg not in _CACHE:
-        _CACHE.clear()
-        _CACHE[cfg] = prepare(cfg)
-    return _CACHE[cfg]
+def _worker(job: tuple[RunConfig, str, np.ndarray, np.ndarray]) -> tuple:
+    cfg = job[0]
+    if cfg not in _WORKER_EXPERIMENT:
+        for path in cfg.policy_modules:  # a fresh worker process has not seen the user's policies
+            load_module_file(path)
+        _WORKER_EXPERIMENT.clear()
+        _WORKER_EXPERIMENT[cfg] = resolve(cfg)
+    return _task(_WORKER_EXPERIMENT[cfg], job)
 
 
-def check_request(cfg: RunConfig) -> Prepared:
-    """Resolve ``cfg`` against its trace and check that every policy can run in its setting
-    (reward available, feedback provided), before any work starts."""
-    prep = _prepare_cached(cfg)
+def check_request(cfg: RunConfig | Experiment, trace: traces.Trace | None = None) -> Experiment:
+    """Resolve ``cfg`` (:func:`resolve`; an :class:`Experiment` is taken as it is) and check that
+    every policy can run in its setting (reward available, feedback provided), before any work
+    starts; returns the experiment."""
+    prep = cfg if isinstance(cfg, Experiment) else resolve(cfg, trace)
+    cfg = prep.cfg
     for spec in cfg.policies:
         pol = make_policy(spec)
         ctx = prep.context(pol)
@@ -370,19 +413,22 @@ def check_request(cfg: RunConfig) -> Prepared:
     return prep
 
 
-def run_experiment(cfg: RunConfig, *, progress: bool = True) -> tuple[pd.DataFrame, dict]:
-    """Run every policy of ``cfg``; return the tidy results table and resolved config."""
+def run_experiment(cfg: RunConfig | Experiment, *, progress: bool = True) -> tuple[pd.DataFrame, dict]:
+    """Run every policy of ``cfg`` (a configuration, resolved here, or an :class:`Experiment`);
+    return the tidy results table and resolved config."""
     tables: list[pa.Table] = []
     conf = stream_experiment(cfg, tables.append, progress=progress)
     return pa.concat_tables(tables).to_pandas(), conf
 
 
-def stream_experiment(cfg: RunConfig, sink, *, progress: bool = True) -> dict:
-    """Run every policy of ``cfg``, handing ``sink`` the results table (``pa.Table``, the
+def stream_experiment(cfg: RunConfig | Experiment, sink, *, progress: bool = True) -> dict:
+    """Run every policy of ``cfg`` (a configuration, resolved here, or an :class:`Experiment`,
+    checked by :func:`check_request`), handing ``sink`` the results table (``pa.Table``, the
     columns of ``results_table``) of each task as it
     completes, in (policy, prompt, run) order whatever the workers or backend; memory holds one
     task at a time (``CHUNK_CELLS``).  Returns the resolved config."""
     prep = check_request(cfg)
+    cfg = prep.cfg
     n_split = max(cfg.workers, 2) if cfg.backend == "ray" else cfg.workers
     jobs = [(cfg, spec, p, r) for spec in cfg.policies for p, r in _tasks(prep, n_split)]
     bar = tqdm(total=len(jobs), desc=f"{cfg.setting}", unit="task", disable=not progress)
@@ -410,7 +456,7 @@ def stream_experiment(cfg: RunConfig, sink, *, progress: bool = True) -> dict:
                 take(out)
     else:
         for job in jobs:
-            take(_worker(job))
+            take(_task(prep, job))
     bar.close()
     return resolved_config(prep)
 
@@ -419,7 +465,7 @@ def _indexed_worker(args: tuple[int, tuple]) -> tuple[int, tuple]:
     return args[0], _worker(args[1])
 
 
-def resolved_config(prep: Prepared) -> dict:
+def resolved_config(prep: Experiment) -> dict:
     cfg = prep.cfg
     # how the work was spread (workers, backend, address) does not change a result: left out,
     # so config.json is the same for every worker count and backend
@@ -446,19 +492,19 @@ def resolved_config(prep: Prepared) -> dict:
     return d
 
 
-def _reward_info(prep: Prepared, policy: Policy) -> dict:
+def _reward_info(prep: Experiment, policy: Policy) -> dict:
     ctx = prep.context(policy)
     lo, hi = ctx.arm_range()
     return {"kind": ctx.reward_kind, "range": [ctx.reward_lo, ctx.reward_hi],
             "arm_range": {a: [float(x), float(y)] for a, x, y in zip(ctx.arm_names, lo, hi, strict=True)}}
 
 
-def _context_info(prep: Prepared) -> dict:
+def _context_info(prep: Experiment) -> dict:
     c = prep.env.context_lens
     return {"rule": "prompt_len + output_len / 2 per prompt", "min": float(c.min()), "max": float(c.max())}
 
 
-def fixed_frame(prep: Prepared) -> pd.DataFrame:
+def fixed_frame(prep: Experiment) -> pd.DataFrame:
     """Every fixed arm on every prompt: ``E[ST]`` (``rounds``) and, with costs, ``time_s``; the
     comparators of regret, stored so tables can show every fixed arm without simulating it.
     Beside them, repeated on each arm's row, the prompt's per-round switcher
@@ -480,7 +526,7 @@ def fixed_frame(prep: Prepared) -> pd.DataFrame:
     return pd.DataFrame(d)
 
 
-def specbench_tokens(prep: Prepared) -> np.ndarray:
+def specbench_tokens(prep: Experiment) -> np.ndarray:
     """Per env prompt, the vanilla answer's tokens as Spec-Bench's ``evaluation/speed.py``
     counts them: ``len(tokenizer(answer).input_ids) - 1`` (the trace's ``answer_tokens`` - 1;
     the -1 drops the BOS a Llama tokenizer adds).  The generated length where the trace has no
@@ -498,7 +544,7 @@ def _strings(names, idx: np.ndarray) -> pa.Array:
     return pa.array([str(n) for n in names], pa.large_string()).take(pa.array(idx))
 
 
-def results_table(prep: Prepared, spec: str, res: dict, prompts: np.ndarray | None = None,
+def results_table(prep: Experiment, spec: str, res: dict, prompts: np.ndarray | None = None,
                   runs: np.ndarray | None = None) -> pa.Table:
     """One row per (prompt, run) of env prompts ``prompts`` x ``runs`` (default all) for policy
     ``spec``, built column by column from the result arrays (no per-row objects).  Each regret

@@ -122,12 +122,12 @@ def _simulate(env: ReplayEnv, batches: list[np.ndarray], cost: np.ndarray, spec:
     """Tokens, seconds and rounds per lane (one lane per batch) for a policy or a fixed arm;
     ``cost`` (lanes, n_max + 1, arms) in seconds.  The loop is ``simulator.lockstep``'s, or
     its compiled twin ``simulator.kernels.loops.serve_lanes`` (same results)."""
-    from . import kernels
-    from .kernels.learners import has_kernel
+    from .runner import engine_refusal  # the one engine decision, as ``simulator run``'s
 
-    compiled = engine != "numpy" and kernels.AVAILABLE and (spec is None or has_kernel(make_policy(spec)))
-    if engine == "numba" and not compiled:
-        raise ServeError(f"engine 'numba': policy {spec!r} has no kernel, or numba is not installed")
+    why = engine_refusal(engine, None if spec is None else make_policy(spec), env)
+    if engine == "numba" and why:
+        raise ServeError(f"engine 'numba': {why}; use --engine auto or numpy")
+    compiled = why is None
     if compiled:
         return _simulate_kernel(env, batches, cost, spec, fixed_arm, seed)
     n_lanes = len(batches)
@@ -158,7 +158,6 @@ def _simulate(env: ReplayEnv, batches: list[np.ndarray], cost: np.ndarray, spec:
 
 def _simulate_kernel(env: ReplayEnv, batches: list[np.ndarray], cost: np.ndarray, spec: str | None,
                      fixed_arm: int | None, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    from .kernels.envs import env_arrays
     from .kernels.learners import LearnerArgs, learner_args
     from .kernels.loops import serve_lanes
     from .policies.baselines import Fixed
@@ -171,7 +170,7 @@ def _simulate_kernel(env: ReplayEnv, batches: list[np.ndarray], cost: np.ndarray
         la = learner_args(policy, serving_context(env, cost, policy))
         key, throughput = crng.serve_key(seed, policy.spec()), policy.reward_for("time") == "throughput"
     start = np.concatenate([[0], np.cumsum([len(b) for b in batches])]).astype(np.int64)
-    return serve_lanes(*la.args(), *env_arrays(env).args(), np.ascontiguousarray(cost, np.float64),
+    return serve_lanes(*la.args(), *env.kernel_arrays().args(), np.ascontiguousarray(cost, np.float64),
                        np.concatenate(batches).astype(np.int64), start, throughput, np.uint64(key))
 
 

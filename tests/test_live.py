@@ -119,14 +119,14 @@ def test_policy_live_run_equals_replay_and_summary_reads_it(setup, tmp_path, cap
     from experiments.live import live_run
     from simulator.cli import main as sim_main
     from simulator.policies import make_policy
-    from simulator.runner import RunConfig, _prepare_cached, simulate
+    from simulator.runner import RunConfig, resolve, simulate
 
     arms = "plain@0,pld@1-3,early2@2,draft@1-4,rest@2,suffix@2"
     for pol in ("ucbspec", "exp3spec", "thompson"):
         cfg = RunConfig(trace=str(setup["trace_dir"]), policies=(pol,), arms=arms, runs=1, seed=3)
         out = tmp_path / pol
         res, rounds, conf = live_run(cfg, str(setup["target_dir"]), out, device="cpu")
-        prep = _prepare_cached(cfg)
+        prep = resolve(cfg)
         sim = simulate(prep, make_policy(pol), np.arange(prep.env.n_prompts), np.arange(1), record=True)
         names = [a.name for a in prep.arms]
         for p, pid in enumerate(prep.env.prompt_ids):

@@ -132,8 +132,8 @@ def test_figures_takes_k_policies_and_runs(tgd_trace_dir, tmp_path, monkeypatch,
     class Stop(Exception):
         pass
 
-    def fake_run(rc, progress=False):
-        seen["rc"] = rc
+    def fake_run(exp, progress=False):
+        seen["rc"] = exp.cfg  # the resolved experiment (simulator.runner.resolve) and its configuration
         raise Stop
 
     def fake_make(cfg, out, render_only=False, progress=True):

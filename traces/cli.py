@@ -61,6 +61,11 @@ def _info(args: argparse.Namespace) -> int:
     say(f"            tree DRAFTER@tree:NAME (e.g. 4x2x2x1, sparse63): exact from ranks (cap {tr.rank_cap}) "
           f"for {exact or 'none'}; as their all-0 chain for single-candidate {single or 'none'}"
           + (f"; not for {none} (no ranks recorded: recollect)" if none else ""))
+    logged = tr.logged_arm_spec()
+    if logged is not None:  # a several-file engine-log import: which arms each method's log gives
+        say(f"{'':12}default arms: the methods at their logged configurations ({logged})")
+        for d in tr.manifest["drafters"]:
+            say(f"{'':12}{d['name']}: {d['arms_note']}" + ("; no measured cost for k < K" if d.get("no_cost") else ""))
     scored = {}
     for d in tr.manifest["drafters"]:
         scored.setdefault(d.get("scoring", "not recorded (older trace)"), []).append(d["name"])
@@ -194,8 +199,7 @@ def _print_multi(tr, out: str) -> None:
 
     lines: list[str] = []
     log = tr.manifest["log"]
-    arms = ",".join(["plain@0"] * (log["baseline"] is not None)
-                    + [f"{d['name']}@{d['max_depth']}" for d in tr.manifest["drafters"]])
+    arms = tr.logged_arm_spec() or ""
     lines.append(f"wrote {out}: {tr.n_prompts} turns matched in every file, {log['steps']} steps; drafters "
           + ", ".join(f"{d['name']} (K = {d['max_depth']}{', ' + d['schedule'] if 'schedule' in d else ''})"
                       for d in tr.manifest["drafters"])
@@ -216,8 +220,11 @@ def _print_multi(tr, out: str) -> None:
                   + f", prefill {f['prefill_ms']:.1f} ms ({f['rule']}, {f['turns']} turns"
                   + (f", residual rms {f['resid_rms_ms']:.1f} ms" if f.get("resid_rms_ms") is not None else "")
                   + f"; per-turn step {f['turn_step_ms_q25']:.2f}-{f['turn_step_ms_q75']:.2f} ms)")
-    lines.append(f"simulate    --setting stochastic --arms {arms}"
-                 + (" --objective time" if tr.costs is not None else ""))
+    for d in tr.manifest["drafters"]:
+        lines.append(f"arms        {d['name']}: {d['arms_note']}"
+                     + (f"; no measured cost for k < {d['max_depth']}" if d.get("no_cost") else ""))
+    lines.append("simulate    --setting stochastic" + (" --objective time" if tr.costs is not None else "")
+                 + f" (default arms: the logged configurations {arms})")
     print("\n".join(wrap_lines(lines, term_width(), indent=" " * 12)))
 
 

@@ -483,6 +483,7 @@ class Method:
     K: int
     schedule: Schedule | None = None
     vanilla: bool = False
+    structure: str | None = None  # Spec-Bench: "chain" or "tree" (SPECBENCH_CHAIN); other formats: None
 
     @property
     def adaptive(self) -> bool:
@@ -591,7 +592,35 @@ def _drafter_entry(fmt: str, m: Method) -> dict:
     entry = {"name": m.name, "kind": "logged", "engine": fmt, "max_depth": m.K, "scoring": how}
     if m.schedule is not None:
         entry["schedule"] = m.schedule.spec
+    if m.structure is not None:
+        entry.update(arm_entry(m))
     return entry
+
+
+def specbench_structure(name: str, model_id: str | None) -> str:
+    """``chain`` for the methods of ``SPECBENCH_CHAIN`` (by the file's model id, else its name),
+    ``tree`` for every other: a method not known to draft one chain gives only its logged arm."""
+    method = method_of(model_id) or method_of(name) or name.lower()
+    return "chain" if method in SPECBENCH_CHAIN else "tree"
+
+
+def arm_entry(m: Method) -> dict:
+    """The manifest fields that say which arms a logged method gives and which have a cost:
+    ``structure``, ``logged_arms`` (the arms the default arm set holds) and ``no_cost`` (why
+    its other arms have no measured step cost)."""
+    if m.structure == "tree":
+        return {"structure": "tree", "logged_arms": f"{m.name}@{m.K}",
+                "arms_note": f"a tree method: its log gives only its logged tree, as arm {m.name}@{m.K} (a tree of "
+                             f"depth {m.K} is not a chain of k drafts)"}
+    if m.adaptive:
+        return {"structure": "chain", "logged_arms": f"{m.name}@1-{m.K}",
+                "arms_note": f"a chain at varying k: every k <= {m.K} (the largest identified) from the "
+                             "Kaplan-Meier law, each with the fitted step cost(k)"}
+    return {"structure": "chain", "logged_arms": f"{m.name}@{m.K}",
+            "arms_note": f"a chain at one K = {m.K}: every k <= {m.K} exactly (min(k, a))",
+            "no_cost": f"the log ran every step at K = {m.K}, so its wall times price only {m.name}@{m.K} "
+                       "(drafted tokens = K x steps: no per-token slope to fit); a per-k cost needs a log at "
+                       "varying draft lengths (--schedule)"}
 
 
 def build_trace(fmt: str, path: str | Path, *, drafter: str | None = None, k: int | None = None,
@@ -680,13 +709,23 @@ def _assemble(fmt: str, methods: list[Method], base: Method | None, *, single: b
 SPECBENCH_METHODS = ("vanilla", "baseline", "eagle3", "eagle2", "eagle", "hydra", "medusa", "sps", "pld", "lade",
                      "lookahead", "rest", "space", "recycling", "samd", "cls", "jakiro")
 PLAIN_METHODS = ("vanilla", "baseline")
+#: Spec-Bench methods that draft one chain per step (transformers' assisted generation and prompt
+#: lookup): a run at K gives ``min(k, a)`` for every k <= K.  Every other named method drafts a
+#: tree or several candidates per step, so its log gives only its logged configuration.
+SPECBENCH_CHAIN = ("sps", "pld")
 COST_DEVICE = "logged"
 COST_RULE = ("per method, least squares over its file's turns: wall_time = prefill + step_ms x decoding_steps "
              "(+ per_drafted_ms x drafted tokens when each step's draft length is known); a negative prefill is "
              "fixed at 0 (fit through the origin); with fewer turns than coefficients + 1, step_ms = "
              "sum(wall_time) / sum(decoding_steps) (prefill not separated). Plain decoding: the vanilla file's "
              "step_ms. A method's round costs its step_ms (+ per_drafted_ms x k); a simulated run's time is "
-             "rounds x step cost, without the prefill")
+             "rounds x step cost, without the prefill. Arms: a tree method (EAGLE, Hydra, Medusa...) only at its "
+             "logged tree (its row at K); a chain method logged at one K gives every k <= K exactly (min(k, a)) "
+             "but its wall times price only k = K (drafted tokens = K x steps, no separate slope): its k < K arms "
+             "have no row and --objective time refuses them; a chain method logged at varying k (--schedule) gets "
+             "a row for every identified k, step_cost(k) = step_ms + per_drafted_ms x k. Uncertainty: each row's "
+             "95 % half-width 1.96 x sqrt(v' C v), v = (0, 1, k), C = s^2 (X'X)^-1 from the fit's residuals "
+             "(half95_rel in the provenance, the cost model's uncertainty_rel)")
 
 
 def method_of(model_id: str | None) -> str | None:
@@ -726,7 +765,13 @@ def fit_step_cost(wall: np.ndarray, steps: np.ndarray, drafted: np.ndarray | Non
     coef[0] = max(coef[0], 0.0)
     resid = wall - X @ coef
     ss = float(((wall - wall.mean()) ** 2).sum())
+    used = X if coef[0] > 0 or rule.startswith("least squares with") else X[:, 1:]
+    s2 = float((resid ** 2).sum()) / max(len(wall) - used.shape[1], 1)
+    cov = np.zeros((X.shape[1], X.shape[1]))
+    off = X.shape[1] - used.shape[1]
+    cov[off:, off:] = s2 * np.linalg.pinv(used.T @ used)
     return {"rule": rule, "turns": len(wall), "prefill_ms": float(coef[0]), "step_ms": float(coef[1]),
+            "cov_ms2": cov.tolist(),
             "per_drafted_ms": float(coef[2]) if drafted is not None else None,
             "resid_rms_ms": float(np.sqrt((resid ** 2).mean())), "resid_rel": float(np.sqrt((resid ** 2).mean())
                                                                                       / wall.mean()),
@@ -756,6 +801,21 @@ def _method_costs(m: Method) -> dict | None:
     return {"file": m.path.name, "sha256": m.sha, **fit}
 
 
+def _half95_rel(f: dict, k: int) -> float | None:
+    """The 95 % half-width of ``step_ms + per_drafted_ms x k`` relative to it, from the fit's
+    covariance (``cov_ms2``, from its residuals); None where the fit had too few turns."""
+    cov = f.get("cov_ms2")
+    if cov is None:
+        return None
+    C = np.asarray(cov, float)
+    v = np.zeros(len(C))
+    v[1] = 1.0
+    if len(C) > 2:
+        v[2] = k
+    ms = f["step_ms"] + (f.get("per_drafted_ms") or 0.0) * k
+    return float(1.96 * np.sqrt(max(float(v @ C @ v), 0.0)) / ms) if ms > 0 else None
+
+
 def logged_costs(methods: list[Method], base: Method | None) -> tuple[pd.DataFrame | None, dict]:
     """The cost table of kind ``logged`` and its provenance (``COST_RULE``), or None and why."""
     prov: dict[str, Any] = {"device": COST_DEVICE, "rule": COST_RULE}
@@ -766,11 +826,13 @@ def logged_costs(methods: list[Method], base: Method | None) -> tuple[pd.DataFra
     if missing:
         return None, {**prov, "table": f"none: no wall_time on every turn of {missing}"}
     rows = [("", 0, fits[base.name]["step_ms"])]
+    fits[base.name]["half95_rel"] = {"0": _half95_rel(fits[base.name], 0)}
     for m in methods:
         f = fits[m.name]
         slope = f.get("per_drafted_ms") or 0.0
         ks = range(1, m.K + 1) if m.adaptive else [m.K]
         rows += [(m.name, k, f["step_ms"] + slope * k) for k in ks]
+        f["half95_rel"] = {str(k): _half95_rel(f, k if slope else 0) for k in ks}
     df = pd.DataFrame({"device": COST_DEVICE, "kind": "logged", "drafter": [r[0] for r in rows],
                        "k": np.array([r[1] for r in rows], np.int64), "batch_size": np.int64(1),
                        "context_len": np.int64(0), "ms": np.array([r[2] for r in rows], float)})
@@ -802,6 +864,7 @@ def build_specbench(entries: list[tuple[str | None, str | Path]], *,
         vanilla = name in PLAIN_METHODS
         m = load_method("specbench", name, path, k=None if vanilla else k,
                         schedule=None if vanilla else scheds.get(name, scheds.get("*")), vanilla=vanilla)
+        m.structure = specbench_structure(name, next((r.model_id for r in m.reqs if r.model_id), None))
         if vanilla:
             base = m
         else:

@@ -100,7 +100,11 @@ DRAFTER_KINDS = ("model", "ngram", "early_exit", "skip", "quant", "hf", "rest", 
                  "eagle3", "synthetic", "logged")
 #: optional drafter fields: ``scoring`` (how its trace was scored: teacher-forced, lookup, or
 #: per-position drafting), ``draft_passes`` ("per depth" or "one": every depth from one pass,
-#: as Medusa heads), ``max_depth`` (the most tokens it can draft; arms above are refused)
+#: as Medusa heads), ``max_depth`` (the most tokens it can draft; arms above are refused);
+#: several-file engine-log imports (``traces.importers.arm_entry``): ``structure`` ("chain" or
+#: "tree": a tree method gives only its logged tree), ``logged_arms`` (the default arm set's
+#: arms of this method), ``arms_note`` and, for a chain logged at one K, ``no_cost`` (why its
+#: k < K arms have no measured step cost)
 
 MANIFEST_REQUIRED = (
     "schema_version",

@@ -160,6 +160,53 @@ class Trace:
             self._memo[key] = prompt_survival(steps, self.k_limits[drafter])
         return self._memo[key]
 
+    # -- the arms a log gives (several-file Spec-Bench imports) ---------------------------------
+    def _structure(self, drafter: str) -> str | None:
+        return self.manifest["drafters"][self.drafter_index(drafter)].get("structure")
+
+    def logged_arms(self) -> list[Arm] | None:
+        """``plain@0`` then each logged method at its logged configuration (its drafter entry's
+        ``logged_arms``: a tree or a constant-K chain at K, a chain at varying k at every
+        identified k), or None where the drafters do not say (other traces)."""
+        spec = self.logged_arm_spec()
+        if spec is None:
+            return None
+        from .arms import resolve_arms
+
+        return resolve_arms(spec, self.drafter_names, self.k_limits)
+
+    def logged_arm_spec(self) -> str | None:
+        """:meth:`logged_arms` as an ``--arms`` selection (``plain@0,eagle@5,sps@1-13``)."""
+        if not self.partial or not all("logged_arms" in d for d in self.manifest["drafters"]):
+            return None
+        return ",".join(["plain@0"] + [str(d["logged_arms"]) for d in self.manifest["drafters"]])
+
+    def check_logged_arm(self, arm: Arm) -> None:
+        """Refuse an arm a tree method's log does not give (only its logged tree, ``d@K``)."""
+        if not self.partial or arm.drafter == PLAIN or arm.k == 0 or self._structure(arm.drafter) != "tree":
+            return
+        K = self.k_limits[arm.drafter]
+        if arm.is_tree or arm.k != K:
+            raise ArmError(f"arm {arm.name}: {arm.drafter} is a tree method, so its log gives only its logged tree, "
+                           f"arm {arm.drafter}@{K} (a tree cut to depth {arm.k} is a configuration the log never "
+                           f"ran, with no measured cost); expected {arm.drafter}@{K}")
+
+    def select_arms(self, spec: str | None) -> tuple[list[Arm], str | None]:
+        """The arms of ``spec`` (``traces.resolve_arms``), each checked by
+        :meth:`check_logged_arm`; with no ``spec`` (or ``all``) on a trace whose methods say
+        their logged configurations, those (:meth:`logged_arms`) and a line saying so."""
+        from .arms import resolve_arms
+
+        logged = self.logged_arms()
+        if logged is not None and (spec is None or spec.strip() == "all"):
+            return logged, (f"arms: the methods at their logged configurations ({self.logged_arm_spec()}); a tree "
+                            "method gives only its logged tree, a chain logged at one K also every k < K (no "
+                            "measured cost); --arms to choose")
+        arms = resolve_arms(spec, self.drafter_names, self.k_limits)
+        for a in arms:
+            self.check_logged_arm(a)
+        return arms, None
+
     # -- arm outcomes ----------------------------------------------------------------------
     def accepted(self, arm: Arm, prompt: int) -> np.ndarray:
         """Draft tokens accepted, ``min(K, L_d(t))``, at every position of one prompt."""
@@ -168,6 +215,7 @@ class Trace:
             return np.zeros(n, dtype=np.int64)
         a = self.accept[prompt, self.drafter_index(arm.drafter), :n].astype(np.int64)
         if self.partial:  # the logged steps only (a tree needs ranks, which logs do not hold)
+            self.check_logged_arm(arm)
             if arm.is_tree:
                 raise ArmError(f"arm {arm.name}: {self.label} is an engine log (partial information) without "
                                "ranks; only chain arms d@k with k <= the logged K replay on it")

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from simulator.policies.ucbspec import ucbspec_radius
-from simulator.runner import RunConfig, _prepare_cached, fixed_frame, run_experiment
+from simulator.runner import RunConfig, fixed_frame, resolve, run_experiment
 from simulator.summary import SWITCHER, best_fixed_arm, summarize
 
 TRACE, ARMS = "builtin:smollm2-greedy", "pld@4,rest@4,suffix@4,eagle@4,medusa@4"
@@ -34,8 +34,9 @@ def _q(x: np.ndarray) -> str:
 def run(objective: str, carry: bool, runs: int) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
     cfg = RunConfig(trace=TRACE, setting="replay", policies=POLICIES, runs=runs, seed=0, arms=ARMS,
                     objective=objective, cost_device="cuda", carry_state=carry)
-    df, conf = run_experiment(cfg, progress=False)
-    return df, fixed_frame(_prepare_cached(cfg)), conf
+    exp = resolve(cfg)
+    df, conf = run_experiment(exp, progress=False)
+    return df, fixed_frame(exp), conf
 
 
 def references(fixed: pd.DataFrame, objective: str) -> None:

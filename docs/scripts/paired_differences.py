@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from simulator.runner import RunConfig, _prepare_cached, fixed_frame, run_experiment
+from simulator.runner import RunConfig, fixed_frame, resolve, run_experiment
 from simulator.serving import ServeConfig, run_serving
 from simulator.stats import mean_ci, ratio_ci
 
@@ -54,8 +54,9 @@ def table1_pairs(replay: pd.DataFrame) -> pd.DataFrame:
     t = {p: _per_prompt(replay, p)["time_s"] for p in ("ucbspec", "exp3spec", "hedgespec")}
     cfg = RunConfig(trace=TRACE, setting="replay", policies=("ucbspec:width=per-arm",), runs=20, seed=0,
                     arms="plain@0,pld@4,rest@4,suffix@4,eagle@4,medusa@4", objective="time", cost_device="cuda")
-    df, _ = run_experiment(cfg, progress=False)
-    fixed = fixed_frame(_prepare_cached(cfg))
+    exp = resolve(cfg)
+    df, _ = run_experiment(exp, progress=False)
+    fixed = fixed_frame(exp)
     suf = fixed[fixed["arm"] == "suffix@4"].set_index("prompt_id")["time_s"]
     pa = _per_prompt(df, "ucbspec:width=per-arm")
     rows = [_diff(t["ucbspec"], t["exp3spec"], "ucbspec - exp3spec"),
@@ -70,8 +71,9 @@ def draft_length() -> pd.DataFrame:
     pols = ("ucbspec", "exp3spec", "banditspec-code", "ucb1", "uniform", "oracle", "ucbspec:width=per-arm")
     cfg = RunConfig(trace=TRACE, setting="replay", policies=pols, runs=50, seed=0, arms="plain@0,eagle@1-4",
                     objective="time", cost_device="cuda", carry_state=True)
-    df, conf = run_experiment(cfg, progress=False)
-    fixed = fixed_frame(_prepare_cached(cfg))
+    exp = resolve(cfg)
+    df, conf = run_experiment(exp, progress=False)
+    fixed = fixed_frame(exp)
     rows = []
     arm_t = {}
     for arm, g in fixed.groupby("arm"):

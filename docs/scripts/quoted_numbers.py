@@ -418,6 +418,107 @@ for i, txt in enumerate(("181", "121", "0", "25", "35")):
     parts = [(r"(\d+) " if j == i else r"\d+ ") + re.escape(f) for j, f in enumerate(FIELDS)]
     q(txt, **rx(R, r"Mode: full; " + " ".join(parts)))
 
+# ---- reproducing.md, real GPU logs (python -m experiments specbench on ../shared/data/specbench-logs)
+sec("docs/reproducing.md", "## Real GPU logs", ["1", "4", "8", "50", "68", "95", "1.3"])
+SB = D + "specbench_real.md"
+q("49", **rx(SB, r"## multiclass_product_classification.*?fastest per question eagle (\d+)/"))
+q("25", **rx(SB, r"## sentiment_analysis.*?hydra (\d+)/50"))
+q("18", **rx(SB, r"## sentiment_analysis.*?fastest per question eagle (\d+)/"))
+q("7", **rx(SB, r"## sentiment_analysis.*?vanilla (\d+)/50"))
+q("1.44", **rx(SB, r"## sentiment_analysis.*?per-question best (\d+\.\d+) %"))
+for s_, v in (("multiclass_product_classification", "151.1"), ("query_product_rank", "302.6"),
+              ("sentiment_analysis", "34.4")):
+    q(v, **rx(SB, r"\| " + s_ + r" \| 50 \| 50 \| eagle@5 \| \+(\d+\.\d) "))
+q("19.80", **rx(SB, r"Step cost\(k\) = (\d+\.\d+) \+"))
+q("3.07", **rx(SB, r"Step cost\(k\) = [\d.]+ \+ (\d+\.\d+) x k"))
+q("15.21", **rx(SB, r"uncertainty \(largest relative 95 % half-width of a cost row, from the fit's residuals\) "
+                    r"(\d+\.\d+) %"))
+q("3", **rx(SB, r"Δ vs best fixed sps@(\d+)"))
+q("211.4", **rx(SB, r"## Draft length.*?\| heuristic:drafter=sps \[tokens\] \|[^\n]*?\| \+(\d+\.\d) \["))
+q("1063.7", **rx(SB, r"## Draft length.*?\| ucbspec \[throughput\] \|[^\n]*?\| \+(\d+\.\d) \["))
+q("−1.5", **rx(SB, r"## Draft length.*?\| sglang-adaptive:drafter=sps \[tokens\] \|[^\n]*?\| (-\d+\.\d) \["))
+q("109.2", **rx(SB, r"## Draft length.*?\| oracle:time \|[^\n]*?\| -(\d+\.\d) \["))
+
+# ---- reproducing.md, which rule for which workload (python -m experiments engine-rules, two drafters)
+sec("docs/reproducing.md", "## Which rule for which workload",
+    ["84", "42", "1", "2", "4", "8", "16", "32", "10", "140", "19", "0", "7"])
+TUNED, DEFAULT = "engine rule, tuned on the tune half", "engine rule, default"
+BEST = "best fixed arm (hindsight, report half)"
+
+
+def er(text, sfx, table, method, role, col, fmt):
+    """A cell of engine_rules{sfx}_{table}.csv (the report half), by role and, unless None, method."""
+    where = {"role": role} if method is None else {"method": method, "role": role}
+    q(text, file=f"{D}engine_rules{sfx}_{table}.csv", where=where, column=col, format=fmt)
+
+
+q("6.16", **rx(D + "engine_rules.md", r"largest K <= 8: (\d+\.\d+)"))
+er("284.3", "", "single", None, BEST, "tps", "{:.1f}")
+for sfx, rows in (("", (("heuristic", DEFAULT, ("+6.3", "+1.5", "+10.9")),
+                        ("sglang-adaptive", DEFAULT, ("+6.5", "+1.9", "+11.9")),
+                        ("vllm-adaptive-k", DEFAULT, ("+14.6",)), ("trtllm-schedule", DEFAULT, ("+14.6",)),
+                        ("vllm-batch-table", DEFAULT, ("+18.0",)), ("llamacpp-adaptive", DEFAULT, ("+67.5",)))),
+                  ("_eagle", (("llamacpp-adaptive", DEFAULT, ("+0.0",)), ("sglang-adaptive", DEFAULT, ("+12.6",)),
+                              ("heuristic", DEFAULT, ("+35.9",)), ("trtllm-schedule", DEFAULT, ("+632.1",)),
+                              ("vllm-batch-table", DEFAULT, ("+317.0",))))):
+    for rule, role, texts in rows:
+        for t, col in zip(texts, ("d_fixed", "d_fixed_lo", "d_fixed_hi"), strict=False):
+            er(t, sfx, "single", f"{rule}:drafter={'int8' if not sfx else 'eagle'}" + (
+                "" if rule in ("trtllm-schedule", "vllm-batch-table") else " [tokens]"), role, col, "{:+.1f}")
+S = "engine_rules_single.csv"
+q("+11.0", file=D + S, where={"method": "vllm-adaptive-k:c_draft=0.2,drafter=int8 [tokens]", "role": TUNED},
+  column="d_fixed", format="{:+.1f}")
+q("+65.3", file=D + S, where={"role": TUNED, "method": "llamacpp-adaptive:drafter=int8,adaptive_length_threshold=6 "
+                                                      "[tokens]"}, column="d_fixed", format="{:+.1f}")
+for sfx, pol, texts in (("", "ucbspec [throughput]", ("+21.6", "+12.8", "+31.1")),
+                        ("", "exp3spec [throughput]", ("+23.4",)),
+                        ("", "oracle [time]", ("−7.1", "−10.1", "−4.4")),
+                        ("", "[per-round switcher] [time]", ("−67.1",)),
+                        ("_eagle", "ucbspec [throughput]", ("+182.6",)),
+                        ("_eagle", "exp3spec [throughput]", ("+205.4",)),
+                        ("_eagle", "oracle [time]", ("−23.6", "−37.7", "−12.1"))):
+    for t, col in zip(texts, ("d_fixed", "d_fixed_lo", "d_fixed_hi"), strict=False):
+        q(t, file=f"{D}engine_rules{sfx}_single.csv", where={"method": pol}, column=col, format="{:+.1f}")
+SE = "engine_rules_eagle_single.csv"
+er("129.1", "_eagle", "single", None, BEST, "tps", "{:.1f}")
+q("1.000", file=D + SE, where={"method": "vllm-adaptive-k:drafter=eagle [tokens]", "role": DEFAULT},
+  column="speedup", format="{:.3f}")
+q("+6.4", file=D + SE, where={"method": "sglang-adaptive:drafter=eagle,ema_alpha=0.1 [tokens]", "role": TUNED},
+  column="d_fixed", format="{:+.1f}")
+for t, col in zip(("−6.2", "−12.1", "−1.0"), ("d_default", "d_default_lo", "d_default_hi"), strict=True):
+    q(t, file=D + SE, where={"method": "sglang-adaptive:drafter=eagle,ema_alpha=0.1 [tokens]", "role": TUNED},
+      column=col, format="{:+.1f}")
+q("0.621", file=D + SE, where={"method": "trtllm-schedule:drafter=eagle"}, column="speedup", format="{:.3f}")
+q("0.768", file=D + SE, where={"method": "vllm-batch-table:drafter=eagle"}, column="speedup", format="{:.3f}")
+q("+151.6", file=D + SE, where={"role": TUNED, "method": "vllm-batch-table:num_speculative_tokens_per_batch_size="
+                                                        "1-8:3/9-512:1,drafter=eagle"}, column="d_fixed",
+  format="{:+.1f}")
+V, VE = "engine_rules_serving.csv", "engine_rules_eagle_serving.csv"
+for f, method, role, col, t in (
+        (V, None, BEST, "mean", "2.163"), (V, "vllm-batch-table:drafter=int8", DEFAULT, "mean", "2.096"),
+        (V, "trtllm-schedule:drafter=int8", DEFAULT, "mean", "2.086"),
+        (V, "vllm-adaptive-k:c_draft=0.02,drafter=int8", TUNED, "mean", "2.078"),
+        (V, "vllm-adaptive-k:drafter=int8", DEFAULT, "bs1", "1.989"),
+        (V, "vllm-adaptive-k:drafter=int8", DEFAULT, "bs32", "1.291"),
+        (V, "vllm-adaptive-k:drafter=int8", DEFAULT, "mean", "1.870"),
+        (V, "ucbspec", "learner", "mean", "2.007"), (V, "exp3spec", "learner", "mean", "1.972"),
+        (V, "llamacpp-adaptive:drafter=int8", DEFAULT, "mean", "1.610"),
+        (V, "llamacpp-adaptive:drafter=int8,adaptive_length_threshold=1", TUNED, "mean", "1.767"),
+        (VE, "llamacpp-adaptive:drafter=eagle", DEFAULT, "mean", "1.002"),
+        (VE, None, BEST, "mean", "1.002"),
+        (VE, "vllm-adaptive-k:c_draft=0.4,drafter=eagle", TUNED, "mean", "0.968"),
+        (VE, "trtllm-schedule:drafter=eagle", DEFAULT, "mean", "0.604"),
+        (VE, "trtllm-schedule:max_concurrency=1,drafter=eagle", TUNED, "mean", "0.854"),
+        (VE, "vllm-batch-table:drafter=eagle", DEFAULT, "mean", "0.749"),
+        (VE, "vllm-batch-table:num_speculative_tokens_per_batch_size=1-8:3/9-512:1,drafter=eagle", TUNED, "mean",
+         "0.889"),
+        (VE, "ucbspec", "learner", "mean", "0.786")):
+    q(t, file=D + f, where={"role": role} if method is None else {"method": method, "role": role}, column=col,
+      format="{:.3f}")
+for t, col in zip(("+0.207", "+0.184", "+0.230"), ("d_default", "d_default_lo", "d_default_hi"), strict=True):
+    q(t, file=D + V, where={"method": "vllm-adaptive-k:c_draft=0.02,drafter=int8", "role": TUNED}, column=col,
+      format="{:+.3f}")
+
 if __name__ == "__main__":
     text = json.dumps({"sections": SECTIONS, "quotes": Q}, indent=1, ensure_ascii=False) + "\n"
     (Path(__file__).resolve().parents[2] / D / "quoted.json").write_text(text)

@@ -26,6 +26,25 @@ $PY docs/scripts/serving_best_k.py eagle > "$DATA/serving_best_k_eagle.txt"
 $PY docs/scripts/serving_best_k.py rtn4 > "$DATA/serving_best_k_rtn4.txt"
 $PY docs/scripts/acceptance_by_category.py > "$DATA/acceptance_by_category.md"
 $PY docs/scripts/paired_differences.py "$OUT/data" "$DATA"
+# which draft-length rule for which workload (docs/reproducing.md, "Which rule for which workload"): the
+# default drafter (highest mean accepted length, int8) and the weak EAGLE-style head
+for d in default eagle; do
+    sfx=$([ "$d" = default ] && echo "" || echo "_$d")
+    $PY -m experiments engine-rules --trace builtin:smollm2-greedy --cost-device cuda \
+        $([ "$d" = default ] || echo "--drafter $d") --out "$TMP/engine-rules$sfx" --quiet > /dev/null
+    cp "$TMP/engine-rules$sfx/engine_rules.md" "$DATA/engine_rules$sfx.md"
+    cp "$TMP/engine-rules$sfx/engine_rules.png" "docs/figures/engine_rules$sfx.png"
+    for f in single serving tuning winners; do cp "$TMP/engine-rules$sfx/$f.csv" "$DATA/engine_rules${sfx}_$f.csv"; done
+done
+# real GPU logs (docs/reproducing.md, "Real GPU logs"): only where the shared Spec-Bench logs are
+LOGS=${SPECBENCH_LOGS:-../shared/data/specbench-logs}
+if [ -d "$LOGS" ]; then
+    $PY -m experiments specbench --logs "$LOGS" --runs 20 --seed 0 --out "$TMP/specbench" --quiet > /dev/null
+    cp "$TMP/specbench/specbench.md" "$DATA/specbench_real.md"
+    for f in selection headroom draft_length; do cp "$TMP/specbench/$f.csv" "$DATA/specbench_$f.csv"; done
+else
+    echo "regenerate: $LOGS absent: docs/figures/data/specbench_* kept as committed" >&2
+fi
 
 cp "$OUT"/*.png docs/figures/
 rm -rf docs/theory-report && mkdir -p docs/theory-report && cp "$TMP"/theory/* docs/theory-report/

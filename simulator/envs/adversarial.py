@@ -19,21 +19,25 @@ round, one token better in sparse bursts; EXP3Spec's regret grows like ``sqrt(le
 
 ``stream="ucb-trap"`` (:func:`ucb_trap_rewards`): arm 0 is best in a first phase, arm 1
 afterwards and overall; UCBSpec keeps playing arm 0 and its regret grows linearly.
+
+Each stream is one entry of :data:`STREAMS` (a :class:`Stream`: name, builder, the claim it
+illustrates, the policies and slopes its theory check runs); adding one there adds it to
+``--stream``, this environment, ``experiments theory`` check 5 and the figures.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from traces import Arm, Trace, arm_from_name
 
-from .base import ArmTable, Env
+from ..kernels.core import njit
+from .base import ArmTable, Env, EnvArrays
 
-# named synthetic streams -> the smallest draft length they need (the trap's rewards are
-# L+1 > L > 2 > 1, so L >= 3)
-SYNTHETIC_STREAMS = {"sqrt-burst": 1, "ucb-trap": 3}
-STREAMS = ("recorded", "category-switch", *SYNTHETIC_STREAMS)
-
+EMIT_CODE = 2  # this rule's code in ``EnvArrays`` (``simulator.kernels.envs.emit`` dispatches on it)
 
 def sqrt_burst_rewards(rounds: int, L: int) -> np.ndarray:
     """Stream "sqrt-burst", shape (2, rounds): ``y_{0,t} = L`` and
@@ -72,15 +76,80 @@ def ucb_trap_rewards(n: int, L: int, rounds: int | None = None) -> tuple[np.ndar
     return np.stack([np.where(first, L + 1, 1), np.where(first, L, 2)]).astype(np.int64), T1
 
 
+def recorded_stream(trace: Trace, arms: list[Arm]) -> tuple[list, list[str], list[str], np.ndarray]:
+    """Stream "recorded": per prompt, each arm's emitted counts along its own fixed-arm replay;
+    returns (per prompt: per arm the counts), prompt ids, categories and lengths."""
+    seqs = [[trace.fixed_arm_rounds(a, p) for a in arms] for p in range(trace.n_prompts)]
+    return seqs, trace.prompt_ids, trace.categories, trace.output_lens
+
+
+def category_switch_stream(trace: Trace, arms: list[Arm]) -> tuple[list, list[str], list[str], np.ndarray]:
+    """Stream "category-switch": one stream, the prompts grouped by category and concatenated,
+    each arm's counts the concatenation of its per-prompt ones (as :func:`recorded_stream`)."""
+    seqs = recorded_stream(trace, arms)[0]
+    order = sorted(range(trace.n_prompts), key=lambda p: (trace.categories[p], p))
+    seqs = [[np.concatenate([seqs[p][a] for p in order]) for a in range(len(arms))]]
+    return seqs, ["category-switch"], ["mixed"], np.array([int(trace.output_lens.sum())])
+
+
+@dataclass(frozen=True)
+class Stream:
+    """One adversarial stream (``--stream NAME``): the one registry, :data:`STREAMS`, feeds the
+    CLI's choices and help, the environment, the theory checks (``experiments theory`` check 5)
+    and the figures.
+
+    ``from_trace(trace, arms)`` builds a stream from the trace's recorded rounds (see
+    :func:`recorded_stream`); ``rewards(n, L, rounds)`` a SYNTHETIC stream's (2, rounds) values
+    for output length ``n`` (exactly one of the two is given); ``k_min`` is the
+    smallest draft length it needs; ``policies`` are the learners its check runs, ``slopes`` the
+    log-log regret slope each is claimed to show, ``capped`` those run only up to the check's
+    shorter lengths (the slow ones).
+    """
+
+    name: str
+    claim: str  # what it illustrates (CLI help, docs/theory.md "Named adversarial streams")
+    from_trace: Callable[[Trace, list[Arm]], tuple] | None = None
+    rewards: Callable[[int, int, int], np.ndarray] | None = None
+    k_min: int = 0
+    policies: tuple[str, ...] = ()
+    slopes: dict[str, float] = field(default_factory=dict, hash=False)
+    capped: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if (self.from_trace is None) == (self.rewards is None):
+            raise ValueError(f"stream {self.name!r}: give exactly one of from_trace (recorded) or rewards (synthetic)")
+
+    @property
+    def synthetic(self) -> bool:
+        return self.rewards is not None
+
+
+STREAMS: dict[str, Stream] = {s.name: s for s in (
+    Stream("recorded", "each arm's own fixed-arm replay, round by round: ST(ALG_i) equals the replay value",
+           recorded_stream),
+    Stream("category-switch", "the prompts grouped by category in one stream: the best arm switches with the "
+                              "category, so a switching policy can beat every fixed arm", category_switch_stream),
+    Stream("sqrt-burst", "arm 1 never worse, one token better in sparse bursts: EXP3Spec's regret grows like "
+                         "sqrt(len) (Theorem 5.3 attained)",
+           rewards=lambda n, L, rounds: sqrt_burst_rewards(rounds, L),
+           k_min=1, policies=("exp3spec", "ucbspec"), slopes={"exp3spec": 0.5}),
+    Stream("ucb-trap", "arm 0 best in a first phase, arm 1 best overall: UCBSpec keeps arm 0 and its regret "
+                       "grows linearly (no adversarial guarantee)",
+           rewards=lambda n, L, rounds: ucb_trap_rewards(n, L, rounds)[0],
+           k_min=3,  # the trap's rewards are L+1 > L > 2 > 1
+           policies=("ucbspec", "exp3spec"), slopes={"ucbspec": 1.0}, capped=("exp3spec",)),
+)}
+# views of the registry: synthetic stream -> the smallest draft length it needs
+SYNTHETIC_STREAMS = {s.name: s.k_min for s in STREAMS.values() if s.synthetic}
+
+
 def synthetic_rewards(stream: str, n: int, L: int, rounds: int | None = None) -> np.ndarray:
     """(2, rounds) rewards of a named synthetic stream for output length ``n`` (``rounds``
     defaults to ``n + 1``: a round emits at least one token)."""
     rounds = n + 1 if rounds is None else rounds
-    if stream == "sqrt-burst":
-        return sqrt_burst_rewards(rounds, L)
-    if stream == "ucb-trap":
-        return ucb_trap_rewards(n, L, rounds)[0]
-    raise ValueError(f"stream: expected one of {list(SYNTHETIC_STREAMS)}, got {stream!r}")
+    if stream not in SYNTHETIC_STREAMS:
+        raise ValueError(f"stream: expected one of {list(SYNTHETIC_STREAMS)}, got {stream!r}")
+    return STREAMS[stream].rewards(n, L, rounds)
 
 
 class AdversarialEnv(Env):
@@ -103,17 +172,7 @@ class AdversarialEnv(Env):
         self.stream = stream
         self.table = ArmTable.build(trace, arms)
         A = len(arms)
-        seqs = [[trace.fixed_arm_rounds(a, p) for a in arms] for p in range(trace.n_prompts)]
-        if stream == "recorded":
-            self.prompt_ids = trace.prompt_ids
-            self.categories = trace.categories
-            self.lengths = trace.output_lens
-        else:
-            order = sorted(range(trace.n_prompts), key=lambda p: (trace.categories[p], p))
-            seqs = [[np.concatenate([seqs[p][a] for p in order]) for a in range(A)]]
-            self.prompt_ids = ["category-switch"]
-            self.categories = ["mixed"]
-            self.lengths = np.array([int(trace.output_lens.sum())])
+        seqs, self.prompt_ids, self.categories, self.lengths = STREAMS[stream].from_trace(trace, arms)
         S = int(self.lengths.max())
         self.Y = np.zeros((len(seqs), A, S), dtype=np.int64)
         self._st = np.zeros((len(seqs), A))
@@ -171,3 +230,14 @@ class AdversarialEnv(Env):
         if self.stream in SYNTHETIC_STREAMS:
             out.update(synthetic=True, length=int(self.lengths.max()))
         return out
+
+    def kernel_arrays(self) -> EnvArrays:
+        """The arrays of :func:`emit_adversarial`: the round-indexed table ``Y``."""
+        return EnvArrays.blank(self, EMIT_CODE, Y=np.ascontiguousarray(self.Y, np.int64))
+
+
+@njit(inline="always")
+def emit_adversarial(lengths, Y, p, rnd, pos, a):
+    """:meth:`AdversarialEnv.emit` for one lane, compiled: ``Y[p, a, min(rnd, S - 1)]``, capped
+    at what remains."""
+    return min(Y[p, a, min(rnd, Y.shape[2] - 1)], lengths[p] - pos)

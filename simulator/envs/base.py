@@ -7,7 +7,7 @@ tokens a round emits, so one environment serves any batching of lanes and any po
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import ClassVar
 
 import numpy as np
@@ -36,6 +36,51 @@ class ArmTable:
     def L(self) -> int:
         """Maximum speculation length among the arms (the paper's L)."""
         return int(self.k.max())
+
+
+@dataclass
+class EnvArrays:
+    """An environment's compiled form: the arrays its scalar emission rule reads, typed once.
+
+    ``code`` names the rule (``EMIT_CODE`` of ``replay``, ``stochastic`` or ``adversarial``:
+    each module holds its rule as an ``njit`` function, ``simulator.kernels.envs.emit``
+    dispatches on the code); the arrays a rule does not read stay empty of the right rank
+    (:meth:`blank`).  An environment whose rule is one of these (an oblivious table ``Y``, i.i.d.
+    laws ``cdf``, a replay) builds its arrays in ``Env.kernel_arrays`` and runs compiled.
+    """
+
+    code: int
+    lengths: np.ndarray  # (P,) int64
+    d_idx: np.ndarray  # (A,) int64
+    kk: np.ndarray  # (A,) int64
+    acc: np.ndarray = field(default_factory=lambda: np.zeros((1, 1, 1), np.int16))  # (P, D, T) int16: L_d(t)
+    tree_slot: np.ndarray | None = None  # (A,) int64, -1 for chains (default: all -1)
+    tree_acc: np.ndarray = field(default_factory=lambda: np.zeros((1, 1, 1), np.int64))  # (S, P, T) int64
+    stoch: np.ndarray | None = None  # (A,) bool: sampled arm (sampling traces; default: none)
+    beta: np.ndarray = field(default_factory=lambda: np.zeros((1, 1, 1)))  # (P, D, T) float64
+    key: np.uint64 = np.uint64(0)
+    cdf: np.ndarray = field(default_factory=lambda: np.zeros((1, 1, 1)))  # (P, A, L1) float64
+    cdf2: np.ndarray = field(default_factory=lambda: np.zeros((1, 1, 1)))  # (P, A, L1) float64
+    block: int = 0  # autocorrelated block length, 0 = not autocorrelated
+    Y: np.ndarray = field(default_factory=lambda: np.zeros((1, 1, 1), np.int64))  # (P, A, S) int64
+
+    def __post_init__(self) -> None:
+        A = len(self.kk)
+        if self.tree_slot is None:
+            self.tree_slot = np.full(A, -1, np.int64)
+        if self.stoch is None:
+            self.stoch = np.zeros(A, bool)
+
+    @classmethod
+    def blank(cls, env: Env, code: int, **arrays) -> EnvArrays:
+        """``env``'s lengths and arm table, rule ``code`` and the given ``arrays``; the rest empty."""
+        return cls(code, np.asarray(env.lengths, np.int64), env.table.drafter_idx.astype(np.int64),
+                   env.table.k.astype(np.int64), **arrays)
+
+    def args(self) -> tuple:
+        """The arrays in the order of ``simulator.kernels.envs.emit`` (and the lane loops)."""
+        return (self.code, self.lengths, self.acc, self.d_idx, self.kk, self.tree_slot, self.tree_acc, self.stoch,
+                self.beta, np.uint64(self.key), self.cdf, self.cdf2, self.block, self.Y)
 
 
 class Env:
@@ -98,6 +143,18 @@ class Env:
 
     def describe(self) -> dict:
         return {"name": self.name}
+
+    @classmethod
+    def has_compiled_form(cls) -> bool:
+        """Whether this class runs in the compiled engine: it defines ``kernel_arrays`` itself.
+        A subclass that does not (a user's variant of a built-in environment, whose ``emit`` may
+        differ) runs on numpy, as a policy subclass without its own ``kernel`` does."""
+        return cls is not Env and "kernel_arrays" in cls.__dict__
+
+    def kernel_arrays(self) -> EnvArrays:
+        """The arrays of this environment's compiled emission rule (:class:`EnvArrays`); only
+        where :meth:`has_compiled_form` (``simulator.envs.check.check_env`` compares both forms)."""
+        raise NotImplementedError(f"environment {type(self).__name__} has no compiled emission")
 
 
 def simulate_fixed(env: Env, run: int = 0) -> np.ndarray:

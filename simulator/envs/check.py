@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import ArmTable, Env, simulate_fixed
+from .base import ArmTable, Env, EnvArrays, simulate_fixed
 
 
 def check_env(env: Env, runs: int = 2, deterministic: bool | None = None) -> None:
@@ -45,6 +45,8 @@ def check_env(env: Env, runs: int = 2, deterministic: bool | None = None) -> Non
     full = np.asarray(env.emit_all(prompt, run, rnd, pos))
     assert full.shape == (n, A), f"{name}.emit_all must return (n_lanes, n_arms)"
     assert np.array_equal(full[np.arange(n), arms], e), f"{name}: emit must equal the chosen column of emit_all"
+    if type(env).has_compiled_form():
+        _check_compiled(env, name, (prompt, run, rnd, pos, arms), e)
     if env.full_information:
         W = int(t.L) + 1
         g = np.asarray(env.gamma(prompt, pos[:, None] + np.arange(W)[None, :]))
@@ -61,3 +63,22 @@ def check_env(env: Env, runs: int = 2, deterministic: bool | None = None) -> Non
         deterministic = all(np.array_equal(sims[0], s) for s in sims[1:])
     if deterministic:
         assert np.allclose(fixed, sims[0]), f"{name}.expected_fixed_st must equal the fixed arms' simulated rounds"
+
+
+def _check_compiled(env: Env, name: str, lanes: tuple[np.ndarray, ...], e: np.ndarray) -> None:
+    """An environment with a compiled form emits in it what its numpy ``emit`` does, lane for lane."""
+    from ..kernels import AVAILABLE
+    from ..kernels.envs import emit_lanes
+
+    arrays = env.kernel_arrays()
+    assert isinstance(arrays, EnvArrays), f"{name}.kernel_arrays must return simulator.envs.base.EnvArrays"
+    A = env.n_arms
+    assert arrays.kk.shape == (A,) and arrays.tree_slot.shape == (A,) and arrays.stoch.shape == (A,), (
+        f"{name}.kernel_arrays: kk, tree_slot and stoch need one entry per arm ({A})")
+    if not AVAILABLE:
+        return
+    got = emit_lanes(*arrays.args(), *(np.asarray(x, np.int64) for x in lanes))
+    bad = np.flatnonzero(got != e)
+    assert not len(bad), (f"{name}.kernel_arrays: the compiled emission differs from emit at {len(bad)} of "
+                          f"{len(e)} lanes, e.g. (prompt, run, round, pos, arm) = "
+                          f"{tuple(int(x[bad[0]]) for x in lanes)}: {int(got[bad[0]])} vs {int(e[bad[0]])}")

@@ -19,7 +19,10 @@ import numpy as np
 from traces import Arm, Trace
 
 from .. import rng as crng
-from .base import ArmTable, Env, simulate_fixed
+from ..kernels.core import njit, uniform4
+from .base import ArmTable, Env, EnvArrays, simulate_fixed
+
+EMIT_CODE = 0  # this rule's code in ``EnvArrays`` (``simulator.kernels.envs.emit`` dispatches on it)
 
 
 class ReplayEnv(Env):
@@ -122,6 +125,40 @@ class ReplayEnv(Env):
 
     def describe(self) -> dict:
         return {"name": self.name, "sampling": self.sampling}
+
+    def kernel_arrays(self) -> EnvArrays:
+        """The arrays of :func:`emit_replay`: ``L_d(t)``, the tree arms' depths and, on a sampling
+        trace, which arms draw from ``beta`` and the key of those draws."""
+        arrays = dict(acc=np.ascontiguousarray(self._acc, np.int16), tree_slot=self._tree_slot.astype(np.int64))
+        if len(self._tree_acc):
+            arrays["tree_acc"] = np.ascontiguousarray(self._tree_acc, np.int64)
+        if self.sampling:
+            arrays.update(stoch=self._stoch_arm.astype(bool), beta=np.ascontiguousarray(self._beta, np.float64),
+                          key=self.key)
+        return EnvArrays.blank(self, EMIT_CODE, **arrays)
+
+
+@njit(inline="always")
+def emit_replay(lengths, acc, d_idx, kk, tree_slot, tree_acc, stoch, beta, key, p, run, pos, a):
+    """:meth:`ReplayEnv.emit` for one lane, compiled (the same bits): greedy ``min(K, L_d(t)) + 1``
+    (a tree arm: its accepted depth from the ranks); on a sampling trace a drafter with a draft
+    distribution accepts the leading successes of ``uniform(key, p, run, t + j, d) < beta[p, d, t + j]``;
+    capped at what remains."""
+    left = lengths[p] - pos
+    d, k = d_idx[a], kk[a]
+    if stoch[a]:
+        T = beta.shape[2]
+        n_acc = 0
+        for j in range(k):
+            q = pos + j
+            if q >= T or not uniform4(key, p, run, q, d) < beta[p, d, q]:
+                break
+            n_acc += 1
+    elif tree_slot[a] >= 0:
+        n_acc = tree_acc[tree_slot[a], p, min(pos, acc.shape[2] - 1)]
+    else:
+        n_acc = min(np.int64(acc[p, d, min(pos, acc.shape[2] - 1)]), k)
+    return min(n_acc + 1, left)
 
 
 def expected_rounds_bernoulli(beta: np.ndarray, K: int) -> float:

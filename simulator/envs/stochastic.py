@@ -31,7 +31,10 @@ from traces import Arm, Trace, arm_from_name
 
 from .. import rng as crng
 from ..kernels import scalar_math as sm
-from .base import ArmTable, Env
+from ..kernels.core import njit, uniform4
+from .base import ArmTable, Env, EnvArrays
+
+EMIT_CODE = 1  # this rule's code in ``EnvArrays`` (``simulator.kernels.envs.emit`` dispatches on it)
 
 
 def tgd_pmf(p: np.ndarray, K: np.ndarray, L: int) -> np.ndarray:
@@ -279,3 +282,31 @@ class StochasticEnv(Env):
 
     def describe(self) -> dict:
         return {"name": self.name, "law": self.law}
+
+    def kernel_arrays(self) -> EnvArrays:
+        """The arrays of :func:`emit_stochastic`: the laws' CDFs, the second law and block length
+        of ``autocorrelated``, the key of the draws."""
+        auto = self.law == "autocorrelated"
+        arrays = dict(key=self.key, cdf=np.ascontiguousarray(self.cdf, np.float64), block=self.BLOCK if auto else 0)
+        if auto:
+            arrays["cdf2"] = np.ascontiguousarray(self.cdf2, np.float64)
+        return EnvArrays.blank(self, EMIT_CODE, **arrays)
+
+
+@njit(inline="always")
+def emit_stochastic(lengths, key, cdf, cdf2, block, p, run, rnd, pos, a):
+    """:meth:`StochasticEnv.emit` for one lane, compiled (the same bits):
+    ``1 + #{cdf[p, a, :-1] <= uniform(key, p, run, rnd, a)}``, the autocorrelated law switching to
+    ``cdf2`` when ``uniform(key, p, run, rnd // block, 2^30) < 1/2``; capped at what remains."""
+    left = lengths[p] - pos
+    u = uniform4(key, p, run, rnd, a)
+    y = 1
+    if block > 0 and uniform4(key, p, run, rnd // block, 1 << 30) < 0.5:
+        for j in range(cdf2.shape[2] - 1):
+            if cdf2[p, a, j] <= u:
+                y += 1
+    else:
+        for j in range(cdf.shape[2] - 1):
+            if cdf[p, a, j] <= u:
+                y += 1
+    return min(y, left)

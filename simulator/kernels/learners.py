@@ -200,10 +200,15 @@ def no_on_prompt(st, ist, prm, itab, prompt):
 
 def _stable_id(fn: Any) -> str:
     """A name for a compiled function that is the same in every process and changes with its
-    source (its file's and the engine's): numba's on-disk cache of a loop specialised to the
-    function finds it again in a new process, and never serves a stale one after an edit."""
+    source (its file's, the engine's and the environments' in ``simulator/envs``, which hold the
+    compiled emission rules the loops inline, ``kernels.envs.RULES``): numba's on-disk cache of a
+    loop specialised to the function finds it again in a new process, and never serves a stale
+    one after an edit."""
     h = hashlib.sha256()
-    for f in (fn.py_func.__code__.co_filename, __file__, str(Path(__file__).with_name("core.py"))):
+    here = Path(__file__)
+    files = (fn.py_func.__code__.co_filename, __file__, str(here.with_name("core.py")), str(here.with_name("envs.py")),
+             *map(str, sorted((here.parents[1] / "envs").glob("*.py"))))  # the environments' compiled rules
+    for f in files:
         try:
             h.update(Path(f).read_bytes())
         except OSError:  # source not on disk (an interactive session): one id per process

@@ -105,6 +105,8 @@ class Heuristic(Policy):
     drafter: str = ""
     start: int = param(20, ge=1, source="a draft length K >= 1 (capped at the arm set's largest K)")
     transient: ClassVar[bool] = False
+    # the main knob and its grid (``python -m experiments engine-rules`` tunes it on half the prompts)
+    tuning: ClassVar[tuple[str, tuple]] = ("start", (1, 2, 4, 8))
 
     def reset(self, n_lanes: int, ctx: PolicyContext) -> None:
         super().reset(n_lanes, ctx)
