@@ -1,9 +1,11 @@
 """``python -m experiments cost-check``: the cost model measured against the wall clock, in one sitting.
 
-    python -m experiments cost-check --target smollm2-135m --drafter early:24 --drafter pld \\
+    python -m experiments cost-check --target smollm2-135m --drafter early:15 --drafter pld \\
         --drafter suffix --prompts builtin:specregret-84 --limit 16 --stride 5 \\
-        --policy ucbspec --policy exp3spec --policy heuristic --arms 'plain@0,pld@1-4,early24@1-3,suffix@1-4' \\
-        --max-new-tokens 48 --out DIR
+        --policy ucbspec --policy exp3spec --policy heuristic --arms 'plain@0,pld@1-4,early15@1-3,suffix@1-4' \\
+        --k-max 4 --cost-contexts 64,128 --max-new-tokens 48 --threads 1 --out DIR
+
+(docs/performance.md, "The cost model against the wall clock", has this run's figures.)
 
 Same process, same machine, same load: it collects a trace with a measured cost table on the
 prompts (``gpu_collect.collector.collect``), simulates every policy on it (replay, one run per
@@ -83,6 +85,23 @@ def _predictions(prep) -> tuple[np.ndarray, np.ndarray]:
     return prep.cost_s, ver / 1000.0
 
 
+def _by_drafted(prep, cost_s: np.ndarray, ver_s: np.ndarray):
+    """``drafted_s(p, a, drafted)``: the cost model's round seconds for ``drafted`` tokens
+    proposed (verify of ``drafted`` + 1 tokens, ``drafted`` draft steps; one step for a
+    one-pass drafter) at prompt ``p``'s context, arm ``a``'s drafter."""
+    ks = np.array([a.k if a.drafter != PLAIN else 0 for a in prep.arms], float)
+    one = np.array([a.drafter in prep.costs.one_pass for a in prep.arms])
+    step = np.where(ks > 0, (cost_s - ver_s) / np.where(one, 1.0, np.maximum(ks, 1.0)), 0.0)  # (P, A)
+    ctx = prep.env.context_lens
+
+    def drafted_s(p: np.ndarray, a: np.ndarray, drafted: np.ndarray) -> np.ndarray:
+        d = np.asarray(drafted, float)
+        ver = prep.costs.verify_ms(d, 1, ctx[p]) / 1000.0
+        return ver + step[p, a] * np.where(one[a], np.minimum(d, 1.0), d)
+
+    return drafted_s
+
+
 def check_one(prep, spec: str, live_log: pd.DataFrame, live_res: dict) -> tuple[list, pd.DataFrame, pd.DataFrame,
                                                                               pd.DataFrame]:
     """One policy under ``prep``'s cost fit: the arm-sequence check (a row per prompt), the live
@@ -99,7 +118,7 @@ def check_one(prep, spec: str, live_log: pd.DataFrame, live_res: dict) -> tuple[
                        "replay_arm": seqs[p][i] if 0 <= i < len(seqs[p]) else ""})
     cost_s, ver_s = _predictions(prep)
     rounds = E.round_predictions(live_log, cost_s, ver_s, {pid: i for i, pid in enumerate(pids)},
-                                 {a.name: i for i, a in enumerate(prep.arms)})
+                                 {a.name: i for i, a in enumerate(prep.arms)}, _by_drafted(prep, cost_s, ver_s))
     pol_s = live_log.groupby("prompt_id", sort=False)["policy_s_prompt"].sum()
     wall = pd.DataFrame({"policy": spec, "prompt_id": pids, "measured_s": live_res["time_s"][:, 0],
                          "policy_s": [float(pol_s.get(pid, 0.0)) for pid in pids]})

@@ -25,6 +25,9 @@ import pandas as pd
 from simulator.stats import B_DEFAULT, LEVEL, bootstrap_indices, ratio_ci
 
 PARTS = ("prefill", "verify", "draft", "policy", "other")
+#: diagnostic predictions (``prompt_rows``): the cost model charged per drafted token (``drafted``),
+#: and that with round 0 (the prefill) as measured (``drafted_prefill``)
+ALTERNATIVES = ("drafted", "drafted_prefill")
 #: drafter kinds by family, for the summary's "kind" rows (docs/collecting.md names them)
 FAMILY = {"hf": "model", "early": "model", "skip": "model", "quant": "model", "ngram": "n-gram", "pld": "n-gram",
           "rest": "retrieval", "suffix": "retrieval", "plain": "plain"}
@@ -37,14 +40,19 @@ def spec_kind(spec: str) -> str:
 
 
 def round_predictions(rounds: pd.DataFrame, cost_s: np.ndarray, verify_s: np.ndarray, prompt_index: dict,
-                      arm_index: dict) -> pd.DataFrame:
+                      arm_index: dict, drafted_s=None) -> pd.DataFrame:
     """``rounds`` (the live log) with each round's predicted ``pred_s`` and ``pred_verify_s``
-    (``cost_s``, ``verify_s``: (prompts, arms) seconds of the cost model)."""
+    (``cost_s``, ``verify_s``: (prompts, arms) seconds of the cost model) and, with
+    ``drafted_s(prompt index, arm index, drafted)`` (arrays -> seconds), ``pred_drafted_s``: the
+    same cost model charged for the tokens the drafter actually proposed instead of the arm's
+    ``k`` (a lookup drafter without a match proposes none)."""
     p = rounds["prompt_id"].map(prompt_index).to_numpy()
     a = rounds["arm"].map(arm_index).to_numpy()
     out = rounds.copy()
     out["pred_s"] = cost_s[p, a]
     out["pred_verify_s"] = verify_s[p, a]
+    if drafted_s is not None:
+        out["pred_drafted_s"] = drafted_s(p, a, rounds["drafted"].to_numpy())
     return out
 
 
@@ -64,6 +72,12 @@ def prompt_rows(rounds: pd.DataFrame, wall: pd.DataFrame, predicted: pd.DataFram
         "meas_draft_s": g["draft_s"].sum(), "pred_draft_s": (r["pred_s"] - r["pred_verify_s"]).groupby(
             [r["policy"], r["prompt_id"]], sort=False).sum(),
         "pred_rounds_s": g["pred_s"].sum()}).reset_index()
+    if "pred_drafted_s" in r:  # diagnostics: charged per drafted token; and with round 0 as measured
+        agg["pred_drafted_s"] = g["pred_drafted_s"].sum().to_numpy()
+        first = r["first"].to_numpy()
+        alt = np.where(first, r["draft_s"] + r["verify_s"], r["pred_drafted_s"])
+        agg["pred_drafted_prefill_s"] = pd.Series(alt, index=r.index).groupby(
+            [r["policy"], r["prompt_id"]], sort=False).sum().to_numpy()
     df = agg.merge(wall, on=["policy", "prompt_id"], validate="1:1").merge(
         predicted, on=["policy", "prompt_id"], validate="1:1")
     df.insert(0, "cost_fit", fit)
@@ -119,6 +133,10 @@ def summarise(rows: pd.DataFrame, krows: pd.DataFrame, b: int = B_DEFAULT, seed:
             row = {"cost_fit": fit, "group": what, "name": name,
                    **error_stats(g["measured_s"].to_numpy(), g["predicted_s"].to_numpy(), b, seed)}
             row.update({f"err_{p}_s": float(g[f"err_{p}_s"].sum()) for p in PARTS})
+            for alt in ALTERNATIVES:
+                if f"pred_{alt}_s" in g:
+                    st = error_stats(g["measured_s"].to_numpy(), g[f"pred_{alt}_s"].to_numpy(), b, seed)
+                    row.update({f"{alt}_{k}": v for k, v in st.items() if k.startswith(("median", "total"))})
             out.append(row)
         kr = krows[krows["cost_fit"] == fit]
         for kind, g in kr.groupby("kind", sort=False):
@@ -167,8 +185,22 @@ def table_lines(summary: pd.DataFrame, width: int = 100) -> list[str]:
             vals += [num(r.get(f"err_{p}_s", np.nan), "+.2f", "-") for p in PARTS]
             for c, v in zip(parts, vals, strict=True):
                 c.cells.append(v)
+    diag = [Column("fit", "", left=True), Column("group", "", left=True), Column("name", "", left=True),
+            Column("per drafted token", "median |err| %"), Column("", "total err %"),
+            Column("+ measured prefill", "median |err| %"), Column(" ", "total err %")]
+    for _, r in summary[summary["group"] != "kind"].iterrows():
+        if f"{ALTERNATIVES[0]}_median_abs_pct" not in r or not np.isfinite(r[f"{ALTERNATIVES[0]}_median_abs_pct"]):
+            continue
+        vals = [r["cost_fit"], r["group"], str(r["name"])[:18]]
+        for alt in ALTERNATIVES:
+            vals += [num(r[f"{alt}_median_abs_pct"], ".1f"), num(r[f"{alt}_total_pct"], "+.1f")]
+        for c, v in zip(diag, vals, strict=True):
+            c.cells.append(v)
     lines, dropped = render(cols, width)
     lines2, dropped2 = render(parts, width)
+    if diag[0].cells:
+        lines2 += ["", "the same cost table charged per drafted token (not the arm's k), then with the prefill "
+                   "round as measured:"] + render(diag, width)[0]
     lines += ["", "where the error comes from: measured - predicted seconds, summed over prompts"] + lines2
     if dropped or dropped2:
         lines.append(f"(left out for width: {', '.join(dropped + dropped2)})")
@@ -182,6 +214,7 @@ def figure(rows: pd.DataFrame, path) -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.markers import MarkerStyle
 
     from .style import policy_style
 
@@ -195,8 +228,9 @@ def figure(rows: pd.DataFrame, path) -> None:
         ax.plot(xs, xs, color="0.4", lw=0.8)
         for pol, g in rows[rows["cost_fit"] == fit].groupby("policy", sort=False):
             st = policy_style(pol)
-            ax.scatter(g["measured_s"], g["predicted_s"], s=18, color=st.color, marker=st.marker, label=pol,
-                       facecolors="white" if st.hollow else st.color)
+            hollow = st.hollow and MarkerStyle(st.marker).is_filled()  # an "x" has no face to leave white
+            kw = {"facecolors": "white", "edgecolors": st.color} if hollow else {"color": st.color}
+            ax.scatter(g["measured_s"], g["predicted_s"], s=18, marker=st.marker, label=pol, **kw)
         ax.set(xlim=(lo, hi), ylim=(lo, hi), xlabel="measured wall clock per prompt (s)",
                ylabel="simulated time per prompt (s)", title=f"cost model: {fit}")
         ax.set_aspect("equal")

@@ -42,7 +42,8 @@ def test_shared_flags_mean_the_same(name):
                 if flag in ("--seed", "--runs"):
                     assert act.type is not None and act.type("3") == 3, f"{name} {verb} {flag}"
                 if flag == "--prompts":  # a prompt set (builtin:NAME or question.jsonl), nothing else
-                    assert verb in ("collect", "train-head", "live"), f"{name} {verb}: --prompts is a prompt set only"
+                    assert verb in ("collect", "train-head", "live", "cost-check"), \
+                        f"{name} {verb}: --prompts is a prompt set only"
 
 
 MISUSE = [  # (case, {cli: argv}, exit code, text the one line contains)

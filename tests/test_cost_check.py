@@ -14,7 +14,7 @@ torch = pytest.importorskip("torch", reason="cost-check needs the [collect] extr
 
 from experiments import cost_error as E  # noqa: E402
 from experiments.cli import main  # noqa: E402
-from experiments.cost_check import first_difference, replay_arms  # noqa: E402
+from experiments.cost_check import _by_drafted, _predictions, first_difference, replay_arms  # noqa: E402
 from gpu_collect.tiny import build_tiny  # noqa: E402
 from simulator.runner import RunConfig, prepare  # noqa: E402
 
@@ -118,12 +118,43 @@ def test_summary_is_computed_from_the_rows(folder):
         assert s.predicted_s == pytest.approx(g.predicted_s.sum()) and s.rounds == g.rounds.sum()
 
 
+def test_per_drafted_token_diagnostic(folder):
+    """Charged per drafted token: k drafted costs the arm's round, 0 drafted costs plain's; the
+    summary's diagnostic totals come from the rows."""
+    _, out = folder
+    conf = json.loads((out / "config.json").read_text())
+    prep = prepare(RunConfig(trace=str(out / "trace"), policies=POLICIES, runs=1, seed=2, arms=ARMS,
+                             cost_device=conf["cost_device"], engine="numpy"))
+    cost_s, ver_s = _predictions(prep)
+    f = _by_drafted(prep, cost_s, ver_s)
+    P, A = cost_s.shape
+    p, a = np.repeat(np.arange(P), A), np.tile(np.arange(A), P)
+    ks = np.array([arm.k for arm in prep.arms])
+    np.testing.assert_allclose(f(p, a, ks[a]), cost_s[p, a], rtol=1e-12)
+    plain = [arm.name for arm in prep.arms].index("plain@0")
+    np.testing.assert_allclose(f(p, a, np.zeros_like(a)), cost_s[p, plain], rtol=1e-12)
+    rows = pd.read_csv(out / "prompts.csv", dtype={"prompt_id": str})
+    live = pd.read_csv(out / "live" / "rounds.csv", dtype={"prompt_id": str})
+    live = live[live.policy == POLICIES[0]]
+    pix = {pid: i for i, pid in enumerate(prep.env.prompt_ids)}
+    aix = {arm.name: i for i, arm in enumerate(prep.arms)}
+    want = f(live.prompt_id.map(pix).to_numpy(), live.arm.map(aix).to_numpy(), live.drafted.to_numpy())
+    want = pd.Series(want, index=live.index).groupby(live.prompt_id).sum()
+    summ = pd.read_csv(out / "summary.csv")
+    g = rows[(rows.cost_fit == "raw") & (rows.policy == POLICIES[0])]
+    np.testing.assert_allclose(g.set_index("prompt_id").pred_drafted_s[want.index], want, rtol=1e-9)
+    s = summ[(summ.cost_fit == "raw") & (summ.name == POLICIES[0])].iloc[0]
+    assert s.drafted_total_pct == pytest.approx(100 * (g.pred_drafted_s.sum() / g.measured_s.sum() - 1), rel=1e-9)
+
+
 def test_better_fit_and_table():
     rows = pd.DataFrame({"cost_fit": ["raw"] * 4 + ["fit"] * 4, "policy": "p", "prompt_id": list("abcd") * 2,
                          "measured_s": 1.0, "predicted_s": [1.01, 0.99, 1.02, 0.98, 1.3, 1.4, 1.35, 1.32],
                          **{f"err_{p}_s": 0.0 for p in E.PARTS}})
     summ = E.summarise(rows, pd.DataFrame(columns=["cost_fit", "policy", "prompt_id", "kind", "rounds",
                                                    "measured_s", "predicted_s"]), b=200)
+    raw = summ[(summ.cost_fit == "raw") & (summ.group == "policy")].iloc[0]
+    assert raw.median_abs_pct == pytest.approx(1.5) and raw.total_pct == pytest.approx(0.0, abs=1e-9)
     assert E.better_fit(summ).startswith("raw (")
     lines = E.table_lines(summ)
     assert max(map(len, lines)) <= 100 and "median |err|" in lines[0]
