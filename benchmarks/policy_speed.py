@@ -134,14 +134,14 @@ def bandwidth_report(rate: float, K: int, R: int) -> None:
 def engine_report() -> None:
     from dataclasses import replace
 
-    from simulator.runner import RunConfig, prepare, simulate
+    from simulator.runner import RunConfig, resolve, simulate
 
     cfg = RunConfig(trace="builtin:smollm2-greedy", policies=("ucbspec",), runs=200,
                     arms="pld@1-4,rtn4@1-4,skip5-24@1-4,early28@1-4", engine="numpy")
     for pol in ("ucbspec", "exp3spec"):
         out = {}
         for eng in ("numpy", "numba"):
-            prep = prepare(replace(cfg, engine=eng))
+            prep = resolve(replace(cfg, engine=eng))
             P = prep.env.n_prompts
             simulate(prep, make_policy(pol), np.arange(2), np.arange(2))  # warm up / compile
             t0 = time.perf_counter()

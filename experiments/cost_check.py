@@ -32,7 +32,7 @@ import numpy as np
 import pandas as pd
 
 from simulator.costs import COST_FITS
-from simulator.runner import ConfigError, RunConfig, prepare, simulate
+from simulator.runner import ConfigError, RunConfig, resolve, simulate
 from traces import PLAIN
 
 from . import cost_error as E
@@ -149,7 +149,7 @@ def run_cost_check(a, out: Path) -> tuple[pd.DataFrame, list[str], int]:
                            objective=a.objective, reward=a.reward, cost_device=device, cost_fit=fit, engine="numpy",
                            policy_modules=tuple(a.policy_module or ()))
             for fit in a.cost_fit}
-    preps = {fit: prepare(cfg) for fit, cfg in cfgs.items()}
+    preps = {fit: resolve(cfg) for fit, cfg in cfgs.items()}
     session = open_session(cfgs[a.cost_fit[0]], a.target, device=a.device, dtype=a.dtype)
     _warm_up(session, a.quiet)
     checks, rows, krows, logs = [], [], [], []

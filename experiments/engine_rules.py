@@ -35,9 +35,10 @@ import numpy as np
 import pandas as pd
 
 import traces
+from simulator.costs import NOISE_VERDICT, uncertainty_of, within_timing_noise
 from simulator.policies import REGISTRY, PolicyError, make_policy
 from simulator.policies.base import call_policy
-from simulator.runner import RunConfig, fixed_frame, prepare, resolved_config, results_table, simulate
+from simulator.runner import RunConfig, fixed_frame, resolve, resolved_config, results_table, simulate
 from simulator.stats import mean_ci
 
 from .style import policy_style
@@ -194,17 +195,18 @@ def _fixed_label(arm: str) -> str:
 def single_table(sr: dict, rules: dict, seed: int, learners: tuple[str, ...]) -> pd.DataFrame:
     """Table 1's tidy rows (``table1_tidy``, overall, report half) for the methods compared,
     with their role, and the paired difference tuned − default (ms/prompt)."""
-    from .tables import VANILLA, _label, table1_tidy
+    from .tables import VANILLA, method_label, table1_tidy
 
     res = sr["results"]
     d = res[res["half"] == "report"].drop(columns=["half"])
     f = sr["fixed"][sr["fixed"]["prompt_id"].isin(sr["report_ids"])]
     conf = resolved_config(sr["prep"])
     t = table1_tidy(d, f, "replay", seed, conf)
+    rel = uncertainty_of(conf)  # the cost model's: two times closer than this name no winner
     t = t[t["category"] == "overall"].set_index("method")
     reward = d.drop_duplicates("policy").set_index("policy")["reward"]
     obj = "time"
-    label = {s: _label(s, reward[s], obj) for s in reward.index}
+    label = {s: method_label(s, reward[s], obj) for s in reward.index}
     best_arm = str(t["ref_arm"].iloc[0])
     per = d.groupby(["policy", "prompt_id"])["time_s"].mean()
     rows = []
@@ -216,6 +218,8 @@ def single_table(sr: dict, rules: dict, seed: int, learners: tuple[str, ...]) ->
             a, b = per[method_spec[method]], per[vs]
             r["d_default"], r["d_default_lo"], r["d_default_hi"] = mean_ci(
                 1000.0 * (a - b.reindex(a.index)).to_numpy(float), seed=seed)
+            r["noise_default"] = within_timing_noise(float(a.sum()), float(b.reindex(a.index).sum()), rel)
+        r["noise_rel"] = rel
         rows.append(r)
 
     method_spec = {v: k for k, v in label.items()}
@@ -252,17 +256,17 @@ def _serve_half(cfg: EngineRulesConfig, setup, half: np.ndarray, sizes: tuple[in
     """``simulator serve``'s loop on batches drawn from the prompts ``half`` only: one row per
     (batch size, run, method) with the throughput relative to plain decoding of that batch."""
     from simulator.costs import prompt_contexts
-    from simulator.serving import _draw_batches, _simulate, batch_round_costs_s
+    from simulator.serving import batch_round_costs_s, draw_batches, simulate_batches
 
     tr, arms, env, model = setup
-    batches = [half[b] for b in _draw_batches(cfg.seed, sizes, cfg.runs, len(half))]
+    batches = [half[b] for b in draw_batches(cfg.seed, sizes, cfg.runs, len(half))]
     ctx = prompt_contexts(tr.prompts["prompt_len"].to_numpy(float), tr.output_lens)
     cost = batch_round_costs_s(model, arms, max(sizes), np.array([ctx[b].mean() for b in batches]))
     bsz, run = np.repeat(np.asarray(sizes), cfg.runs), np.tile(np.arange(cfg.runs), len(sizes))
     methods = [(a.name, None, i) for i, a in enumerate(arms)] + [(s, s, None) for s in specs]
     out, plain = [], None
     for m, spec, arm in methods:
-        tok, t, _ = _simulate(env, batches, cost, spec, arm, cfg.seed, "auto")
+        tok, t, _ = simulate_batches(env, batches, cost, spec, arm, cfg.seed, "auto")
         tp = tok / t
         plain = tp if plain is None else plain  # arm 0 is plain decoding
         out.append(pd.DataFrame(dict(half=name, batch_size=bsz, run=run, method=m,
@@ -294,14 +298,16 @@ def serving(cfg: EngineRulesConfig, arms: str, tune: np.ndarray, report: np.ndar
     rdf = _serve_half(cfg, setup, report, sizes, specs, "report")
     _say(f"batch serving: tuned and reported in {time.perf_counter() - t0:.1f} s", progress)
     return dict(results=pd.concat([tdf, rdf], ignore_index=True), choices=choices, tuned=tuned,
-                tuned_arm=tuned_arm, measured=setup[3].batch_sizes.astype(int).tolist())
+                tuned_arm=tuned_arm, measured=setup[3].batch_sizes.astype(int).tolist(),
+                rel=float(setup[3].uncertainty_rel))
 
 
-def serving_table(sv: dict, rules: dict, learners: tuple[str, ...], seed: int) -> pd.DataFrame:
+def serving_table(sv: dict, rules: dict, learners: tuple[str, ...], seed: int, rel: float = 0.0) -> pd.DataFrame:
     """One row per method on the report half: mean throughput / plain per batch size, the mean
     over batch sizes with its interval and the paired difference to the best fixed arm (each
     run's mean over batch sizes; runs resampled), for the rules, learners, fixed arms and the
-    hindsight references (best arm per batch size; best arm per batch)."""
+    hindsight references (best arm per batch size; best arm per batch).  ``rel``: the cost model's
+    relative uncertainty; a Δ whose two throughputs differ by less is marked ``noise_*`` (no winner)."""
     r = sv["results"][sv["results"]["half"] == "report"]
     per = r.pivot_table(index=["batch_size", "run"], columns="method", values="improvement")
     arms = list(r.loc[r["kind"] == "arm", "method"].unique())
@@ -320,10 +326,12 @@ def serving_table(sv: dict, rules: dict, learners: tuple[str, ...], seed: int) -
         row["mean"], row["mean_lo"], row["mean_hi"] = mean_ci(run_mean[method].to_numpy(float), seed=seed)
         row["d_fixed"], row["d_fixed_lo"], row["d_fixed_hi"] = mean_ci(
             (run_mean[method] - run_mean[best_arm]).to_numpy(float), seed=seed)
+        row["noise_fixed"] = within_timing_noise(row["mean"], float(run_mean[best_arm].mean()), rel)
         if vs is not None:
             row["d_default"], row["d_default_lo"], row["d_default_hi"] = mean_ci(
                 (run_mean[method] - run_mean[vs]).to_numpy(float), seed=seed)
-        row["ref_arm"] = best_arm
+            row["noise_default"] = within_timing_noise(row["mean"], float(run_mean[vs].mean()), rel)
+        row["ref_arm"], row["noise_rel"] = best_arm, rel
         rows.append(row)
 
     add("plain@0", "vanilla")
@@ -343,22 +351,33 @@ def serving_table(sv: dict, rules: dict, learners: tuple[str, ...], seed: int) -
 def winners(single: pd.DataFrame, serve: pd.DataFrame | None) -> pd.DataFrame:
     """The best engine rule setting (default or tuned) in each setting: single request (least
     time; ``value`` = Δ vs the best fixed arm, ms/prompt) and serving overall and per batch size
-    (``value`` = throughput / plain), beside the best fixed arm's value there."""
+    (``value`` = throughput / plain), beside the best fixed arm's value there.  Where another rule
+    setting is within the cost model's timing noise of the best (``within_timing_noise``: times, or
+    throughputs, closer than ``noise_rel``), ``ties`` lists them and no winner is named; ``noise_fixed``:
+    the best is within timing noise of the best fixed arm."""
     rows = []
     rs = single[single["role"].str.startswith("engine rule")]
     if len(rs):
         r = rs.loc[rs["d_fixed"].idxmin()]
+        rel = float(r.get("noise_rel", 0.0))
+        ties = [m for m, tps in zip(rs["method"], rs["tps"], strict=True) if m != r["method"]
+                and within_timing_noise(1.0 / tps, 1.0 / r["tps"], rel)]  # equal tokens: time is 1 / tokens/s
         rows.append(dict(mode="single", batch_size="all", method=r["method"], role=r["role"], value=r["d_fixed"],
-                         lo=r["d_fixed_lo"], hi=r["d_fixed_hi"], best_fixed=0.0, unit="ms/prompt vs best fixed arm"))
+                         lo=r["d_fixed_lo"], hi=r["d_fixed_hi"], best_fixed=0.0, unit="ms/prompt vs best fixed arm",
+                         ties=";".join(dict.fromkeys(ties)), noise_fixed=bool(r.get("noise_fixed", False))))
     if serve is not None:
         rv = serve[serve["role"].str.startswith("engine rule")]
         ref = serve[serve["role"] == "best fixed arm (hindsight, report half)"].iloc[0]
         for col in ["mean", *(c for c in serve.columns if c.startswith("bs"))]:
             r = rv.loc[rv[col].idxmax()]
+            rel = float(r.get("noise_rel", 0.0))
+            ties = [m for m, v in zip(rv["method"], rv[col], strict=True) if m != r["method"]
+                    and within_timing_noise(float(v), float(r[col]), rel)]
             rows.append(dict(mode="serving", batch_size="all" if col == "mean" else col[2:], method=r["method"],
                              role=r["role"], value=r[col], lo=r["mean_lo"] if col == "mean" else np.nan,
                              hi=r["mean_hi"] if col == "mean" else np.nan, best_fixed=ref[col],
-                             unit="throughput / plain"))
+                             unit="throughput / plain", ties=";".join(dict.fromkeys(ties)),
+                             noise_fixed=within_timing_noise(float(r[col]), float(ref[col]), rel)))
     return pd.DataFrame(rows)
 
 
@@ -369,7 +388,13 @@ def winners_markdown(w: pd.DataFrame) -> str:
                  "serving, mean over batch sizes" if r["batch_size"] == "all" else f"serving, batch {r['batch_size']}")
         val = (f"{r['value']:+.1f} ms/prompt vs the best fixed arm" if r["mode"] == "single" else
                f"{r['value']:.3f}x plain (best fixed arm {r['best_fixed']:.3f}x)")
-        lines.append(f"* {where}: {r['method']} ({r['role'].removeprefix('engine rule, ')}): {val}")
+        ties = [m for m in str(r.get("ties", "") or "").split(";") if m and m != "nan"]
+        if _flag(r.get("noise_fixed")):
+            val += f", {NOISE_VERDICT} of the best fixed arm"
+        if ties:
+            lines.append(f"* {where}: {NOISE_VERDICT}: {', '.join([r['method'], *ties])} (no winner named); {val}")
+        else:
+            lines.append(f"* {where}: {r['method']} ({r['role'].removeprefix('engine rule, ')}): {val}")
     return "\n".join(lines) + "\n"
 
 
@@ -378,6 +403,16 @@ def _ci(v: float, lo: float, hi: float, fmt: str) -> str:
     if not (np.isfinite(lo) and np.isfinite(hi)):
         return f"{v:{fmt}}"
     return f"{v:{fmt}} [{lo:{fmt}}, {hi:{fmt}}]"
+
+
+def _noise(r: pd.Series, col: str) -> str:
+    """A Δ cell's suffix where its two times differ by less than the cost model's uncertainty."""
+    return f" ({NOISE_VERDICT})" if _flag(r.get(col)) else ""
+
+
+def _flag(v: object) -> bool:
+    """A True flag (a table's missing flag is NaN)."""
+    return isinstance(v, (bool, np.bool_)) and bool(v)
 
 
 def _md(head: list[str], body: list[list[str]]) -> str:
@@ -393,8 +428,9 @@ def single_markdown(t: pd.DataFrame) -> str:
     for _, r in t.iterrows():
         role = r["role"] + (f" ({r['knob']}={r['value']})" if r["knob"] else "")
         dd = _ci(r["d_default"], r["d_default_lo"], r["d_default_hi"], "+.1f") if pd.notna(r.get("d_default")) else ""
+        dd += _noise(r, "noise_default") if dd else ""
         df_ = ("reference" if r["method"] == _fixed_label(ref) else
-               _ci(r["d_fixed"], r["d_fixed_lo"], r["d_fixed_hi"], "+.1f"))
+               _ci(r["d_fixed"], r["d_fixed_lo"], r["d_fixed_hi"], "+.1f") + _noise(r, "noise_fixed"))
         body.append([r["method"], role, _ci(r["tps"], r["tps_lo"], r["tps_hi"], ".1f"),
                      _ci(r["speedup"], r["speedup_lo"], r["speedup_hi"], ".3f") + "x", df_, dd])
     return _md(head, body)
@@ -409,9 +445,11 @@ def serving_markdown(t: pd.DataFrame) -> str:
     for _, r in t.iterrows():
         role = r["role"] + (f" ({r['knob']}={r['value']})" if r["knob"] else "")
         dd = _ci(r["d_default"], r["d_default_lo"], r["d_default_hi"], "+.3f") if pd.notna(r.get("d_default")) else ""
+        dd += _noise(r, "noise_default") if dd else ""
         body.append([r["method"], role, *(f"{r[c]:.3f}" for c in sizes), _ci(r["mean"], r["mean_lo"], r["mean_hi"],
                                                                              ".3f"),
-                     "reference" if r["method"] == ref else _ci(r["d_fixed"], r["d_fixed_lo"], r["d_fixed_hi"], "+.3f"),
+                     "reference" if r["method"] == ref else
+                     _ci(r["d_fixed"], r["d_fixed_lo"], r["d_fixed_hi"], "+.3f") + _noise(r, "noise_fixed"),
                      dd])
     return _md(head, body)
 
@@ -523,7 +561,7 @@ def run_engine_rules(cfg: EngineRulesConfig, out: Path, progress: bool = True) -
     rules, skipped = {}, {}
     rc = RunConfig(trace=cfg.trace, setting="replay", policies=("oracle",), runs=1, seed=cfg.seed, arms=arms,
                    objective="time", carry_state=True, cost_device=cfg.cost_device)
-    prep = prepare(rc)
+    prep = resolve(rc)
     for n in names:
         default, knob, grid = rule_specs(n, drafter)
         ok, bad = _usable(prep, [default, *(s for _, s in grid)], prep.context)
@@ -553,7 +591,7 @@ def run_engine_rules(cfg: EngineRulesConfig, out: Path, progress: bool = True) -
         why["batch_sizes"] = ",".join(map(str, sizes)) + ("" if cfg.batch_sizes else " (default, up to a half's size)")
         t0 = time.perf_counter()
         sv = serving(cfg, arms, tune, report, sizes, rules, progress)
-        serve = serving_table(sv, rules, cfg.learners, cfg.seed)
+        serve = serving_table(sv, rules, cfg.learners, cfg.seed, sv["rel"])
         timings["batch serving"] = round(time.perf_counter() - t0, 2)
     title = (f"trace {tr.label}; arms {arms}; cost table {why['cost_device']}; knobs tuned on {len(tune)} prompts, "
              f"reported on the other {len(report)}")

@@ -39,7 +39,7 @@ import pandas as pd
 
 import traces
 from simulator.policies import REGISTRY, PolicyError, make_policy
-from simulator.runner import RunConfig, fixed_frame, prepare, resolved_config, run_experiment
+from simulator.runner import RunConfig, fixed_frame, resolve, resolved_config, run_experiment
 from traces.importers import PLAIN_METHODS, build_specbench, method_of, parse_schedule, read_log
 from traces.trace import TraceError
 
@@ -125,7 +125,7 @@ def _applies(spec: str, cfg: RunConfig) -> str | None:
     from simulator.policies.base import call_policy
 
     try:
-        prep = prepare(cfg)
+        prep = resolve(cfg)
         pol = make_policy(spec)
         call_policy(pol, "reset", 1, prep.context(pol))
     except (PolicyError, ValueError) as exc:
@@ -141,11 +141,11 @@ def simulate_table(trace_dir: Path, arms: str | None, policies: list[str], runs:
     cfg = RunConfig(trace=str(trace_dir), setting="stochastic", policies=tuple(policies), runs=runs, seed=seed,
                     arms=arms, objective="time", workers=workers)
     df, conf = run_experiment(cfg, progress=False)
-    fixed = fixed_frame(prepare(cfg))
+    fixed = fixed_frame(resolve(cfg))
     tidy = table1_tidy(df, fixed, "stochastic", seed, conf)
     t = table1(df, fixed, "stochastic", seed, conf, tidy=tidy)
     keep = [c for c in t.columns if not str(c).startswith("gain")]
-    return tidy, pd.DataFrame(resolved_config(prepare(cfg))["arms"]), to_markdown(t[keep])
+    return tidy, pd.DataFrame(resolved_config(resolve(cfg))["arms"]), to_markdown(t[keep])
 
 
 def _delta(tidy: pd.DataFrame, method_prefix: str) -> str:

@@ -21,7 +21,7 @@ from simulator.summary import SWITCHER, best_fixed_arm, objective_of
 VANILLA = "vanilla (plain@0)"
 
 
-def _label(policy: str, reward: str, objective: str) -> str:
+def method_label(policy: str, reward: str, objective: str) -> str:
     """Learners say what they learnt from; a bare ``oracle`` says which objective it is best in."""
     if policy == "oracle":
         return f"oracle [{objective}]"
@@ -70,7 +70,7 @@ def _methods(d: pd.DataFrame, f: pd.DataFrame | None, timed: bool, obj: str,
             continue
         kind = "oracle" if pol.startswith("oracle") else ("fixed" if pol.startswith("fixed:") else "policy")
         pp = _per_prompt(g, ["tokens", "stopping_time", *tcols]).rename(columns={"stopping_time": "rounds"})
-        methods.append((_label(pol, rew, obj), kind, pp))
+        methods.append((method_label(pol, rew, obj), kind, pp))
     order_of = {"vanilla": 0, "fixed": 1, "policy": 2, "oracle": 3, "reference": 4}
     methods.sort(key=lambda m: order_of[m[1]])
     return [(lab, kind, pp.reindex(order)) for lab, kind, pp in methods]

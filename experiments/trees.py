@@ -9,7 +9,7 @@ from __future__ import annotations
 import pandas as pd
 
 import traces
-from simulator.runner import RunConfig, fixed_frame, prepare
+from simulator.runner import RunConfig, fixed_frame, resolve
 from simulator.stats import mean_ci, ratio_ci, verdict
 from traces.trees import load_tree
 
@@ -36,7 +36,7 @@ def chain_vs_tree(trace: str, trees: tuple[str, ...] = TREES, drafters: tuple[st
     lim = tr.k_limits  # a Medusa checkpoint drafts at most one token per head: its chains and trees stop there
     arms = ",".join(f"{d}@1-{lim[d]}" for d in names) + "," + ",".join(
         f"{d}@tree:{t}" for d in names for t in usable if load_tree(t).depth <= lim[d])
-    prep = prepare(RunConfig(trace=trace, setting="replay", policies=("uniform",), runs=1, seed=seed, arms=arms,
+    prep = resolve(RunConfig(trace=trace, setting="replay", policies=("uniform",), runs=1, seed=seed, arms=arms,
                              objective="time", cost_device=cost_device))
     f = fixed_frame(prep)
     f["drafter"] = f["arm"].str.rpartition("@")[0]

@@ -54,7 +54,7 @@ class Seq:
         return self.target_out().logits[0, self.positions()].float()
 
 
-def _bits_to_accept(correct: np.ndarray, k_max: int) -> np.ndarray:
+def bits_to_accept(correct: np.ndarray, k_max: int) -> np.ndarray:
     return run_lengths(correct.astype(bool), k_max).astype(np.int64)
 
 

@@ -28,7 +28,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 from traces.schema import RANK_CAP
 
-from .drafter_base import Drafter, Seq, _bits_to_accept, alpha_beta, chain_from_ranks, token_ranks, top_candidates
+from .drafter_base import Drafter, Seq, alpha_beta, bits_to_accept, chain_from_ranks, token_ranks, top_candidates
 from .head_drafters import HEAD_KINDS
 from .models import CollectError, load_model, same_tokenizer
 from .sampling import Sampling, as_sampling
@@ -52,7 +52,7 @@ class ModelDrafter(Drafter):
     def greedy_accept(self, seq: Seq, k_max: int) -> np.ndarray:
         # rank 0 = the argmax (ties to the lower id, as torch.argmax): one teacher-forced pass
         # serves both acceptance and ranks (two passes cost one extra forward per drafter)
-        return _bits_to_accept(self.greedy_ranks(seq, RANK_CAP) == 0, k_max)
+        return bits_to_accept(self.greedy_ranks(seq, RANK_CAP) == 0, k_max)
 
     def greedy_ranks(self, seq: Seq, cap: int) -> np.ndarray:
         # the cache holds the Seq itself: an id() key could be reused by the next prompt's Seq

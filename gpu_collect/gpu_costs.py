@@ -28,7 +28,7 @@ import torch
 
 import traces
 
-from .timing import COLS, _time_step, verify_ks
+from .timing import COLS, time_step, verify_ks
 
 ARCHS = {
     # public config values of meta-llama/Meta-Llama-3-8B and Llama-3.2-1B
@@ -124,7 +124,7 @@ def measure(trace: traces.Trace, target_arch: str, drafter_arch: str, contexts, 
             ctx = torch.randint(3, vocab, (b, c), generator=g).to(device)
             for k in verify_ks(trace.k_max):
                 new = torch.randint(3, vocab, (b, k + 1), generator=g).to(device)
-                rows.append((label, "verify", "", k, b, c, _time_step(tgt, ctx, new, warmup, reps)))
+                rows.append((label, "verify", "", k, b, c, time_step(tgt, ctx, new, warmup, reps)))
     c0 = contexts[0]
     ctx1 = torch.randint(3, vocab, (1, c0), generator=g).to(device)
     step_cache: dict[tuple[str, int | None], float] = {}
@@ -132,7 +132,7 @@ def measure(trace: traces.Trace, target_arch: str, drafter_arch: str, contexts, 
     def step(arch: str, layers: int | None) -> float:
         if (arch, layers) not in step_cache:
             m = tgt if (arch == target_arch and layers is None) else random_model(arch, layers, device, dtype)
-            step_cache[(arch, layers)] = _time_step(m, ctx1, ctx1[:, :1], warmup, reps)
+            step_cache[(arch, layers)] = time_step(m, ctx1, ctx1[:, :1], warmup, reps)
             del m
         return step_cache[(arch, layers)]
 

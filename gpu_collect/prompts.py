@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import stat
 from dataclasses import dataclass
 from pathlib import Path
+
+from traces import guards
 
 from .errors import CollectError
 
@@ -45,19 +45,13 @@ def read_regular(path: Path, what: str, limit: int) -> bytes:
     ``/dev/zero`` would never end.  Opened without blocking and checked on the open file, so a
     file swapped for a FIFO after an earlier check is refused too."""
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+        return guards.read_regular(path, limit)
+    except guards.FileGuardError as exc:
+        if exc.kind:
+            raise CollectError(f"{what}: not a regular file ({exc.kind}); expected a text file") from None
+        raise CollectError(f"{what}: more than {limit} bytes; expected a file of at most {limit} bytes") from None
     except OSError as exc:
         raise CollectError(f"{what}: cannot open ({exc.strerror})") from None
-    with os.fdopen(fd, "rb") as f:
-        mode = os.fstat(fd).st_mode
-        if not stat.S_ISREG(mode):
-            kind = ("a directory" if stat.S_ISDIR(mode) else "a FIFO" if stat.S_ISFIFO(mode) else
-                    "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else "a special file")
-            raise CollectError(f"{what}: not a regular file ({kind}); expected a text file")
-        data = f.read(limit + 1)
-    if len(data) > limit:
-        raise CollectError(f"{what}: more than {limit} bytes; expected a file of at most {limit} bytes")
-    return data
 
 
 def resolve(spec: str) -> Path:

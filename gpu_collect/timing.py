@@ -51,7 +51,7 @@ def _sync(device: torch.device) -> None:
 
 
 @torch.no_grad()
-def _time_step(model, ctx: torch.Tensor, new: torch.Tensor, warmup: int, reps: int) -> float:
+def time_step(model, ctx: torch.Tensor, new: torch.Tensor, warmup: int, reps: int) -> float:
     """Median ms of one forward of ``new`` on top of a cached ``ctx`` (one cell on its own;
     ``measure_costs`` interleaves the repeats of every cell instead)."""
     once = _step_fn(model, _context_cache(model, ctx), new)

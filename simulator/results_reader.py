@@ -32,7 +32,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from traces.guards import DuplicateKeyError, strict_json_loads
+from traces.guards import DuplicateKeyError, FileGuardError, open_regular, strict_json_loads
 
 from .envs import SETTINGS
 from .policies.base import REWARDS
@@ -47,8 +47,10 @@ MAX_CONFIG_BYTES = 16 << 20
 STR, INT, NUM, INTS = "strings", "integers", "numbers", "lists of integers"
 
 RESULT_COLUMNS = {"setting": STR, "objective": STR, "policy": STR, "reward": STR, "prompt_id": STR,
-                  "category": STR, "run": INT, "stopping_time": INT, "tokens": INT, "mean_accepted": NUM,
+                  "category": STR, "run": INT, "stopping_time": INT, "tokens": INT,
                   "regret_rounds": NUM, "best_arm_rounds": STR, "best_rounds": NUM, "pulls": INTS}
+# an older layout's stored ratio (tokens / stopping_time); checked against the counts, then dropped
+LEGACY_RATIO = "mean_accepted"
 # written together, only when the trace has a cost table (and always for objective time)
 RESULT_TIME_COLUMNS = {"time_s": NUM, "feedback_s": NUM, "plain_time_s": NUM, "speedup": NUM, "regret_s": NUM,
                        "best_arm_time": STR, "best_time_s": NUM}
@@ -183,12 +185,10 @@ def _open(path: Path):
     """A binary file object on the regular file ``path`` (checked again on the open descriptor,
     opened non-blocking so that a FIFO swapped in after the check cannot block)."""
     _regular(path)
-    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
-    st = os.fstat(fd)
-    if not stat.S_ISREG(st.st_mode):
-        os.close(fd)
-        raise ResultsError(f"{path}: {_file_kind(st.st_mode)}; expected a regular file (not read)")
-    return os.fdopen(fd, "rb")
+    try:
+        return open_regular(path)
+    except FileGuardError as exc:
+        raise ResultsError(f"{path}: {exc.kind}; expected a regular file (not read)") from None
 
 
 def _kind_of(folder: Path, want: str | None) -> str:
@@ -362,6 +362,22 @@ def _check_arrow_columns(t: pa.Table, path: Path, required: dict[str, str], opti
             raise ResultsError(f"{path}: column {col!r}: {nulls} empty (null or NaN) values; expected {kind}")
 
 
+def _check_legacy_ratio(df: pd.DataFrame, path: Path) -> pd.DataFrame:
+    """Folders written before the counts-only layout carry ``mean_accepted`` (tokens / stopping_time,
+    bonus token included); it must equal the ratio of the stored counts, and is then dropped: readers
+    derive the ratio from ``tokens`` and ``stopping_time`` (``simulator.summary.mat``)."""
+    if LEGACY_RATIO not in df.columns:
+        return df
+    got = df[LEGACY_RATIO].to_numpy(np.float64)
+    want = df["tokens"].to_numpy(np.float64) / df["stopping_time"].to_numpy(np.float64)
+    bad = ~np.isclose(got, want, rtol=1e-12, atol=0.0)
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise ResultsError(f"{path}: column {LEGACY_RATIO!r}: {int(bad.sum())} of {len(got)} values differ from "
+                           f"tokens / stopping_time (row {i}: {got[i]}); expected {want[i]}")
+    return df.drop(columns=[LEGACY_RATIO])
+
+
 def _finite(df: pd.DataFrame, path: Path, cols, lo: float | None = None, what: str = "finite numbers") -> None:
     for col in cols:
         v = df[col].to_numpy(np.float64)
@@ -402,8 +418,9 @@ def _read_results(path: Path, configs: list[dict]) -> pd.DataFrame:
         _check_setting_rows(g, path, by[s], t)
     _no_duplicates_rows(df, path, ["setting", "policy", "prompt_id", "run"])
     _check_complete(df, path, by)
-    _finite(df, path, ["mean_accepted", "regret_rounds", "best_rounds"])
+    _finite(df, path, ["regret_rounds", "best_rounds"])
     _finite(df, path, ["stopping_time", "tokens"], lo=1, what="integers >= 1")
+    df = _check_legacy_ratio(df, path)
     _finite(df, path, [c for c in RESULT_TIME_COLUMNS if RESULT_TIME_COLUMNS[c] == NUM and c in df.columns])
     if any(c["objective"] == "time" for c in configs) and "time_s" not in df.columns:
         raise ResultsError(f"{path}: column 'time_s' missing; expected numbers (config.json objective 'time')")

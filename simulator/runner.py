@@ -238,7 +238,6 @@ def resolve(cfg: RunConfig, trace: traces.Trace | None = None) -> Experiment:
     return prep
 
 
-prepare = resolve  # the earlier name, kept for callers
 
 
 def simulate_env(env: Env, spec: str, runs: int, seed: int = 0, engine: str = "auto") -> dict:
@@ -574,7 +573,6 @@ def results_table(prep: Experiment, spec: str, res: dict, prompts: np.ndarray | 
         "run": np.tile(runs, P).astype(np.int64),
         "stopping_time": st.ravel(),
         "tokens": tokens.ravel(),
-        "mean_accepted": (tokens / st).ravel(),
         "regret_rounds": (st - best_st[:, None]).ravel().astype(np.float64),
         "best_arm_rounds": _strings(arm_names, np.repeat(best["rounds"], R)),
         "best_rounds": np.repeat(best_st, R).astype(np.float64),

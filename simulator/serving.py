@@ -105,7 +105,7 @@ def check_memory(cfg: ServeConfig, sizes: tuple[int, ...], n_arms: int) -> None:
         raise ServeError(msg)
 
 
-def _draw_batches(seed: int, batch_sizes: tuple[int, ...], runs: int, n_prompts: int) -> list[np.ndarray]:
+def draw_batches(seed: int, batch_sizes: tuple[int, ...], runs: int, n_prompts: int) -> list[np.ndarray]:
     """Prompt indices per (sample, run), sample-major; the same for every arm and policy."""
     out = []
     for s, b in enumerate(batch_sizes):
@@ -117,7 +117,7 @@ def _draw_batches(seed: int, batch_sizes: tuple[int, ...], runs: int, n_prompts:
     return out
 
 
-def _simulate(env: ReplayEnv, batches: list[np.ndarray], cost: np.ndarray, spec: str | None,
+def simulate_batches(env: ReplayEnv, batches: list[np.ndarray], cost: np.ndarray, spec: str | None,
               fixed_arm: int | None, seed: int, engine: str = "auto") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Tokens, seconds and rounds per lane (one lane per batch) for a policy or a fixed arm;
     ``cost`` (lanes, n_max + 1, arms) in seconds.  The loop is ``simulator.lockstep``'s, or
@@ -160,7 +160,7 @@ def _simulate_kernel(env: ReplayEnv, batches: list[np.ndarray], cost: np.ndarray
                      fixed_arm: int | None, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     from .kernels.learners import LearnerArgs, learner_args
     from .kernels.loops import serve_lanes
-    from .policies.baselines import Fixed
+    from .policies.fixed import Fixed
 
     if spec is None:  # the learner ``fixed`` on arm ``fixed_arm``
         la = LearnerArgs(Fixed.kernel, np.zeros(2), np.array([int(fixed_arm)], np.int64), np.zeros(1), 1, 1)
@@ -216,9 +216,9 @@ def run_serving(cfg: ServeConfig, progress: bool = True) -> tuple[pd.DataFrame, 
         top = min(50, tr.n_prompts)
         sizes = tuple(range(1, top + 1))
         sizes_why = f"1-{top}" + (f" (1-50 clamped: the trace has {tr.n_prompts} prompts)" if top < 50 else "")
-    if max(sizes) <= tr.n_prompts:  # else _draw_batches says which size is too large
+    if max(sizes) <= tr.n_prompts:  # else draw_batches says which size is too large
         check_memory(cfg, sizes, len(arms))
-    batches = _draw_batches(cfg.seed, sizes, cfg.runs, tr.n_prompts)
+    batches = draw_batches(cfg.seed, sizes, cfg.runs, tr.n_prompts)
     ctx = prompt_contexts(tr.prompts["prompt_len"].to_numpy(float), tr.output_lens)
     cost = batch_round_costs_s(model, arms, max(sizes), np.array([ctx[b].mean() for b in batches]))
     for p in cfg.policies:  # a policy that cannot use these arms says so before any simulation
@@ -233,7 +233,7 @@ def run_serving(cfg: ServeConfig, progress: bool = True) -> tuple[pd.DataFrame, 
     plain_tp = None
     t0 = time.perf_counter()
     for name, spec, arm in tqdm(methods, desc="serving", unit="method", disable=not progress, leave=False):
-        tok, t, rounds = _simulate(env, batches, cost, spec, arm, cfg.seed, cfg.engine)
+        tok, t, rounds = simulate_batches(env, batches, cost, spec, arm, cfg.seed, cfg.engine)
         tp = tok / t
         if arm is not None and arms[arm].k == 0 and plain_tp is None:
             plain_tp = tp

@@ -36,8 +36,9 @@ def summarize(df: pd.DataFrame, fixed: pd.DataFrame | None = None, seed: int = 0
 
     ``regret`` = mean over prompts of (mean over runs of) the regret in the objective's unit,
     with ``regret_lo``/``regret_hi`` its prompt-bootstrap interval; ``other_regret`` is the other
-    objective's.  ``mean_accepted`` = total tokens / total rounds (bonus token included, as
-    Spec-Bench and vLLM report it); ``tokens_per_s`` = total tokens / total time and
+    objective's.  ``mat`` = tokens per verification round, bonus token included (total tokens /
+    total rounds, derived from the stored counts ``tokens`` and ``stopping_time``, as Spec-Bench
+    and vLLM's spec-decode metrics report it); ``tokens_per_s`` = total tokens / total time and
     ``speedup`` = total plain-decoding time / total time, each with an interval;
     ``speedup_specbench`` is Spec-Bench's ``evaluation/speed.py`` definition: the mean over
     prompts of tokens/s divided by the mean over prompts of vanilla tokens/s, the vanilla
@@ -66,7 +67,7 @@ def summarize(df: pd.DataFrame, fixed: pd.DataFrame | None = None, seed: int = 0
                "runs": int(g["runs"].iloc[0]) if "runs" in g else g["run"].nunique(), "stopping_time": float(st.mean()),
                "regret": r, "regret_lo": lo, "regret_hi": hi,
                "regret_pct": 100 * g[col].sum() / g["best_rounds" if col == "regret_rounds" else "best_time_s"].sum(),
-               "mean_accepted": ratio_ci(tok, st, seed=seed)[0]}
+               "mat": ratio_ci(tok, st, seed=seed)[0]}
         if other is not None:
             oscale = 1000.0 if other == "regret_s" else 1.0
             row["other_regret"] = mean_ci(per_prompt(g[other].to_numpy() * oscale, pid, order), seed=seed)[0]
@@ -170,7 +171,7 @@ def _with_switcher(s: pd.DataFrame, df: pd.DataFrame, fixed: pd.DataFrame | None
         row = {"setting": setting, "policy": SWITCHER, "objective": r0["objective"], "unit": r0["unit"],
                "reward": "", "prompts": len(order), "runs": 1, "stopping_time": float(rounds.mean()),
                "regret": r, "regret_lo": lo, "regret_hi": hi, "regret_pct": 100 * (sw - best).sum() / best.sum(),
-               "mean_accepted": float(tok.sum() / rounds.sum())}
+               "mat": float(tok.sum() / rounds.sum())}
         if "other_unit" in so and pd.notna(r0.get("other_unit")):
             row["other_unit"] = r0["other_unit"]
         timecol = "switcher_time_s" if timed else "switcher_rounds_time_s"
@@ -325,7 +326,7 @@ def _summary_columns(so: pd.DataFrame, obj: str, unit: str, other_unit: str, has
              Column("regret", f"{unit} [95% CI]",
                     [interval(r["regret"], r["regret_lo"], r["regret_hi"], r["prompts"]) for r in rows]),
              Column("regret%", "of best", [num(r["regret_pct"], ".1f") for r in rows]),
-             Column("MAT", "tok/rnd", [num(r["mean_accepted"], ".3f") for r in rows])]
+             Column("MAT", "tok/rnd", [num(r["mat"], ".3f") for r in rows])]
     if other_unit:
         cols.append(Column("regret", other_unit, [num(r.get("other_regret"), ".2f", "") for r in rows], drop=3))
     tps_drop = 1 if obj == "time" else 4

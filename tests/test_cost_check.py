@@ -16,7 +16,7 @@ from experiments import cost_error as E  # noqa: E402
 from experiments.cli import main  # noqa: E402
 from experiments.cost_check import _by_drafted, _predictions, first_difference, replay_arms  # noqa: E402
 from gpu_collect.tiny import build_tiny  # noqa: E402
-from simulator.runner import RunConfig, prepare  # noqa: E402
+from simulator.runner import RunConfig, resolve  # noqa: E402
 
 pytestmark = pytest.mark.collect
 
@@ -67,7 +67,7 @@ def test_live_arm_sequence_equals_replay(folder):
     for fit in ("raw", "fit"):
         cfg = RunConfig(trace=str(out / "trace"), policies=POLICIES, runs=1, seed=2, arms=ARMS, cost_fit=fit,
                         engine="numpy", cost_device=json.loads((out / "config.json").read_text())["cost_device"])
-        prep = prepare(cfg)
+        prep = resolve(cfg)
         for pol in POLICIES:
             _, seqs = replay_arms(prep, pol)
             live = rounds[rounds.policy == pol]
@@ -123,7 +123,7 @@ def test_per_drafted_token_diagnostic(folder):
     summary's diagnostic totals come from the rows."""
     _, out = folder
     conf = json.loads((out / "config.json").read_text())
-    prep = prepare(RunConfig(trace=str(out / "trace"), policies=POLICIES, runs=1, seed=2, arms=ARMS,
+    prep = resolve(RunConfig(trace=str(out / "trace"), policies=POLICIES, runs=1, seed=2, arms=ARMS,
                              cost_device=conf["cost_device"], engine="numpy"))
     cost_s, ver_s = _predictions(prep)
     f = _by_drafted(prep, cost_s, ver_s)

@@ -189,3 +189,31 @@ def test_a_policy_without_a_tuning_grid_is_refused(tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "ucbspec" in err[0] and "tuning grid" in err[0], err
     assert not (tmp_path / "o").exists()
+
+
+def test_rows_within_timing_noise_name_no_winner():
+    """Two rule settings whose throughputs (or times) differ by less than the cost model's relative
+    uncertainty: the winners line and the Δ cells say "within timing noise" instead of a winner."""
+    from experiments.engine_rules import serving_markdown, winners, winners_markdown
+
+    def table(rel: float) -> pd.DataFrame:
+        rows = [("eagle@2", "best fixed arm (hindsight, report half)", 1.500, None),
+                ("vllm-adaptive-k", "engine rule, default", 1.520, None),
+                ("vllm-adaptive-k:t=2", "engine rule, tuned on the tune half", 1.530, 0.010)]
+        out = []
+        for m, role, v, dd in rows:
+            out.append(dict(method=m, role=role, knob="", value="", bs1=v, mean=v, mean_lo=v - .01, mean_hi=v + .01,
+                            d_fixed=v - 1.5, d_fixed_lo=v - 1.51, d_fixed_hi=v - 1.49, ref_arm="eagle@2",
+                            noise_rel=rel, noise_fixed=abs(v - 1.5) <= rel * max(v, 1.5),
+                            **({} if dd is None else dict(d_default=dd, d_default_lo=0.0, d_default_hi=0.02,
+                                                          noise_default=dd <= rel * v))))
+        return pd.DataFrame(out)
+
+    noisy = winners_markdown(winners(pd.DataFrame(dict(role=pd.Series([], dtype=str))), table(0.05)))
+    assert "within timing noise: vllm-adaptive-k:t=2, vllm-adaptive-k (no winner named)" in noisy, noisy
+    assert "within timing noise of the best fixed arm" in noisy
+    assert "within timing noise" in serving_markdown(table(0.05))
+    sharp = winners_markdown(winners(pd.DataFrame(dict(role=pd.Series([], dtype=str))), table(0.0)))
+    assert "within timing noise" not in sharp
+    assert "* serving, mean over batch sizes: vllm-adaptive-k:t=2 (tuned" in sharp
+    assert "within timing noise" not in serving_markdown(table(0.0))

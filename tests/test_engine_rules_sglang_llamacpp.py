@@ -187,11 +187,11 @@ def test_listed_with_their_parameters_and_tuning_knob():
 
 @pytest.mark.skipif(not kernels.AVAILABLE, reason="numba not installed")
 def test_numpy_and_compiled_engines_agree_with_state_carried_across_prompts():
-    from simulator.runner import RunConfig, prepare, simulate
+    from simulator.runner import RunConfig, resolve, simulate
 
     cfg = RunConfig(trace="builtin:smollm2-greedy", runs=2, seed=3, arms="plain@0,eagle@1-4",
                     carry_state=True, engine="numpy")
-    prep = prepare(cfg)
+    prep = resolve(cfg)
     prompts = np.arange(min(prep.env.n_prompts, 6))
     for spec in (*RULES, "sglang-adaptive:warmup_batches=1,update_interval=1,ceiling_coeff=1.2", LLAMA):
         prep.cfg = replace(cfg, engine="numpy")

@@ -201,11 +201,11 @@ RULES = ("vllm-adaptive-k:drafter=eagle", "vllm-adaptive-k:drafter=eagle,epsilon
 @pytest.mark.skipif(not kernels.AVAILABLE, reason="numba not installed")
 @pytest.mark.parametrize("carry", [False, True])
 def test_numpy_and_compiled_runs_agree(carry):
-    from simulator.runner import RunConfig, prepare, simulate
+    from simulator.runner import RunConfig, resolve, simulate
 
     cfg = RunConfig(trace="builtin:smollm2-greedy", runs=2, seed=5, arms="plain@0,eagle@1-4,pld@2", engine="numpy",
                     carry_state=carry)
-    prep = prepare(cfg)
+    prep = resolve(cfg)
     prompts = np.arange(min(prep.env.n_prompts, 8))
     for spec in RULES:
         prep.cfg = replace(cfg, engine="numpy")

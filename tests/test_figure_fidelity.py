@@ -20,7 +20,7 @@ from experiments.paper import prompt_cluster_band, render_figures, trajectories
 from experiments.style import DrafterPalette, policy_style
 from simulator.envs.adversarial import SYNTHETIC_STREAMS
 from simulator.policies import REGISTRY
-from simulator.runner import RunConfig, prepare
+from simulator.runner import RunConfig, resolve
 from traces import synthetic
 
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "reproducing.md"
@@ -188,7 +188,7 @@ def test_fig6a_reference_is_the_surviving_prompts_best_arm(tmp_path):
     best = traj[["best:a@4", "best:b@4"]].to_numpy()
     assert np.allclose(best[traj["active"] > 0].sum(axis=1), 1.0)
     assert np.allclose(best[traj["step"] == 1], [0.5, 0.5])  # every prompt still decoding
-    want = np.bincount(prepare(rc).hindsight_best()["rounds"], minlength=2) / 4
+    want = np.bincount(resolve(rc).hindsight_best()["rounds"], minlength=2) / 4
     assert np.allclose(want, [0.5, 0.5])
     late = traj[traj["prompts_active"] == 2]  # the short prompts are done
     assert len(late) and np.allclose(late[["best:a@4", "best:b@4"]], [0.0, 1.0])

@@ -13,7 +13,7 @@ from experiments.cli import main as exp_main
 from simulator.cli import main as sim_main
 from simulator.costs import CostModel
 from simulator.envs.replay import ReplayEnv
-from simulator.serving import ServeConfig, _simulate, batch_round_costs_s, run_serving
+from simulator.serving import ServeConfig, batch_round_costs_s, run_serving, simulate_batches
 from traces import Arm, synthetic
 
 EXPECTED = ["fig3_batch_serving", "fig_regret_vs_length", "fig_normalised_regret", "fig5a_cumulative_regret",
@@ -85,10 +85,10 @@ def test_batch_serving_golden():
     env = ReplayEnv(tr, arms)
     cost = np.array([[0, 0], [1.0, 2.0], [1.5, 3.0]])[None]  # (lanes, batch of n sequences, arms)
     # prompt 0 alone with a@2: rounds at t=0 (+3), 3 (+3), 6 (+1), 7 (+1), 8 (+2) -> 5 rounds, 10 tokens
-    tok, t, rounds = _simulate(env, [np.array([0])], cost, None, 1, 0)
+    tok, t, rounds = simulate_batches(env, [np.array([0])], cost, None, 1, 0)
     assert (tok[0], rounds[0], t[0]) == (10, 5, 5 * 2.0)
     # with prompt 1 (4 tokens, a never right: 4 rounds) the first 4 rounds cost c(2) and the last c(1)
-    tok, t, rounds = _simulate(env, [np.array([0, 1])], cost, None, 1, 0)
+    tok, t, rounds = simulate_batches(env, [np.array([0, 1])], cost, None, 1, 0)
     assert (tok[0], rounds[0], t[0]) == (14, 5, 4 * 3.0 + 2.0)
 
 

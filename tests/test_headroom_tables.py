@@ -19,7 +19,7 @@ from experiments.tables import table1, table1_tidy
 from simulator.cli import main as sim_main
 from simulator.envs import make_env
 from simulator.headroom import env_emitted, not_defined, switcher_columns, switcher_dp
-from simulator.runner import RunConfig, fixed_frame, prepare
+from simulator.runner import RunConfig, fixed_frame, resolve
 from traces import resolve_arms
 
 
@@ -103,9 +103,9 @@ def test_switcher_is_below_every_fixed_arm_oracle_and_policy(time_run):
 def test_switcher_is_not_defined_outside_the_greedy_replay():
     rc = RunConfig(trace="builtin:synthetic-demo", setting="stochastic", policies=("ucbspec",), runs=1,
                    arms="*@2", objective="time")
-    f = fixed_frame(prepare(rc))
+    f = fixed_frame(resolve(rc))
     assert f["switcher_rounds"].isna().all() and f["switcher_time_s"].isna().all()
-    assert "replay setting only" in not_defined(prepare(rc).env)
+    assert "replay setting only" in not_defined(resolve(rc).env)
 
 
 def _tidy_overall(out, **kw) -> pd.DataFrame:

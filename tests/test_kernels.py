@@ -13,7 +13,7 @@ from simulator import kernels
 from simulator import rng as crng
 from simulator.policies import make_policy
 from simulator.policies.reference import EXP3SpecReference, HedgeReference, UCBSpecReference, sample_by_inversion
-from simulator.runner import ConfigError, RunConfig, prepare, run_experiment, simulate
+from simulator.runner import ConfigError, RunConfig, resolve, run_experiment, simulate
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 from learner_kernels import learner_rounds  # noqa: E402  (a benchmark protocol, not library code)
@@ -35,7 +35,7 @@ def test_counter_based_uniforms_are_the_same_bits():
 def test_kernel_equals_numpy_runner_on_the_real_trace(policy, arms, reward):
     cfg = RunConfig(trace="builtin:smollm2-greedy", policies=(policy,), runs=6, seed=3, arms=arms, reward=reward,
                     cost_device="cuda", engine="numpy")
-    a_prep, b_prep = prepare(cfg), prepare(replace(cfg, engine="numba"))
+    a_prep, b_prep = resolve(cfg), resolve(replace(cfg, engine="numba"))
     P = a_prep.env.n_prompts
     a = simulate(a_prep, make_policy(policy), np.arange(P), np.arange(6))
     b = simulate(b_prep, make_policy(policy), np.arange(P), np.arange(6))
@@ -116,7 +116,7 @@ def test_every_learner_kernel_equals_numpy_in_every_setting(setting):
     trace, fields, learners = SETTINGS[setting]
     fields = {**fields, "arms": fields["arms"].replace("pld@", "rtn4@") if "sampling" in setting else fields["arms"]}
     cfg = RunConfig(trace=trace, runs=2, seed=5, engine="numpy", **fields)
-    prep = prepare(cfg)
+    prep = resolve(cfg)
     prompts = np.arange(min(prep.env.n_prompts, 8))
     for spec in learners:
         spec = spec.replace("pld@", "rtn4@") if "sampling" in setting else spec
@@ -131,7 +131,7 @@ def test_every_learner_kernel_equals_numpy_in_every_setting(setting):
 def test_the_equality_check_can_fail():
     """A kernel given another hyperparameter than the numpy policy is caught."""
     cfg = RunConfig(trace="builtin:smollm2-greedy", runs=2, seed=5, arms=GREEDY_ARMS, engine="numba")
-    prep = prepare(cfg)
+    prep = resolve(cfg)
     a = simulate(prep, make_policy("ucbspec:delta=0.5"), np.arange(12), np.arange(2))
     b = simulate(prep, make_policy("ucbspec:delta=0.001"), np.arange(12), np.arange(2))
     assert not np.array_equal(a["pulls"], b["pulls"])
@@ -198,7 +198,7 @@ def test_serving_kernel_equals_numpy():
 def test_a_subclass_without_its_own_kernel_runs_on_numpy_and_numba_says_so(tmp_path):
     from simulator.kernels.learners import has_kernel
     from simulator.policies import REGISTRY
-    from simulator.policies.bandits import UCB1
+    from simulator.policies.ucb1 import UCB1
 
     class Mine(UCB1):  # a user's variant: it must not silently run UCB1's kernel
         name = "mine-test"

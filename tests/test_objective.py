@@ -12,7 +12,7 @@ import traces
 from simulator.costs import CostModel
 from simulator.envs.replay import ReplayEnv
 from simulator.policies import PolicyContext, make_policy
-from simulator.runner import RunConfig, prepare, run_experiment, simulate
+from simulator.runner import RunConfig, resolve, run_experiment, simulate
 from simulator.serving import ServeConfig, batch_round_costs_s, run_serving
 from simulator.stats import bootstrap_indices, mean_ci, verdict
 from simulator.summary import paired_difference, summarize
@@ -49,7 +49,7 @@ def test_cost_model_worked_example():
 def test_run_and_serve_use_one_cost_rule():
     """The same arm at batch 1 costs the same in `run` and in `serve` (they once disagreed)."""
     tr = traces.load(DEMO)
-    prep = prepare(RunConfig(trace=DEMO, policies=("uniform",), runs=1, arms="plain@0,strong@2,weak@3",
+    prep = resolve(RunConfig(trace=DEMO, policies=("uniform",), runs=1, arms="plain@0,strong@2,weak@3",
                              objective="time"))
     model = CostModel.from_table(tr.costs, None)
     ctx = prep.env.context_lens
@@ -69,7 +69,7 @@ def test_feedback_is_charged_exactly_and_can_be_waived():
     assert (free.feedback_s == 0).all() and (charged.feedback_s > 0).all()
     np.testing.assert_allclose(charged.time_s - free.time_s, charged.feedback_s, rtol=1e-12)
     # the charge is, per round, one draft step of every drafter not played
-    prep = prepare(cfg)
+    prep = resolve(cfg)
     steps = {d: prep.costs.draft_ms[d] / 1000 for d in ("strong", "copy", "mid", "weak")}
     pulls = np.stack(charged.pulls.to_numpy())  # (rows, arms)
     per_arm = np.array([sum(v for d, v in steps.items() if d != a.drafter) for a in prep.arms])
@@ -101,7 +101,7 @@ def test_unverified_positions_are_zeroed_before_any_policy():
             return getattr(self.inner, k)
 
     # the numpy path hands policies their feedback (the kernel reads only verified positions)
-    prep = prepare(RunConfig(trace=DEMO, policies=("hedgespec",), runs=1, arms="strong@4,weak@4", engine="numpy"))
+    prep = resolve(RunConfig(trace=DEMO, policies=("hedgespec",), runs=1, arms="strong@4,weak@4", engine="numpy"))
     pol = make_policy("hedgespec")
     orig = pol.update_full
 
@@ -117,7 +117,7 @@ def test_unverified_positions_are_zeroed_before_any_policy():
 
 def test_throughput_reward_ranges_are_per_arm_and_stated():
     cfg = RunConfig(trace=DEMO, policies=("ucbspec",), runs=1, arms="plain@0,strong@1-4", objective="time")
-    prep = prepare(cfg)
+    prep = resolve(cfg)
     ctx = prep.context(make_policy("ucbspec"))
     lo, hi = ctx.arm_range()
     rel = prep.plain_s[:, None] / prep.cost_s

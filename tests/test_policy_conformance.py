@@ -11,7 +11,7 @@ import pytest
 import traces
 from simulator.policies import REGISTRY, Policy, make_policy
 from simulator.policies.check import check_policy, default_spec
-from simulator.runner import ConfigError, RunConfig, prepare, simulate
+from simulator.runner import ConfigError, RunConfig, resolve, simulate
 
 
 @pytest.mark.parametrize("name", sorted(REGISTRY))
@@ -76,7 +76,7 @@ def test_no_peeking(name, tmp_path):
     spec = {"fixed": "fixed:strong@2"}.get(name, name)
     hist = []
     for path in paths:
-        prep = prepare(RunConfig(trace=str(path), setting="replay", policies=(spec,), runs=3, seed=1,
+        prep = resolve(RunConfig(trace=str(path), setting="replay", policies=(spec,), runs=3, seed=1,
                                  arms="plain@0,strong@1-4,copy@1-4"))
         hist.append(simulate(prep, make_policy(spec), np.arange(P), np.arange(3), record=True)["history"])
     for (pos_a, arm_a, *_), (pos_b, arm_b, *_) in zip(hist[0], hist[1], strict=False):
@@ -91,7 +91,7 @@ def test_runner_refuses_feedback_mismatch():
         name: ClassVar[str] = "full-only-test"
         feedback: ClassVar[str] = "full"
 
-    prep = prepare(RunConfig(trace="builtin:synthetic-demo", setting="stochastic", runs=1, arms="strong@1-2"))
+    prep = resolve(RunConfig(trace="builtin:synthetic-demo", setting="stochastic", runs=1, arms="strong@1-2"))
     with pytest.raises(ConfigError, match="declares feedback 'full', which only the replay setting"):
         simulate(prep, FullOnly(), np.arange(1), np.arange(1))
 
@@ -100,7 +100,7 @@ def test_heuristic_schedule_by_hand(tiny_trace_dir):
     """a@K arms on the hand trace L_a = [2,1,0,3,2,1,0,0,1,0], start K=1: t=0 K=1 accepts 1
     (all) -> 2 tokens, K=3; t=2 L=0 -> 1 token, K=2; t=3 L=3 -> accepts 2 (all) -> 3 tokens,
     K=3 (cap); t=6 L=0 -> 1, K=2; t=7 -> 1, K=1; t=8 L=1 -> accepts 1 (all) -> 2 tokens. 6 rounds."""
-    prep = prepare(RunConfig(trace=str(tiny_trace_dir), policies=("heuristic:start=1",), runs=1,
+    prep = resolve(RunConfig(trace=str(tiny_trace_dir), policies=("heuristic:start=1",), runs=1,
                              arms="a@1-3"))
     res = simulate(prep, make_policy("heuristic:start=1"), np.arange(1), np.arange(1), record=True)
     assert [int(h[0][0]) for h in res["history"]] == [0, 2, 3, 6, 7, 8]
@@ -110,7 +110,7 @@ def test_heuristic_schedule_by_hand(tiny_trace_dir):
 
 def test_banditspec_code_warmup_and_shared_bonus():
     p = make_policy("banditspec-code:drafter=strong")
-    prep = prepare(RunConfig(trace="builtin:synthetic-demo", policies=("uniform",), runs=1, arms="strong@1-4"))
+    prep = resolve(RunConfig(trace="builtin:synthetic-demo", policies=("uniform",), runs=1, arms="strong@1-4"))
     p.reset(1, prep.context(p))
     seen = []
     for r in [1.0, 2.0, 3.0, 5.0, 1.0, 2.0, 3.0, 9.0]:

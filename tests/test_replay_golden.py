@@ -42,7 +42,7 @@ def test_ucbspec_by_hand(tiny_trace_dir):
     assert conf["arms"] == ["plain@0", "a@2", "b@1"]
     c = df[df.policy == "ucbspec"]  # the paper's common width
     assert c.stopping_time.tolist() == [7, 7] and [list(p) for p in c.pulls] == [[2, 3, 2], [2, 3, 2]]
-    assert c.regret_rounds.tolist() == [2.0, 2.0] and np.allclose(c.mean_accepted, 10 / 7)
+    assert c.regret_rounds.tolist() == [2.0, 2.0] and np.allclose(c.tokens / c.stopping_time, 10 / 7)
     u = df[df.policy == "ucbspec:width=per-arm"]
     assert u.stopping_time.tolist() == [6, 6]
     assert [list(p) for p in u.pulls] == [[1, 4, 1], [1, 4, 1]]
@@ -51,4 +51,4 @@ def test_ucbspec_by_hand(tiny_trace_dir):
     assert f.stopping_time.tolist() == [8, 8] and f.regret_rounds.tolist() == [3.0, 3.0]
     o = df[df.policy == "oracle"]
     assert o.regret_rounds.tolist() == [0.0, 0.0] and (o.best_arm_rounds == "a@2").all()
-    assert np.allclose(u.mean_accepted, 10 / 6)
+    assert np.allclose(u.tokens / u.stopping_time, 10 / 6)

@@ -7,7 +7,7 @@ import pytest
 import theory
 from simulator.envs import StochasticEnv
 from simulator.policies import PolicyError
-from simulator.runner import ConfigError, RunConfig, prepare, run_experiment
+from simulator.runner import ConfigError, RunConfig, resolve, run_experiment
 
 DEMO = "builtin:synthetic-demo"
 
@@ -75,7 +75,7 @@ def test_wald_identity_stochastic(tgd_trace_dir):
     adds an overshoot in [0, L] (the recorded length is the horizon)."""
     cfg = RunConfig(trace=str(tgd_trace_dir), setting="stochastic", law="tgd",
                     policies=("ucbspec", "exp3spec"), runs=300, seed=4, arms="tgd0@4,tgd1@4,tgd2@4")
-    prep = prepare(cfg)
+    prep = resolve(cfg)
     assert isinstance(prep.env, StochasticEnv)
     df, _ = run_experiment(cfg, progress=False)
     mu = prep.env.means  # (P, A)
@@ -92,7 +92,7 @@ def test_wald_identity_stochastic(tgd_trace_dir):
 def test_ucbspec_pulls_below_eq33(tgd_trace_dir):
     cfg = RunConfig(trace=str(tgd_trace_dir), setting="stochastic", law="tgd",
                     policies=("ucbspec",), runs=50, seed=2, arms="tgd0@4,tgd1@4,tgd2@4")
-    prep = prepare(cfg)
+    prep = resolve(cfg)
     df, _ = run_experiment(cfg, progress=False)
     mu = prep.env.means
     for pid, g in df.groupby("prompt_id"):
@@ -127,16 +127,16 @@ def test_bad_configs_are_rejected():
     with pytest.raises(ConfigError, match="setting"):
         RunConfig(trace=DEMO, setting="bogus")
     with pytest.raises(ValueError, match="unknown drafter 'zzz'"):
-        prepare(RunConfig(trace=DEMO, arms="zzz@2"))
+        resolve(RunConfig(trace=DEMO, arms="zzz@2"))
     with pytest.raises(ValueError, match="K must be in 0..8"):
-        prepare(RunConfig(trace=DEMO, arms="strong@9"))
+        resolve(RunConfig(trace=DEMO, arms="strong@9"))
 
 
 def test_autocorrelated_setting_keeps_means_and_exact_comparator():
     cfg = RunConfig(trace=DEMO, setting="stochastic", law="autocorrelated", policies=("fixed:copy@3",),
                     runs=300, seed=1, arms="copy@3,strong@3")
-    prep = prepare(cfg)
-    emp = prepare(RunConfig(trace=DEMO, setting="stochastic", law="empirical", policies=("uniform",),
+    prep = resolve(cfg)
+    emp = resolve(RunConfig(trace=DEMO, setting="stochastic", law="empirical", policies=("uniform",),
                             arms="copy@3,strong@3"))
     np.testing.assert_allclose(prep.env.means, emp.env.means)  # Assumption 4.1: same mu_i
     df, _ = run_experiment(cfg, progress=False)

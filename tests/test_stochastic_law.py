@@ -21,7 +21,7 @@ from simulator.envs import make_env
 from simulator.envs.replay import expected_rounds_bernoulli
 from simulator.envs.stochastic import StochasticEnv, occupation_counts, round_counts
 from simulator.policies import make_policy
-from simulator.runner import RunConfig, prepare, simulate, simulate_env
+from simulator.runner import RunConfig, resolve, simulate, simulate_env
 from simulator.stats import runs_half_width
 from traces import Arm, arm_from_name
 
@@ -157,7 +157,7 @@ def test_the_compiled_engine_draws_the_same_law(trace, law):
     """The kernel reads the env's ``cdf``: stopping times and pulls equal numpy's, to the bit."""
     cfg = RunConfig(trace=trace, setting="stochastic", law=law, runs=2, seed=5, engine="numpy",
                     arms="plain@0,rtn4@1-4,pld@4")
-    prep = prepare(cfg)
+    prep = resolve(cfg)
     for spec in ("ucbspec", "thompson", "fixed:rtn4@3"):
         got = []
         for engine in ("numpy", "numba"):

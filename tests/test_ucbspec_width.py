@@ -133,11 +133,11 @@ def test_per_arm_option_is_the_old_rule_bit_for_bit(kind):
 
 @pytest.mark.parametrize("policy", ["ucbspec", "ucbspec:width=per-arm", "ucbspec:scale=2.0"])
 def test_every_engine_uses_the_same_width(policy):
-    from simulator.runner import RunConfig, prepare, simulate
+    from simulator.runner import RunConfig, resolve, simulate
 
     cfg = RunConfig(trace="builtin:smollm2-greedy", policies=(policy,), runs=3, seed=3, arms="plain@0,rtn4@1-4,pld@1-8",
                     reward="throughput", cost_device="cuda", engine="numpy")
-    a_prep, b_prep = prepare(cfg), prepare(replace(cfg, engine="numba"))
+    a_prep, b_prep = resolve(cfg), resolve(replace(cfg, engine="numba"))
     P = a_prep.env.n_prompts
     a = simulate(a_prep, make_policy(policy), np.arange(P), np.arange(3))
     b = simulate(b_prep, make_policy(policy), np.arange(P), np.arange(3))

@@ -61,6 +61,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .guards import FileGuardError, check_regular
 from .io import MAX_TOKENS
 from .manifest import make_manifest
 from .trace import Trace, TraceError
@@ -400,8 +401,11 @@ def read_log(fmt: str, path: str | Path, k: int | None = None) -> tuple[list[Log
     if not p.is_file():
         raise TraceError(f"{p}: expected a log file (JSON lines), got "
                          + ("a directory" if p.is_dir() else "nothing there" if not p.exists() else "a special file"))
-    if p.stat().st_size > MAX_LOG_BYTES:
-        raise TraceError(f"{p}: {p.stat().st_size} bytes; expected a log of at most {MAX_LOG_BYTES} bytes")
+    try:
+        check_regular(p, MAX_LOG_BYTES)
+    except FileGuardError as exc:
+        raise TraceError(f"{p}: {exc.size} bytes; expected a log of at most {MAX_LOG_BYTES} bytes" if exc.size
+                         else f"{p}: expected a log file (JSON lines), got {exc.kind}") from None
     out: list[Logged] = []
     digest, sizes = hashlib.sha256(), [0, 0, 0]
     for i, raw in _lines(p, digest):

@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import json
 import os
-import stat
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -21,7 +20,7 @@ import pyarrow.parquet as pq
 from . import schema as S
 from .arms import PLAIN
 from .costcheck import check_noise_columns, fill_noise
-from .guards import DuplicateKeyError, memory_problem, strict_json_loads
+from .guards import DuplicateKeyError, FileGuardError, memory_problem, read_regular, strict_json_loads
 from .outdir import PARTIAL_MARK  # noqa: F401 -- the temp folders' mark, named here for the collector's tests
 from .trace import Trace, TraceError
 
@@ -44,12 +43,6 @@ def _token_ids(ids) -> bool:
     except (ValueError, TypeError):
         return False
     return a.ndim == 1 and a.dtype.kind in "iu" and bool((a >= 0).all() and (a < 2**31).all())
-
-
-def _file_kind(mode: int) -> str:
-    return ("a directory" if stat.S_ISDIR(mode) else "a FIFO" if stat.S_ISFIFO(mode) else
-            "a socket" if stat.S_ISSOCK(mode) else "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else
-            "a special file")
 
 
 def _read_parquet(path: Path, problems: list[str]) -> pd.DataFrame | None:
@@ -301,21 +294,61 @@ def load(path: str | os.PathLike[str]) -> Trace:
 
 
 def _read(path: Path) -> tuple[Trace | None, list[str]]:
-    problems: list[str] = []
+    """Every check of a trace directory in file order (manifest, prompts, accept, costs, ranks);
+    the first file with problems stops the read, so later checks see well-formed input."""
     if not path.is_dir():
         return None, [f"{path}: expected a trace directory (manifest.json + parquet tables)"]
     links = _links_out(path)
     if links:
         return None, links
-    mpath = path / S.MANIFEST_FILE
+    manifest, problems = _read_manifest(path / S.MANIFEST_FILE)
+    if manifest is None:
+        return None, problems
+    parts = _check_layout(manifest, path, problems)
+    if problems:
+        return None, problems
+    tables = _read_tables(path, problems)
+    if tables is None:
+        return None, problems
+    prompts, acc = tables
+    prompts = _check_prompts(prompts, path / S.PROMPTS_FILE, manifest, problems)
+    if prompts is None or problems:
+        return None, problems
+    lens = prompts["output_len"].to_numpy(np.int64)
+    drafters = [d["name"] for d in manifest["drafters"]]
+    P, D, T = len(prompts), len(drafters), int(lens.max())
+    dense = _dense_bytes(P, D, T, acc, _rank_depth_hint(path / S.RANKS_FILE, int(manifest["k_max"])))
+    too_big = memory_problem(f"{path / S.PROMPTS_FILE}: output_len", dense + parts,
+                             doing="loading the trace")  # tables still held
+    if too_big:  # before any (P, D, T) array is allocated
+        return None, [too_big]
+    apath = path / S.ACCEPT_FILE
+    rows = _index_accept(acc, apath, prompts, drafters, problems)
+    if rows is None or not _check_accept_blocks(rows, apath, manifest, prompts, lens, problems):
+        return None, problems
+    _check_accept_values(rows, apath, manifest, lens, problems)
+    costs = _read_costs(path / S.COSTS_FILE, manifest, drafters, problems)
+    if problems:
+        return None, problems
+    accept, alpha, beta, drafted = _dense_accept(rows, (P, D, T))
+    held = sum(a.nbytes for a in (accept, alpha, beta) if a is not None)
+    ranks = _read_ranks_checked(path / S.RANKS_FILE, manifest, prompts, accept, held, problems)
+    if problems:
+        return None, problems
+    trace = Trace(manifest, prompts, accept, alpha, beta, costs, path, ranks, drafted)
+    return trace, []
+
+
+def _read_manifest(mpath: Path) -> tuple[dict | None, list[str]]:
+    """``manifest.json``: a regular JSON file under ``MAX_MANIFEST_BYTES``, each key once, then
+    :func:`_check_manifest`; ``(None, problems)`` when it is unusable."""
     try:
         # a regular file only: a FIFO would block the read, a directory or a link loop raise
-        st = os.stat(mpath)
-        if not stat.S_ISREG(st.st_mode):
-            return None, [f"{mpath}: expected a regular JSON file, got {_file_kind(st.st_mode)}"]
-        if st.st_size > MAX_MANIFEST_BYTES:
-            return None, [f"{mpath}: {st.st_size} bytes; expected a manifest under {MAX_MANIFEST_BYTES} bytes"]
-        manifest = strict_json_loads(mpath.read_bytes().decode("utf-8"))
+        manifest = strict_json_loads(read_regular(mpath, MAX_MANIFEST_BYTES).decode("utf-8"))
+    except FileGuardError as exc:
+        if exc.kind:
+            return None, [f"{mpath}: expected a regular JSON file, got {exc.kind}"]
+        return None, [f"{mpath}: {exc.size} bytes; expected a manifest under {MAX_MANIFEST_BYTES} bytes"]
     except FileNotFoundError:
         return None, [f"{mpath}: file missing"]
     except DuplicateKeyError as exc:  # json.loads would keep the last one silently
@@ -326,79 +359,107 @@ def _read(path: Path) -> tuple[Trace | None, list[str]]:
         return None, [f"{mpath}: not valid JSON (nested too deeply)"]
     except OSError as exc:  # a symlink loop, a permission error, ...
         return None, [f"{mpath}: cannot read ({exc.strerror or type(exc).__name__})"]
+    problems: list[str] = []
     if not _check_manifest(manifest, mpath, problems):
         return None, problems
+    return manifest, problems
+
+
+def _check_layout(manifest: dict, path: Path, problems: list[str]) -> list[tuple[str, float]]:
+    """Decoding fields, the schema's files, and the tables' size from their parquet footers
+    (before reading them); returns those sizes."""
+    mpath = path / S.MANIFEST_FILE
     _check_decoding(manifest, mpath, problems)
     _check_schema_files(manifest, path, problems)
-    parts = _table_bytes(path)  # from the parquet footers, before reading
+    parts = _table_bytes(path)
     too_big = parts and memory_problem(f"{path / max(parts, key=lambda x: x[1])[0].split(':')[0]}: rows", parts,
                                        doing="reading the trace")
     if too_big:
         problems.append(too_big)
-    if problems:
-        return None, problems
-    k_max = int(manifest["k_max"])
-    drafters = [d["name"] for d in manifest["drafters"]]
+    return parts
 
-    ppath = path / S.PROMPTS_FILE
+
+def _read_tables(path: Path, problems: list[str]) -> tuple[pd.DataFrame, pd.DataFrame] | None:
+    """``prompts.parquet`` and ``accept.parquet`` with their columns, or ``None``."""
+    ppath, apath = path / S.PROMPTS_FILE, path / S.ACCEPT_FILE
     prompts = _read_parquet(ppath, problems)
-    apath = path / S.ACCEPT_FILE
     acc = _read_parquet(apath, problems)
     if prompts is None or acc is None:
-        return None, problems
+        return None
     p_ok = _check_columns(prompts, ppath, S.PROMPT_COLUMNS, S.PROMPT_OPTIONAL, problems)
     a_ok = _check_columns(acc, apath, S.ACCEPT_COLUMNS, S.ACCEPT_OPTIONAL, problems)
-    if not (p_ok and a_ok):
-        return None, problems
+    return (prompts, acc) if p_ok and a_ok else None
 
+
+def _check_prompts(prompts: pd.DataFrame, ppath: Path, manifest: dict, problems: list[str]) -> pd.DataFrame | None:
+    """``prompts.parquet``: unique ids, known finish reasons, lengths in range, token ids
+    matching ``output_len``; returns the table (string ids), ``None`` when it has no rows."""
     prompts = prompts.reset_index(drop=True)
     prompts["prompt_id"] = prompts["prompt_id"].astype(str)
     if len(prompts) == 0:
         problems.append(f"{ppath}: no prompts")
-        return None, problems
-    dup = prompts["prompt_id"][prompts["prompt_id"].duplicated()].unique().tolist()
+        return None
+    ids = prompts["prompt_id"]
+    dup = ids[ids.duplicated()].unique().tolist()
     if dup:
         problems.append(f"{ppath}: prompt_id: expected unique ids, duplicates {dup[:5]}")
     bad_fr = sorted(set(prompts["finish_reason"]) - set(S.FINISH_REASONS))
     if bad_fr:
         problems.append(f"{ppath}: finish_reason: expected one of {list(S.FINISH_REASONS)}, got {bad_fr}")
+    _check_prompt_lengths(prompts, ppath, problems)
+    _check_output_ids(prompts, ppath, manifest.get("information", "full") == "partial", problems)
+    return prompts
+
+
+def _check_prompt_lengths(prompts: pd.DataFrame, ppath: Path, problems: list[str]) -> None:
+    ids = prompts["prompt_id"]
     lens = prompts["output_len"].to_numpy(np.int64)
     for i in np.flatnonzero(lens < 1)[:5]:
         problems.append(
             f"{ppath}: output_len: expected >= 1 (zero-length outputs cannot be replayed), "
-            f"got {lens[i]} for prompt {prompts['prompt_id'][i]!r}"
+            f"got {lens[i]} for prompt {ids[i]!r}"
         )
     for i in np.flatnonzero(lens > MAX_TOKENS)[:5]:
-        problems.append(f"{ppath}: output_len: expected at most {MAX_TOKENS}, got {lens[i]} for prompt "
-                        f"{prompts['prompt_id'][i]!r}")
+        problems.append(f"{ppath}: output_len: expected at most {MAX_TOKENS}, got {lens[i]} for prompt {ids[i]!r}")
     plen = prompts["prompt_len"].to_numpy(np.int64)
     for i in np.flatnonzero((plen < 1) | (plen > MAX_TOKENS))[:5]:
-        problems.append(f"{ppath}: prompt_len: expected 1..{MAX_TOKENS}, got {plen[i]} for prompt "
-                        f"{prompts['prompt_id'][i]!r}")
+        problems.append(f"{ppath}: prompt_len: expected 1..{MAX_TOKENS}, got {plen[i]} for prompt {ids[i]!r}")
     turn = prompts["turn"].to_numpy(np.int64)
     for i in np.flatnonzero((turn < 0) | (turn > 1000))[:5]:
-        problems.append(f"{ppath}: turn: expected 0..1000, got {turn[i]} for prompt {prompts['prompt_id'][i]!r}")
-    for i, ids in enumerate(prompts["output_ids"]):
-        if ids is not None and len(ids) and not _token_ids(ids):
+        problems.append(f"{ppath}: turn: expected 0..1000, got {turn[i]} for prompt {ids[i]!r}")
+
+
+def _check_output_ids(prompts: pd.DataFrame, ppath: Path, partial: bool, problems: list[str]) -> None:
+    ids = prompts["prompt_id"]
+    lens = prompts["output_len"].to_numpy(np.int64)
+    for i, out in enumerate(prompts["output_ids"]):
+        if out is not None and len(out) and not _token_ids(out):
             problems.append(f"{ppath}: output_ids: expected token ids (integers 0..2^31-1) for prompt "
-                            f"{prompts['prompt_id'][i]!r}, got {list(ids[:3])!r}..."[:300])
+                            f"{ids[i]!r}, got {list(out[:3])!r}..."[:300])
             break
-    partial = manifest.get("information", "full") == "partial"
     id_lens = prompts["output_ids"].map(lambda x: -1 if x is None else len(x)).to_numpy()
     for i in np.flatnonzero((id_lens != lens) & ~(partial & (id_lens == 0)))[:5]:
-        problems.append(
-            f"{ppath}: output_ids: expected {lens[i]} ids (output_len) for prompt "
-            f"{prompts['prompt_id'][i]!r}, got {id_lens[i]}"
-        )
-    if problems:
-        return None, problems
-    P, D, T = len(prompts), len(drafters), int(lens.max())
-    dense = _dense_bytes(P, D, T, acc, _rank_depth_hint(path / S.RANKS_FILE, k_max))
-    too_big = memory_problem(f"{ppath}: output_len", dense + parts, doing="loading the trace")  # tables still held
-    if too_big:  # before any (P, D, T) array is allocated
-        return None, [too_big]
+        problems.append(f"{ppath}: output_ids: expected {lens[i]} ids (output_len) for prompt {ids[i]!r}, "
+                        f"got {id_lens[i]}")
 
-    # accept table: ids known, positions 0..N-1 in order, 0 <= accept <= min(k_max, N - pos)
+
+class _AcceptRows(NamedTuple):
+    """``accept.parquet`` indexed: prompt and drafter index, position and value of each row."""
+
+    acc: pd.DataFrame
+    pid: pd.Series  # prompt ids as strings
+    pi: np.ndarray
+    di: np.ndarray
+    pos: np.ndarray
+    val: np.ndarray
+
+    def where(self, r: int) -> str:
+        return f"prompt {self.pid.iloc[r]!r}, drafter {self.acc['drafter'].iloc[r]!r}"
+
+
+def _index_accept(acc: pd.DataFrame, apath: Path, prompts: pd.DataFrame, drafters: list[str],
+                  problems: list[str]) -> _AcceptRows | None:
+    """The accept table's ids must be known prompts and drafters; ``None`` when not."""
     pid_index = {p: i for i, p in enumerate(prompts["prompt_id"])}
     acc_pid = acc["prompt_id"].astype(str)
     # factorise once, look up the few distinct values (a set of 4 M strings took seconds)
@@ -411,17 +472,22 @@ def _read(path: Path) -> tuple[Trace | None, list[str]]:
     if unknown_d:
         problems.append(f"{apath}: drafter: expected one of {drafters}, got {unknown_d[:5]}")
     if problems:
-        return None, problems
+        return None
     pi = np.array([pid_index[u] for u in p_uniq], np.int64)[p_codes]
     d_index = {d: i for i, d in enumerate(drafters)}
     di = np.array([d_index[u] for u in d_uniq], np.int64)[d_codes]
-    pos = acc["pos"].to_numpy(np.int64)
-    val = acc["accept"].to_numpy(np.int64)
-    n_of_row = lens[pi]
+    return _AcceptRows(acc, acc_pid, pi, di, acc["pos"].to_numpy(np.int64), acc["accept"].to_numpy(np.int64))
 
+
+def _check_accept_blocks(rows: _AcceptRows, apath: Path, manifest: dict, prompts: pd.DataFrame, lens: np.ndarray,
+                         problems: list[str]) -> bool:
+    """Rows per (prompt, drafter) block and their positions: full, one per output position,
+    ``pos = 0..N-1`` in order; partial (an engine log), one per logged step, increasing."""
+    partial = manifest.get("information", "full") == "partial"
+    drafters = [d["name"] for d in manifest["drafters"]]
+    P, D = len(prompts), len(drafters)
     counts = np.zeros((P, D), dtype=np.int64)
-    np.add.at(counts, (pi, di), 1)
-    # full: one row per output position; partial (an engine log): one per logged step, at least one
+    np.add.at(counts, (rows.pi, rows.di), 1)
     wrong = np.argwhere((counts < 1) | (counts > lens[:, None]) if partial else counts != lens[:, None])
     for p_i, d_i in wrong[:5]:
         problems.append(
@@ -430,13 +496,12 @@ def _read(path: Path) -> tuple[Trace | None, list[str]]:
             + f", got {counts[p_i, d_i]}"
         )
     if len(wrong):
-        return None, problems
-    # within each (prompt, drafter) block the file must list pos = 0, 1, ..., N-1 (partial:
-    # increasing positions below N)
-    key = pi * D + di
+        return False
+    pos = rows.pos
+    key = rows.pi * D + rows.di
     same_block = np.r_[False, key[1:] == key[:-1]]
     if partial:
-        order_ok = np.where(same_block, pos > np.r_[-1, pos[:-1]], pos >= 0) & (pos < n_of_row)
+        order_ok = np.where(same_block, pos > np.r_[-1, pos[:-1]], pos >= 0) & (pos < lens[rows.pi])
     else:
         order_ok = np.where(same_block, pos == np.r_[-1, pos[:-1]] + 1, pos == 0)
     if not order_ok.all():
@@ -444,23 +509,26 @@ def _read(path: Path) -> tuple[Trace | None, list[str]]:
         problems.append(
             f"{apath}: pos: expected "
             + ("increasing positions below output_len" if partial else "0..N-1 in order")
-            + f" within each (prompt_id, drafter) block, row {r} has pos {pos[r]} for prompt "
-            f"{acc_pid.iloc[r]!r}, drafter {acc['drafter'].iloc[r]!r}"
+            + f" within each (prompt_id, drafter) block, row {r} has pos {pos[r]} for {rows.where(r)}"
         )
-        return None, problems
-    cap = np.minimum(k_max, n_of_row - pos)
+        return False
+    return True
+
+
+def _check_accept_values(rows: _AcceptRows, apath: Path, manifest: dict, lens: np.ndarray,
+                         problems: list[str]) -> None:
+    """``0 <= accept <= min(k_max, N - pos)``; ``alpha``/``beta`` probabilities (required for
+    kind 'sampling'); ``drafted`` only in a partial trace, at least the step's accept."""
+    pos, val, acc = rows.pos, rows.val, rows.acc
+    cap = np.minimum(int(manifest["k_max"]), lens[rows.pi] - pos)
     bad = np.flatnonzero((val < 0) | (val > cap))
     for r in bad[:5]:
-        problems.append(
-            f"{apath}: accept: expected 0..{cap[r]} (min(k_max, output_len - pos)), got {val[r]} "
-            f"at prompt {acc_pid.iloc[r]!r}, drafter {acc['drafter'].iloc[r]!r}, pos {pos[r]}"
-        )
+        problems.append(f"{apath}: accept: expected 0..{cap[r]} (min(k_max, output_len - pos)), got {val[r]} "
+                        f"at {rows.where(r)}, pos {pos[r]}")
     if len(bad) > 5:
         problems.append(f"{apath}: accept: {len(bad) - 5} more out-of-range values")
-    alpha = beta = None
-    sampling = manifest["kind"] == "sampling"
     for col in ("alpha", "beta"):
-        if sampling and col not in acc.columns:
+        if manifest["kind"] == "sampling" and col not in acc.columns:
             problems.append(f"{apath}: column {col!r} missing (required for kind 'sampling')")
         if col in acc.columns:
             v = acc[col].to_numpy(np.float64)
@@ -469,46 +537,56 @@ def _read(path: Path) -> tuple[Trace | None, list[str]]:
     if "drafted" in acc.columns:  # an adaptive-length log: each step's own draft length
         dk = acc["drafted"].to_numpy(np.int64)
         bad = np.flatnonzero((dk != -1) & ((dk < np.maximum(val, 1)) | (dk > S.MAX_COST_K)))
-        if not partial and len(dk):
+        if manifest.get("information", "full") != "partial" and len(dk):
             bad = np.arange(len(dk))
         if len(bad):
             r = int(bad[0])
             problems.append(f"{apath}: drafted: expected -1 or the step's draft length (accept..{S.MAX_COST_K}) in a "
-                            f"partial trace, got {dk[r]} at prompt {acc_pid.iloc[r]!r}, drafter "
-                            f"{acc['drafter'].iloc[r]!r}, pos {pos[r]} (accept {val[r]})")
-    costs = None
-    cpath = path / S.COSTS_FILE
-    if cpath.exists():
-        costs = _read_parquet(cpath, problems)
-        if costs is not None and _check_columns(costs, cpath, S.COST_COLUMNS, S.COST_OPTIONAL, problems):
-            _check_costs(costs, cpath, drafters, problems)
-            _check_noise_schema(costs, cpath, manifest, problems)
-    if problems:
-        return None, problems
+                            f"partial trace, got {dk[r]} at {rows.where(r)}, pos {pos[r]} (accept {val[r]})")
 
-    accept = np.full((P, D, T), -1, dtype=np.int16)
-    accept[pi, di, pos] = val
+
+def _read_costs(cpath: Path, manifest: dict, drafters: list[str], problems: list[str]) -> pd.DataFrame | None:
+    """``costs.parquet`` when present: columns, ranges, noise columns' schema."""
+    if not cpath.exists():
+        return None
+    costs = _read_parquet(cpath, problems)
+    if costs is not None and _check_columns(costs, cpath, S.COST_COLUMNS, S.COST_OPTIONAL, problems):
+        _check_costs(costs, cpath, drafters, problems)
+        _check_noise_schema(costs, cpath, manifest, problems)
+    return costs
+
+
+def _read_ranks_checked(rpath: Path, manifest: dict, prompts: pd.DataFrame, accept: np.ndarray, held: int,
+                        problems: list[str]) -> np.ndarray | None:
+    """``ranks.parquet`` when present, read (``held``: bytes already allocated) and checked
+    against the accept table."""
+    if not rpath.exists():
+        return None
+    drafters = [d["name"] for d in manifest["drafters"]]
+    lens = prompts["output_len"].to_numpy(np.int64)
+    pid_index = {p: i for i, p in enumerate(prompts["prompt_id"])}
+    ranks = _read_ranks(rpath, manifest, pid_index, drafters, lens, problems, held)
+    if ranks is not None:
+        _check_ranks_accept(ranks, accept, manifest, lens, prompts["prompt_id"].tolist(), rpath, problems)
+    return ranks
+
+
+def _dense_accept(rows: _AcceptRows, shape: tuple[int, int, int]) -> tuple[np.ndarray, ...]:
+    """``(accept, alpha, beta, drafted)`` as ``(P, D, T)`` arrays (``None`` for absent columns)."""
+    acc, at = rows.acc, (rows.pi, rows.di, rows.pos)
+    accept = np.full(shape, -1, dtype=np.int16)
+    accept[at] = rows.val
+    alpha = beta = drafted = None
     if "alpha" in acc.columns:
-        alpha = np.full((P, D, T), np.nan, dtype=np.float32)
-        alpha[pi, di, pos] = acc["alpha"].to_numpy(np.float32)
+        alpha = np.full(shape, np.nan, dtype=np.float32)
+        alpha[at] = acc["alpha"].to_numpy(np.float32)
     if "beta" in acc.columns:
-        beta = np.full((P, D, T), np.nan, dtype=np.float32)
-        beta[pi, di, pos] = acc["beta"].to_numpy(np.float32)
-    drafted = None
+        beta = np.full(shape, np.nan, dtype=np.float32)
+        beta[at] = acc["beta"].to_numpy(np.float32)
     if "drafted" in acc.columns:
-        drafted = np.full((P, D, T), -1, dtype=np.int16)
-        drafted[pi, di, pos] = acc["drafted"].to_numpy(np.int16)
-    ranks = None
-    rpath = path / S.RANKS_FILE
-    if rpath.exists():
-        held = sum(a.nbytes for a in (accept, alpha, beta) if a is not None)
-        ranks = _read_ranks(rpath, manifest, pid_index, drafters, lens, problems, held)
-        if ranks is not None:
-            _check_ranks_accept(ranks, accept, manifest, lens, prompts["prompt_id"].tolist(), rpath, problems)
-        if problems:
-            return None, problems
-    trace = Trace(manifest, prompts, accept, alpha, beta, costs, path, ranks, drafted)
-    return trace, []
+        drafted = np.full(shape, -1, dtype=np.int16)
+        drafted[at] = acc["drafted"].to_numpy(np.int16)
+    return accept, alpha, beta, drafted
 
 
 #: every cost row (one step) lies within 100 ns .. one hour; the collector floors draft rows at 1e-4 ms

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .guards import DuplicateKeyError, strict_json_loads
+from .guards import DuplicateKeyError, FileGuardError, read_regular, strict_json_loads
 
 TREES_DIR = Path(__file__).resolve().parent / "trees"
 _BRANCHING = re.compile(r"\d+(x\d+)*")
@@ -142,9 +142,7 @@ def load_tree(name: str) -> Tree:
                         "path")
     want = '{"paths": [[0], [1], [0, 0], ...]}'
     try:
-        if path.stat().st_size > MAX_FILE_BYTES:
-            raise TreeError(f"{path}: {path.stat().st_size} bytes; expected a tree file under {MAX_FILE_BYTES} bytes")
-        data = strict_json_loads(path.read_text(encoding="utf-8"))
+        data = strict_json_loads(read_regular(path, MAX_FILE_BYTES).decode("utf-8"))
         raw = data["paths"]
         if not isinstance(raw, list) or not all(isinstance(p, list) and 1 <= len(p) <= MAX_DEPTH and all(
                 isinstance(r, int) and not isinstance(r, bool) and 0 <= r <= MAX_RANK for r in p) for p in raw):
@@ -152,6 +150,10 @@ def load_tree(name: str) -> Tree:
         paths = {tuple(p) for p in raw}
     except TreeError:
         raise
+    except FileGuardError as exc:
+        if exc.kind:
+            raise TreeError(f"{path}: expected a regular JSON file, got {exc.kind}") from None
+        raise TreeError(f"{path}: {exc.size} bytes; expected a tree file under {MAX_FILE_BYTES} bytes") from None
     except RecursionError:
         raise TreeError(f"{path}: paths: expected {want} (nested too deeply)") from None
     except DuplicateKeyError as exc:

@@ -29,14 +29,14 @@ def main() -> None:
     arms = [Arm("plain", 0)] + [Arm(drafter, k) for k in range(1, 5)]
     env = ReplayEnv(tr, arms)
     ctxs = prompt_contexts(tr.prompts["prompt_len"].to_numpy(float), tr.output_lens)
-    batches = S._draw_batches(0, SIZES, RUNS, tr.n_prompts)
+    batches = S.draw_batches(0, SIZES, RUNS, tr.n_prompts)
     cost = S.batch_round_costs_s(model, arms, max(SIZES), np.array([ctxs[b].mean() for b in batches]))
     held = cost.copy()
     for lane, b in enumerate(batches):
         held[lane] = cost[lane, len(b)][None, :]
     bsz = np.repeat(np.asarray(SIZES), RUNS)
     for name, cc in (("simulation", cost), ("no departures", held)):
-        tp = np.array([np.divide(*S._simulate(env, batches, cc, None, a, 0)[:2]) for a in range(len(arms))])
+        tp = np.array([np.divide(*S.simulate_batches(env, batches, cc, None, a, 0)[:2]) for a in range(len(arms))])
         imp = tp[1:] / tp[0]
         print(f"{name:>14}: " + "".join(str(1 + int(np.argmax(imp[:, bsz == b].mean(axis=1)))) for b in SIZES))
     mat = np.array([tr.output_lens.sum() / sum(len(tr.fixed_arm_rounds(a, p)) for p in range(tr.n_prompts))

@@ -52,9 +52,10 @@ def tgd_pmf(p: np.ndarray, K: np.ndarray, L: int) -> np.ndarray:
     return np.where(x == K + 1, sm.power(p, K), pmf)
 
 
-def fit_tgd_rate(mean_accepted: float, k: int) -> float:
-    """``p`` with ``E[min(G, k)] = sum_{i<=k} p^i = mean_accepted`` (G geometric)."""
-    m = float(mean_accepted)
+def fit_tgd_rate(drafts_accepted: float, k: int) -> float:
+    """``p`` with ``E[min(G, k)] = sum_{i<=k} p^i = drafts_accepted`` (G geometric): the mean
+    number of draft tokens accepted per round, the bonus token not included."""
+    m = float(drafts_accepted)
     if m <= 0:
         return 0.0
     if m >= k - 1e-9:

@@ -10,7 +10,7 @@ from .base import REGISTRY, Policy, PolicyContext, PolicyError, make_policy, reg
 
 # every other module of this package is a learner file that registers itself: adding a
 # built-in learner is adding one file (its dataclass, numpy methods and compiled form)
-_NOT_LEARNERS = {"base", "check", "errors", "plugins", "reference"}
+_NOT_LEARNERS = {"base", "check", "common", "errors", "plugins", "reference"}
 for _mod in sorted(m.name for m in pkgutil.iter_modules(__path__)):
     if _mod not in _NOT_LEARNERS:
         importlib.import_module(f"{__name__}.{_mod}")

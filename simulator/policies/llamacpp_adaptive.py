@@ -55,10 +55,14 @@ def _update(arm, r, A, st, ist, prm, itab, ftab, F, prompt, pos, e, tmp):
 class LlamaCppAdaptive(Policy):
     """llama.cpp's adaptive draft length, pull request ggml-org/llama.cpp#25726 ("spec: add
     initial adaptive draft length heuristic", open, not in ggml-org/llama.cpp master): the rule
-    as the PR text states it and as its branch implements it, Us5rName/llama.cpp
-    ``common/speculative.cpp`` (stored version 63d239d0dcf8e8818bbd9459bfa8a67434aaa274:
-    ``accept`` and ``draft`` of the draft implementations, ``adaptive_n`` per sequence)
-    with its defaults in ``common/common.h`` (8fcda3101b7907902723c4d2ae4549d1b45d2617).
+    as the PR text states it and as its branch implements it for DFlash/DSpark drafts,
+    Us5rName/llama.cpp ``common/speculative.cpp`` (stored version
+    63d239d0dcf8e8818bbd9459bfa8a67434aaa274: ``common_speculative_impl_draft_dflash::accept``
+    and ``draft``, ``adaptive_n`` per sequence) with its defaults in ``common/common.h``
+    (8fcda3101b7907902723c4d2ae4549d1b45d2617).  At that version draft-simple and EAGLE-3 have
+    no adaptive length, and the MTP drafter's ``accept`` gates the same counters with a 2-bit
+    saturating counter and a 20-round success/failure window (a count only grows while 15 of the
+    last 20 rounds agree); that MTP variant is not this rule.
 
     * A round is a **success** when the target accepts at least ``adaptive_n -
       adaptive_length_bias`` drafted tokens, else a **failure**.

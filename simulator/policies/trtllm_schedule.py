@@ -115,7 +115,8 @@ class TrtllmSchedule(Policy):
     Not modelled: ``max_concurrency``'s older path caps the batch size at ``max_batch_size`` and
     ``max_num_tokens // (1 + max_draft_len)`` before comparing (no such caps in a trace); the
     permanent cutoff by a rolling acceptance length over completed requests
-    (``acceptance_window``, ``acceptance_length_threshold``); CUDA-graph padding of the batch.
+    (``acceptance_window``, ``acceptance_length_threshold``); CUDA-graph padding of the batch;
+    vanilla MTP, where ``utils.py`` (011d0933) ignores both knobs and stays at ``max_draft_len``.
     """
 
     name: ClassVar[str] = "trtllm-schedule"

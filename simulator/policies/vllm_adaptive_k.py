@@ -160,7 +160,8 @@ class VllmAdaptiveK(Policy):
     K is played in the same round); verification padded to N tokens (the cost table charges the
     played arm's own cost); per-request acceptance in batch serving (the batch mean, as above);
     ``adaptive_k_for_step or num_spec_tokens`` taking K = 0 for N (a K = 0 round here has no
-    drafts at all).
+    drafts at all); ``_compute_adaptive_k`` runs on every ``schedule()`` call, so vLLM's cooldown
+    also counts down on steps without decoding (prefill-only steps; a trace has none).
     """
 
     name: ClassVar[str] = "vllm-adaptive-k"
