@@ -1,4 +1,8 @@
-"""SmartSpec: goodput from a running acceptance rate per drafter (see ``simulator/policies/common.py``)."""
+"""SmartSpec: goodput from a running acceptance rate per drafter.
+
+Reward-range rule: none; it reads accepted tokens, not a reward range (``PolicyContext``'s ranges are
+unused), and its bonus is on acceptance rates, in [0, 1] for every drafter
+(``simulator/policies/common.py``)."""
 
 from __future__ import annotations
 

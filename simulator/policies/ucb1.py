@@ -1,4 +1,9 @@
-"""UCB1 (Auer et al. 2002); reward-range rule in ``simulator/policies/common.py``."""
+"""UCB1 (Auer et al. 2002).
+
+Reward-range rule: rewards are normalised to ``x = (r - lo) / (hi - lo)`` in [0, 1] with one
+range for every arm, ``[reward_lo, reward_hi]`` over the arm set (``[1, L+1]`` for tokens), never an
+arm's own range; the textbook constants for rewards in [0, 1] (the bandit learners' shared rule,
+``simulator/policies/common.py``)."""
 
 from __future__ import annotations
 
