@@ -167,6 +167,25 @@ def count_update(arm, r, A, st, ist, prm, itab, ftab, F, prompt, pos, e, tmp):
     ist[0] += 1
 
 
+def length_arms(ctx: PolicyContext, drafter: str, name: str) -> tuple[dict[int, int], str]:
+    """The draft-length arms of one drafter for the engines' rules: ``({K: arm index}, drafter)``
+    with K = 0 the first ``plain@0`` (if any) and K >= 1 the chains ``drafter@K`` (``drafter``
+    empty: the first drafter with an ``@K`` arm); tree arms are skipped.  Refused in one line
+    without any ``@K`` arm."""
+    arm_of: dict[int, int] = {}
+    for i, arm in enumerate(ctx.arms):
+        if arm.tree:
+            continue
+        if arm.k == 0:
+            arm_of.setdefault(0, i)
+        elif (arm.drafter == drafter or not drafter) and arm.k not in arm_of:
+            drafter = arm.drafter
+            arm_of[arm.k] = i
+    if not any(k > 0 for k in arm_of):
+        raise PolicyError(f"policy {name}: needs arms DRAFTER@1..K of one drafter; arm set: {list(ctx.arm_names)}")
+    return arm_of, drafter
+
+
 def drafter_arms(ctx: PolicyContext, drafter: str) -> dict[int, int]:
     """K -> arm index for the arms ``drafter@K`` (K >= 1) of the arm set."""
     out = {}

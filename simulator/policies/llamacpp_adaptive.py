@@ -11,6 +11,7 @@ import numpy as np
 from ..kernels.core import njit
 from ..kernels.learners import Kernel, Tables
 from .base import Policy, PolicyContext, PolicyError, param, register
+from .common import length_arms
 
 
 # ---------------------------------------------------------------- compiled form (one lane)
@@ -115,20 +116,8 @@ class LlamaCppAdaptive(Policy):
 
     def reset(self, n_lanes: int, ctx: PolicyContext) -> None:
         super().reset(n_lanes, ctx)
-        arm_of: dict[int, int] = {}
-        drafter = self.drafter
-        for i, arm in enumerate(ctx.arms):
-            if arm.tree:
-                continue
-            if arm.k == 0:
-                arm_of.setdefault(0, i)
-            elif (arm.drafter == drafter or not drafter) and arm.k not in arm_of:
-                drafter = arm.drafter
-                arm_of[arm.k] = i
-        top = max((k for k in arm_of if k > 0), default=0)
-        if top == 0:
-            raise PolicyError(f"policy {self.name}: needs arms DRAFTER@1..K of one drafter; "
-                              f"arm set: {list(ctx.arm_names)}")
+        arm_of, drafter = length_arms(ctx, self.drafter, self.name)
+        top = max(arm_of)
         self.kmax_ = min(self.n_max, top)
         if self.n_min > self.kmax_:
             raise PolicyError(f"policy {self.name}: n_min={self.n_min} exceeds the largest K {self.kmax_} of "

@@ -12,6 +12,7 @@ import numpy as np
 from ..kernels.core import BATCH, njit
 from ..kernels.learners import Kernel, Tables
 from .base import Policy, PolicyContext, PolicyError, param, register
+from .common import length_arms
 
 # DEFAULT_ADAPTIVE_CONFIG of adaptive_spec_params.py, written BS:STEP+STEP/...
 CANDIDATE_STEPS = "1:1+3+5+7/8:0+1+3/32:0+1/64:0"
@@ -250,19 +251,7 @@ class SGLangAdaptive(Policy):
 
     def _tiers(self, ctx: PolicyContext) -> tuple[list[list[int]], dict[int, int]]:
         """The slots' steps that have an arm, and the arm of each step."""
-        arm_of: dict[int, int] = {}
-        drafter = self.drafter
-        for i, arm in enumerate(ctx.arms):
-            if arm.tree:
-                continue
-            if arm.k == 0:
-                arm_of.setdefault(0, i)
-            elif (arm.drafter == drafter or not drafter) and arm.k not in arm_of:
-                drafter = arm.drafter
-                arm_of[arm.k] = i
-        if not any(k > 0 for k in arm_of):
-            raise PolicyError(f"policy {self.name}: needs arms DRAFTER@K of one drafter; "
-                              f"arm set: {list(ctx.arm_names)}")
+        arm_of, drafter = length_arms(ctx, self.drafter, self.name)
         tiers = [[s for s in steps if s in arm_of] for steps in self.config_steps_]
         for key, kept, steps in zip(self.keys_, tiers, self.config_steps_, strict=True):
             if not kept:

@@ -11,6 +11,7 @@ import numpy as np
 from ..kernels.core import BATCH, njit
 from ..kernels.learners import Kernel, Tables
 from .base import Policy, PolicyContext, PolicyError, param, register
+from .common import length_arms
 
 RANGES_EXAMPLE = "1-64:3/65-128:1/129-512:0"
 
@@ -21,18 +22,9 @@ def k_arms(ctx: PolicyContext, drafter: str, kmax: int, name: str) -> tuple[np.n
     -1 when the arm set lacks it) and the resolved largest K (``kmax = 0``: the drafter's largest
     K in the arm set).  The drafter is ``drafter`` or, if empty, the first with an ``@K`` arm;
     every K in 1..kmax must be an arm (chains only, not trees)."""
-    by_k: dict[int, int] = {}
-    plain = -1
-    for i, arm in enumerate(ctx.arms):
-        if arm.tree:
-            continue
-        if arm.k == 0:
-            plain = i if plain < 0 else plain
-        elif arm.drafter == drafter or (not drafter and not by_k):
-            drafter = arm.drafter
-            by_k[arm.k] = i
-    if not by_k:
-        raise PolicyError(f"policy {name}: needs arms DRAFTER@1..K of one drafter; arm set: {list(ctx.arm_names)}")
+    arm_of, drafter = length_arms(ctx, drafter, name)
+    plain = arm_of.pop(0, -1)
+    by_k = arm_of
     kmax = kmax or max(by_k)
     missing = [k for k in range(1, kmax + 1) if k not in by_k]
     if missing:
